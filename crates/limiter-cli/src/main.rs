@@ -1,0 +1,3 @@
+//! `limiter-cli`: replays recorded traffic through a rate limiter.
+
+fn main() {}

@@ -1,0 +1,338 @@
+//! One token bucket: its state and the pure refill-and-decide step.
+//!
+//! Nothing here locks or reads a clock; the caller brings both the state and
+//! the time. All arithmetic is on integers: with the rate reduced to `a / b`
+//! tokens per nanosecond, a bucket counts tokens in units of `1 / b` token, so
+//! `e` nanoseconds refill exactly `e · a` units and a token is `b` units.
+
+use std::time::Duration;
+
+use crate::Rate;
+
+/// The outcome of one request.
+///
+/// The three outcomes are all there is to a token bucket, so the enum is
+/// exhaustive: a `match` on it needs no wildcard arm.
+///
+/// # Example
+///
+/// ```
+/// use limiter_core::{Decision, ManualClock, Nanos, Rate, RateLimiter};
+/// use std::time::Duration;
+///
+/// let limiter = RateLimiter::with_clock(2, Rate::per_second(1)?, ManualClock::default())?;
+/// let ip = "2001:db8::7".parse()?;
+/// assert_eq!(limiter.check_n(ip, 2), Decision::Allowed { remaining: 0 });
+/// assert_eq!(
+///     limiter.check(ip),
+///     Decision::Denied { remaining: 0, retry_after: Duration::from_secs(1) }
+/// );
+/// assert_eq!(limiter.check_n(ip, 3), Decision::OverCapacity { cost: 3, capacity: 2 });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use = "a decision does nothing unless the caller acts on it"]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Decision {
+    /// The request passes; its cost has been taken from the bucket.
+    Allowed {
+        /// Whole tokens left in the bucket after this request.
+        remaining: u64,
+    },
+    /// The request must wait; the bucket is unchanged but for its refill.
+    Denied {
+        /// Whole tokens in the bucket, fewer than the request's cost.
+        remaining: u64,
+        /// How long until this request would pass if nothing else used the
+        /// bucket, rounded up to the next nanosecond.
+        retry_after: Duration,
+    },
+    /// The request costs more than the bucket can ever hold, so it can never
+    /// pass; the bucket is unchanged but for its refill.
+    OverCapacity {
+        /// The cost that was asked for.
+        cost: u64,
+        /// The limiter's capacity.
+        capacity: u64,
+    },
+}
+
+impl Decision {
+    /// Whether the request passes.
+    #[inline]
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, Decision::Allowed { .. })
+    }
+
+    /// How long until a denied request would pass: `None` when it was allowed
+    /// or can never pass.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match *self {
+            Decision::Denied { retry_after, .. } => Some(retry_after),
+            Decision::Allowed { .. } | Decision::OverCapacity { .. } => None,
+        }
+    }
+}
+
+/// A limiter's capacity and rate in the integer units of the arithmetic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Params {
+    capacity: u64,
+    /// Units in one token: the rate's denominator in tokens per ns, at most 10¹⁸.
+    unit: u128,
+    /// Units refilled per nanosecond: the rate's numerator, at most `unit`.
+    refill: u128,
+    /// A full bucket: `capacity · unit`, at most 10²⁷ (< 2⁹⁰).
+    full: u128,
+}
+
+/// One bucket's state: its time and the tokens it held then, in units.
+///
+/// Packed to 8-byte alignment so that it takes 24 bytes, not 32. Fields are
+/// only ever read and written by value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, packed(8))]
+pub(crate) struct State {
+    last: u64,
+    tokens: u128,
+}
+
+impl Params {
+    /// `capacity` must already be validated to `1..=MAX_CAPACITY`.
+    pub(crate) fn new(capacity: u64, rate: Rate) -> Params {
+        let (refill, unit) = rate.per_nanosecond();
+        let (refill, unit) = (u128::from(refill), u128::from(unit));
+        Params { capacity, unit, refill, full: u128::from(capacity) * unit }
+    }
+
+    /// The capacity in whole tokens.
+    pub(crate) fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// A bucket first seen at `now`: full.
+    #[inline]
+    pub(crate) fn fresh(&self, now: u64) -> State {
+        State { last: now, tokens: self.full }
+    }
+
+    /// Whole tokens the bucket holds at `now` (or at its own time, if later),
+    /// without changing it.
+    #[inline]
+    pub(crate) fn peek(&self, state: State, now: u64) -> u64 {
+        self.whole(self.refilled(state, now))
+    }
+
+    /// Refills `state` to `now`, then takes `cost` tokens if they are there.
+    ///
+    /// A `now` earlier than the bucket's time is decided at the bucket's time,
+    /// which stays. Cost 0 is allowed and changes nothing.
+    #[inline]
+    pub(crate) fn decide(&self, state: &mut State, now: u64, cost: u64) -> Decision {
+        if cost == 0 {
+            return Decision::Allowed { remaining: self.peek(*state, now) };
+        }
+        let last = state.last.max(now);
+        let tokens = self.refilled(*state, now);
+        if cost > self.capacity {
+            *state = State { last, tokens };
+            return Decision::OverCapacity { cost, capacity: self.capacity };
+        }
+        // `cost <= capacity`, so `need <= full`.
+        let need = u128::from(cost) * self.unit;
+        if let Some(left) = tokens.checked_sub(need) {
+            *state = State { last, tokens: left };
+            Decision::Allowed { remaining: self.whole(left) }
+        } else {
+            *state = State { last, tokens };
+            let wait = u128::from(last - now) + (need - tokens).div_ceil(self.refill);
+            Decision::Denied { remaining: self.whole(tokens), retry_after: nanos_to_duration(wait) }
+        }
+    }
+
+    /// The bucket's units after refilling to `max(now, last)`.
+    #[inline]
+    fn refilled(&self, state: State, now: u64) -> u128 {
+        let elapsed = now.saturating_sub(state.last);
+        // At most 2⁶⁴ · 10¹⁸ + 10²⁷ < 2¹²⁸: no overflow.
+        (state.tokens + u128::from(elapsed) * self.refill).min(self.full)
+    }
+
+    #[inline]
+    fn whole(&self, units: u128) -> u64 {
+        // `units <= full`, so the quotient is at most `capacity`.
+        (units / self.unit) as u64
+    }
+}
+
+/// At most 2⁶⁴ + 10²⁷ ns, so the seconds fit in a `u64`.
+fn nanos_to_duration(nanos: u128) -> Duration {
+    Duration::new((nanos / 1_000_000_000) as u64, (nanos % 1_000_000_000) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEC: u64 = 1_000_000_000;
+    const MAX_TIME: u64 = (1 << 63) - 1;
+
+    fn params(capacity: u64, rate: &str) -> Params {
+        Params::new(capacity, rate.parse().unwrap())
+    }
+
+    fn allowed(remaining: u64) -> Decision {
+        Decision::Allowed { remaining }
+    }
+
+    fn denied(remaining: u64, retry_after_ns: u64) -> Decision {
+        Decision::Denied { remaining, retry_after: Duration::from_nanos(retry_after_ns) }
+    }
+
+    /// Runs `(time, cost, expected)` steps on one bucket created at `start`.
+    #[track_caller]
+    fn check(params: Params, start: u64, steps: &[(u64, u64, Decision)]) {
+        let mut state = params.fresh(start);
+        for (i, &(now, cost, expected)) in steps.iter().enumerate() {
+            let got = params.decide(&mut state, now, cost);
+            assert_eq!(got, expected, "step {i}: cost {cost} at {now}ns");
+        }
+    }
+
+    #[test]
+    fn starts_full_then_refills_continuously() {
+        let p = params(10, "5");
+        let mut steps: Vec<_> = (0..10).map(|i| (0, 1, allowed(9 - i))).collect();
+        steps.push((0, 1, denied(0, SEC / 5)));
+        // 0.1 s refills half a token: still denied, and the wait shrinks.
+        steps.push((SEC / 10, 1, denied(0, SEC / 10)));
+        steps.push((SEC / 5 - 1, 1, denied(0, 1)));
+        steps.push((SEC / 5, 1, allowed(0)));
+        // A long pause refills only up to capacity.
+        steps.push((1000 * SEC, 10, allowed(0)));
+        steps.push((1000 * SEC, 1, denied(0, SEC / 5)));
+        check(p, 0, &steps);
+    }
+
+    #[test]
+    fn cost_zero_is_allowed_and_changes_nothing() {
+        let p = params(3, "1");
+        let mut state = p.fresh(5 * SEC);
+        assert_eq!(p.decide(&mut state, 5 * SEC, 3), allowed(0));
+        let before = state;
+        assert_eq!(p.decide(&mut state, 7 * SEC, 0), allowed(2));
+        assert_eq!(state, before, "cost 0 must not move the bucket");
+        assert_eq!(p.decide(&mut state, 0, 0), allowed(0));
+        assert_eq!(state, before);
+    }
+
+    #[test]
+    fn cost_above_capacity_is_never_allowed_but_refills() {
+        let p = params(3, "1");
+        check(
+            p,
+            0,
+            &[
+                (0, 3, allowed(0)),
+                (SEC, 4, Decision::OverCapacity { cost: 4, capacity: 3 }),
+                (SEC, u64::MAX, Decision::OverCapacity { cost: u64::MAX, capacity: 3 }),
+                // The refill to 1 s stands, and time cannot go back before it.
+                (SEC / 2, 1, allowed(0)),
+                (SEC / 2, 1, denied(0, SEC / 2 + SEC)),
+            ],
+        );
+    }
+
+    #[test]
+    fn backwards_time_is_decided_at_the_bucket_time() {
+        let p = params(2, "1");
+        check(
+            p,
+            10 * SEC,
+            &[
+                (10 * SEC, 2, allowed(0)),
+                // Earlier requests see no refill and leave `last` at 10 s.
+                (9 * SEC, 1, denied(0, 2 * SEC)),
+                (0, 1, denied(0, 11 * SEC)),
+                (11 * SEC, 1, allowed(0)),
+                (10 * SEC + SEC / 2, 1, denied(0, SEC + SEC / 2)),
+            ],
+        );
+    }
+
+    #[test]
+    fn per_hour_rates_are_exact() {
+        // One token per hour: 3599.999999999 s is one nanosecond short.
+        let p = params(1, "1/h");
+        let hour = 3600 * SEC;
+        check(p, 0, &[(0, 1, allowed(0)), (hour - 1, 1, denied(0, 1)), (hour, 1, allowed(0))]);
+        // 7 per hour refills to exactly 7 tokens after an hour seen in 7 steps,
+        // although 3600/7 s is not a whole number of nanoseconds.
+        let p = params(7, "7/h");
+        let mut state = p.fresh(0);
+        assert_eq!(p.decide(&mut state, 0, 7), allowed(0));
+        for step in 1..7 {
+            let got = p.decide(&mut state, step * hour / 7, 7);
+            assert_eq!(got.is_allowed(), false, "step {step}: {got:?}");
+        }
+        assert_eq!(p.decide(&mut state, hour - 1, 7).is_allowed(), false);
+        assert_eq!(p.decide(&mut state, hour, 7), allowed(0));
+    }
+
+    #[test]
+    fn extremes_of_the_range_neither_overflow_nor_drift() {
+        // Capacity 10^9 at 10^-9 tokens/s: one token per 10^9 s.
+        let p = params(1_000_000_000, "0.000000001");
+        check(
+            p,
+            0,
+            &[
+                (0, 1_000_000_000, allowed(0)),
+                (
+                    MAX_TIME,
+                    1_000_000_000,
+                    Decision::Denied {
+                        remaining: 9,
+                        retry_after: Duration::from_secs(SEC * SEC) - Duration::from_nanos(MAX_TIME),
+                    },
+                ),
+                (MAX_TIME, 9, allowed(0)),
+            ],
+        );
+        // Capacity 10^9 at 10^9 tokens/s: refills completely in one second.
+        let p = params(1_000_000_000, "1000000000");
+        check(
+            p,
+            MAX_TIME - SEC,
+            &[
+                (MAX_TIME - SEC, 1_000_000_000, allowed(0)),
+                (MAX_TIME - SEC + 1, 2, denied(1, 1)),
+                (MAX_TIME, 1_000_000_000, allowed(0)),
+                (u64::MAX, 1_000_000_000, allowed(0)),
+            ],
+        );
+        // The longest wait: 10^9 tokens at 10^-9 tokens/s, far past u64 nanoseconds.
+        let p = params(1_000_000_000, "0.000000001");
+        let mut state = p.fresh(0);
+        assert_eq!(p.decide(&mut state, 0, 1_000_000_000), allowed(0));
+        let wait = p.decide(&mut state, 0, 1_000_000_000).retry_after().unwrap();
+        assert_eq!(wait, Duration::from_secs(1_000_000_000 * 1_000_000_000));
+    }
+
+    #[test]
+    fn tiny_refills_accumulate_exactly() {
+        // 10^-9 tokens/s seen every nanosecond for a while gains no whole token,
+        // but nothing is lost to rounding either: the sum arrives on time.
+        let p = params(1, "0.000000001");
+        let mut state = p.fresh(0);
+        assert_eq!(p.decide(&mut state, 0, 1), allowed(0));
+        for now in 1..1000 {
+            assert_eq!(p.decide(&mut state, now, 1), denied(0, 1_000_000_000 * SEC - now));
+        }
+        assert_eq!(p.decide(&mut state, 1_000_000_000 * SEC, 1), allowed(0));
+    }
+
+    #[test]
+    fn state_is_24_bytes() {
+        assert_eq!(size_of::<State>(), 24);
+    }
+}

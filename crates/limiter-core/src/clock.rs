@@ -1,0 +1,200 @@
+//! Time as the limiter sees it: integer nanoseconds from a clock.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// A point in time: whole nanoseconds since some epoch fixed by a [`Clock`].
+///
+/// For replay, the epoch is whatever the trace uses (usually the Unix epoch).
+/// Every `u64` value is a valid time; the supported range of SPEC is
+/// `0..2^63`.
+///
+/// # Example
+///
+/// ```
+/// use limiter_core::Nanos;
+/// use std::time::Duration;
+///
+/// let t = Nanos::from_secs(2);
+/// assert_eq!(t.as_u64(), 2_000_000_000);
+/// assert_eq!(t + Duration::from_millis(5), Nanos::new(2_005_000_000));
+/// assert_eq!(Nanos::new(7).saturating_sub(Nanos::new(9)), Duration::ZERO);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Nanos(u64);
+
+impl Nanos {
+    /// The epoch.
+    pub const ZERO: Nanos = Nanos(0);
+
+    /// The time `nanos` nanoseconds after the epoch.
+    pub const fn new(nanos: u64) -> Nanos {
+        Nanos(nanos)
+    }
+
+    /// The time `secs` seconds after the epoch, saturating at `u64::MAX` ns.
+    pub const fn from_secs(secs: u64) -> Nanos {
+        Nanos(secs.saturating_mul(1_000_000_000))
+    }
+
+    /// Nanoseconds since the epoch.
+    pub const fn as_u64(self) -> u64 {
+        self.0
+    }
+
+    /// The time elapsed from `earlier` to `self`, or zero if `earlier` is later.
+    pub const fn saturating_sub(self, earlier: Nanos) -> Duration {
+        Duration::from_nanos(self.0.saturating_sub(earlier.0))
+    }
+}
+
+impl From<u64> for Nanos {
+    fn from(nanos: u64) -> Nanos {
+        Nanos(nanos)
+    }
+}
+
+impl std::ops::Add<Duration> for Nanos {
+    type Output = Nanos;
+
+    /// Moves the time forward, saturating at `u64::MAX` ns.
+    fn add(self, rhs: Duration) -> Nanos {
+        Nanos(self.0.saturating_add(u64::try_from(rhs.as_nanos()).unwrap_or(u64::MAX)))
+    }
+}
+
+impl fmt::Display for Nanos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}ns", self.0)
+    }
+}
+
+/// A source of the current time for a limiter.
+///
+/// A clock need not be monotonic across threads: the limiter never moves a
+/// bucket's time backwards, so a reading that is slightly behind another
+/// thread's is decided at the bucket's latest time instead.
+pub trait Clock: Send + Sync {
+    /// The current time.
+    fn now(&self) -> Nanos;
+}
+
+/// The default clock: [`Instant`], counted from the clock's creation.
+///
+/// `Instant` is monotonic, reads the kernel's `CLOCK_MONOTONIC` through the
+/// vDSO (no system call, about 20 ns), and has nanosecond resolution. Its
+/// epoch is the moment the clock was made, so readings start near 0 and reach
+/// 2^63 ns only after 292 years.
+#[derive(Debug, Clone, Copy)]
+pub struct MonotonicClock {
+    start: Instant,
+}
+
+impl MonotonicClock {
+    /// A clock whose epoch is now.
+    pub fn new() -> MonotonicClock {
+        MonotonicClock { start: Instant::now() }
+    }
+}
+
+impl Default for MonotonicClock {
+    fn default() -> MonotonicClock {
+        MonotonicClock::new()
+    }
+}
+
+impl Clock for MonotonicClock {
+    #[inline]
+    fn now(&self) -> Nanos {
+        // Saturates after 584 years of uptime.
+        Nanos(u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+}
+
+/// A clock that moves only when told to, for tests and simulations.
+///
+/// Clones share one time, so a test keeps a clone and moves the limiter's
+/// clock from outside.
+///
+/// # Example
+///
+/// ```
+/// use limiter_core::{Clock, ManualClock, Nanos};
+/// use std::time::Duration;
+///
+/// let clock = ManualClock::default();
+/// let shared = clock.clone();
+/// clock.advance(Duration::from_millis(1500));
+/// assert_eq!(shared.now(), Nanos::new(1_500_000_000));
+/// shared.set(Nanos::new(7));
+/// assert_eq!(clock.now(), Nanos::new(7));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ManualClock {
+    nanos: Arc<AtomicU64>,
+}
+
+impl ManualClock {
+    /// A clock that reads `start` until moved.
+    pub fn new(start: Nanos) -> ManualClock {
+        ManualClock { nanos: Arc::new(AtomicU64::new(start.0)) }
+    }
+
+    /// Moves the time forward by `by`, saturating at `u64::MAX` ns.
+    pub fn advance(&self, by: Duration) {
+        let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        // `fetch_update` with `Some` never fails.
+        let _ = self.nanos.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |now| {
+            Some(now.saturating_add(by))
+        });
+    }
+
+    /// Sets the time, forwards or backwards.
+    pub fn set(&self, now: Nanos) {
+        self.nanos.store(now.0, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    #[inline]
+    fn now(&self) -> Nanos {
+        Nanos(self.nanos.load(Ordering::SeqCst))
+    }
+}
+
+impl<C: Clock + ?Sized> Clock for &C {
+    fn now(&self) -> Nanos {
+        (**self).now()
+    }
+}
+
+impl<C: Clock + ?Sized> Clock for Arc<C> {
+    fn now(&self) -> Nanos {
+        (**self).now()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manual_clock_saturates_instead_of_wrapping() {
+        let clock = ManualClock::new(Nanos::new(u64::MAX - 1));
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(clock.now(), Nanos::new(u64::MAX));
+    }
+
+    #[test]
+    fn monotonic_clock_never_goes_backwards() {
+        let clock = MonotonicClock::new();
+        let mut last = clock.now();
+        for _ in 0..1000 {
+            let now = clock.now();
+            assert!(now >= last, "{now} < {last}");
+            last = now;
+        }
+    }
+}

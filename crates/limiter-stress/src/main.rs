@@ -1,0 +1,3 @@
+//! `limiter-stress`: hammers limiter-core from many threads.
+
+fn main() {}

@@ -1,0 +1,96 @@
+//! The workspace's task runner, run as `cargo xtask <task>`.
+//!
+//! `cargo xtask` is an alias (see `.cargo/config.toml`) for running this
+//! binary, so tasks need nothing installed beyond cargo. It uses std only,
+//! to build fast, and runs cargo through `$CARGO`, the cargo that invoked it.
+
+use std::env;
+use std::error::Error;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const HELP: &str = "\
+usage: cargo xtask <task> [args]
+
+tasks:
+  ci                 fmt check, clippy -D warnings, the README's test command, docs -D warnings
+  stress [ARGS]      build in release and run limiter-stress with ARGS (--quick: smoke run)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("stress") => stress(&args[1..]),
+        _ => {
+            eprint!("{HELP}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The checks CI runs, in order from fastest to slowest.
+fn ci() -> Result<(), Box<dyn Error>> {
+    cargo(&["fmt", "--all", "--check"])?;
+    cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    cargo(&["test", "--workspace"])?;
+    let mut doc = cargo_command(&["doc", "--workspace", "--no-deps"]);
+    doc.env("RUSTDOCFLAGS", "-D warnings");
+    run(doc)?;
+    forbidden_core_dependencies()
+}
+
+/// Fails if limiter-core depends on a crate only the binaries may use.
+fn forbidden_core_dependencies() -> Result<(), Box<dyn Error>> {
+    let output = cargo_command(&["tree", "-p", "limiter-core", "-e", "normal", "--prefix", "none"])
+        .output()?;
+    if !output.status.success() {
+        return Err(format!("cargo tree failed: {}", String::from_utf8_lossy(&output.stderr)).into());
+    }
+    let tree = String::from_utf8(output.stdout)?;
+    let forbidden = ["clap", "rayon", "hdrhistogram", "rand", "governor"];
+    let found: Vec<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| forbidden.contains(name))
+        .collect();
+    if found.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("limiter-core must not depend on {}", found.join(", ")).into())
+    }
+}
+
+fn stress(args: &[String]) -> Result<(), Box<dyn Error>> {
+    let mut all = vec!["run", "--release", "--quiet", "-p", "limiter-stress", "--"];
+    all.extend(args.iter().map(String::as_str));
+    cargo(&all)
+}
+
+fn cargo(args: &[&str]) -> Result<(), Box<dyn Error>> {
+    run(cargo_command(args))
+}
+
+fn cargo_command(args: &[&str]) -> Command {
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.args(args).current_dir(project_root());
+    command
+}
+
+fn run(mut command: Command) -> Result<(), Box<dyn Error>> {
+    eprintln!("$ {command:?}");
+    let status = command.status()?;
+    if status.success() { Ok(()) } else { Err(format!("{command:?} failed: {status}").into()) }
+}
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_owned()
+}
