@@ -52,7 +52,9 @@ fn forbidden_core_dependencies() -> Result<(), Box<dyn Error>> {
     let output = cargo_command(&["tree", "-p", "limiter-core", "-e", "normal", "--prefix", "none"])
         .output()?;
     if !output.status.success() {
-        return Err(format!("cargo tree failed: {}", String::from_utf8_lossy(&output.stderr)).into());
+        return Err(
+            format!("cargo tree failed: {}", String::from_utf8_lossy(&output.stderr)).into()
+        );
     }
     let tree = String::from_utf8(output.stdout)?;
     let forbidden = ["clap", "rayon", "hdrhistogram", "rand", "governor"];

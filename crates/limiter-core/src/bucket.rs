@@ -272,9 +272,9 @@ mod tests {
         assert_eq!(p.decide(&mut state, 0, 7), allowed(0));
         for step in 1..7 {
             let got = p.decide(&mut state, step * hour / 7, 7);
-            assert_eq!(got.is_allowed(), false, "step {step}: {got:?}");
+            assert!(!got.is_allowed(), "step {step}: {got:?}");
         }
-        assert_eq!(p.decide(&mut state, hour - 1, 7).is_allowed(), false);
+        assert!(!p.decide(&mut state, hour - 1, 7).is_allowed());
         assert_eq!(p.decide(&mut state, hour, 7), allowed(0));
     }
 
@@ -292,7 +292,8 @@ mod tests {
                     1_000_000_000,
                     Decision::Denied {
                         remaining: 9,
-                        retry_after: Duration::from_secs(SEC * SEC) - Duration::from_nanos(MAX_TIME),
+                        retry_after: Duration::from_secs(SEC * SEC)
+                            - Duration::from_nanos(MAX_TIME),
                     },
                 ),
                 (MAX_TIME, 9, allowed(0)),

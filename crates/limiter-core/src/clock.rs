@@ -146,9 +146,9 @@ impl ManualClock {
     pub fn advance(&self, by: Duration) {
         let by = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
         // `fetch_update` with `Some` never fails.
-        let _ = self.nanos.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |now| {
-            Some(now.saturating_add(by))
-        });
+        let _ = self
+            .nanos
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |now| Some(now.saturating_add(by)));
     }
 
     /// Sets the time, forwards or backwards.

@@ -214,7 +214,7 @@ impl fmt::Display for Rate {
     /// Writes the rate in a form that [`FromStr`] reads back: a decimal when it
     /// has one with at most 9 fractional digits, otherwise `N/m` or `N/h`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if NANOS_PER_SEC % self.den == 0 {
+        if NANOS_PER_SEC.is_multiple_of(self.den) {
             let nanotokens = self.num * (NANOS_PER_SEC / self.den);
             let (int, frac) = (nanotokens / NANOS_PER_SEC, nanotokens % NANOS_PER_SEC);
             if frac == 0 {
@@ -223,7 +223,7 @@ impl fmt::Display for Rate {
             let frac = format!("{frac:09}");
             return write!(f, "{int}.{}", frac.trim_end_matches('0'));
         }
-        let (seconds, unit) = if 60 % self.den == 0 { (60, "m") } else { (3600, "h") };
+        let (seconds, unit) = if 60_u64.is_multiple_of(self.den) { (60, "m") } else { (3600, "h") };
         write!(f, "{}/{unit}", self.num * (seconds / self.den))
     }
 }
