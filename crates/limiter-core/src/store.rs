@@ -12,6 +12,9 @@ use crate::sync::{AtomicU64, AtomicUsize, Ordering, RwLock};
 /// Entries an insertion examines for idle buckets, besides its own.
 const SWEEP_PER_INSERT: usize = 8;
 
+/// Entries an insertion examines for idle buckets when the key cap is reached.
+const SWEEP_AT_CAP: usize = 64;
+
 /// Buckets [`WhenFull::EvictFullest`] compares to choose one to evict.
 const EVICTION_SAMPLE: usize = 16;
 
@@ -236,11 +239,13 @@ impl<K: Hash + Eq + Clone, B: Cell> Store<K, B> {
         // Calls at explicit times may replay traffic far out of order, so they
         // evict only to stay under a cap the user asked for.
         if let Some(horizon) = limits.eviction.horizon(now).filter(|_| ctx.live || at_cap) {
-            // Sweep the whole shard rather than let its table grow or a full
-            // cap turn the key away; otherwise a few entries per insertion.
+            // Sweep the whole shard rather than let its table grow, more than
+            // usual to make room under a full cap, and otherwise a few.
             let entries = &table.entries;
-            let budget = if at_cap || entries.len() == entries.capacity() {
+            let budget = if entries.len() == entries.capacity() {
                 entries.num_buckets()
+            } else if at_cap {
+                SWEEP_AT_CAP
             } else {
                 SWEEP_PER_INSERT
             };
