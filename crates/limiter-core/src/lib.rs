@@ -103,6 +103,7 @@ mod error;
 mod key;
 mod keyed;
 mod limiter;
+mod parse;
 mod policy;
 mod rate;
 mod store;
