@@ -8,6 +8,7 @@ use crate::cell::MAX_TIME;
 use crate::clock::{Clock, MonotonicClock, Nanos};
 use crate::error::{ConfigError, InvalidIp};
 use crate::key::IpKey;
+use crate::parse::parse_ip;
 use crate::rate::Rate;
 use crate::store::{Buckets, Counters};
 
@@ -139,14 +140,15 @@ impl<C: Clock> RateLimiter<C> {
     /// Takes one token from `ip`'s bucket now, if it has one.
     ///
     /// `ip` is an address exactly as [`IpAddr`]'s `FromStr` reads it: no port,
-    /// zone or surrounding spaces.
+    /// zone or surrounding spaces. (The limiter has its own parser, several
+    /// times faster for IPv6, proven to agree with std's.)
     ///
     /// # Errors
     ///
     /// [`InvalidIp`] naming `ip` if it is not an address; no bucket is touched.
     #[inline]
     pub fn allow(&self, ip: &str) -> Result<bool, InvalidIp> {
-        let ip: IpAddr = ip.parse().map_err(|_| InvalidIp::new(ip))?;
+        let ip = parse_ip(ip).ok_or_else(|| InvalidIp::new(ip))?;
         Ok(self.allow_ip(ip))
     }
 
@@ -157,7 +159,7 @@ impl<C: Clock> RateLimiter<C> {
     /// [`InvalidIp`] naming `ip` if it is not an address; no bucket is touched.
     #[inline]
     pub fn allow_at(&self, ip: &str, now: Nanos) -> Result<bool, InvalidIp> {
-        let ip: IpAddr = ip.parse().map_err(|_| InvalidIp::new(ip))?;
+        let ip = parse_ip(ip).ok_or_else(|| InvalidIp::new(ip))?;
         Ok(self.allow_ip_at(ip, now))
     }
 

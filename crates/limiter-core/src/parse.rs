@@ -46,7 +46,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 /// Parses `s` as an IPv4 or IPv6 address exactly as `s.parse::<IpAddr>()`
 /// does, returning `None` where std returns an error.
 #[inline]
-#[allow(dead_code, reason = "RateLimiter::allow calls it once wired in")]
 pub(crate) fn parse_ip(s: &str) -> Option<IpAddr> {
     let bytes = s.as_bytes();
     match parse_v4(bytes) {
