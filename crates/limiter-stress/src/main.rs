@@ -61,6 +61,7 @@ fn stress(config: &Config) -> Result<bool, StressError> {
         seed: config.seed,
         batch: config.batch,
         timer: run::timer_cost(200_000),
+        load: load_average(),
     };
     let mut runs: Vec<RunResult> = Vec::new();
     for &kind in &config.workloads {
@@ -124,6 +125,13 @@ fn timed_run<L: limiters::Limiter>(
         limiter.name()
     );
     run::run(limiter, workload, quota, pool, config.stop, config.batch)
+}
+
+/// The first three fields of Linux's `/proc/loadavg`, if it exists.
+fn load_average() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let fields: Vec<&str> = text.split_whitespace().take(3).collect();
+    (fields.len() == 3).then(|| fields.join(" "))
 }
 
 fn write(path: &Path, contents: String) -> Result<(), StressError> {

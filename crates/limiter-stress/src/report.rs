@@ -16,12 +16,14 @@ pub(crate) const PERCENTILES: [(&str, f64); 5] =
 pub(crate) const OURS: &str = "limiter";
 
 /// The settings a report states at its top.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Header {
     pub(crate) threads: usize,
     pub(crate) seed: u64,
     pub(crate) batch: u32,
     pub(crate) timer: TimerCost,
+    /// The 1-, 5- and 15-minute load averages before the runs, where the system tells them.
+    pub(crate) load: Option<String>,
 }
 
 /// Our figures over another limiter's for one workload and quota.
@@ -60,7 +62,7 @@ pub(crate) fn comparisons(runs: &[RunResult]) -> Vec<Comparison> {
 /// The table printed on stdout: settings, one row per run, the ratios and the check.
 pub(crate) fn table(header: &Header, runs: &[RunResult]) -> String {
     let mut out = String::new();
-    let Header { threads, seed, batch, timer } = header;
+    let Header { threads, seed, batch, timer, load } = header;
     let _ = writeln!(
         out,
         "{threads} threads, seed {seed}; latency is per request, timed in batches of {batch} \
@@ -69,9 +71,14 @@ pub(crate) fn table(header: &Header, runs: &[RunResult]) -> String {
     let _ = writeln!(
         out,
         "timer: two back-to-back Instant::now() calls differ by {} ns (p50), smallest step {} ns; \
-         each request's latency includes 1/{batch} of one timer read\n",
+         each request's latency includes 1/{batch} of one timer read",
         timer.pair_p50_ns, timer.min_step_ns
     );
+    if let Some(load) = load {
+        let _ =
+            writeln!(out, "load average before the runs: {load} (other processes share the cores)");
+    }
+    out.push('\n');
     let _ = writeln!(
         out,
         "{:<8} {:<10} {:<9} {:>8} {:>8} {:>11} {:>11} {:>11} {:>6} {:>6} {:>6} {:>7} {:>7} {:>9}  check",
@@ -243,6 +250,7 @@ pub(crate) fn json(header: &Header, runs: &[RunResult]) -> Value {
         "seed": header.seed,
         "batch": header.batch,
         "timer": { "pair_p50_ns": header.timer.pair_p50_ns, "min_step_ns": header.timer.min_step_ns },
+        "load_average": header.load,
         "runs": rows,
         "comparisons": comparisons,
     })
@@ -281,9 +289,14 @@ pub(crate) fn hgrm(histogram: &Histogram<u64>) -> String {
         out,
         "#[Buckets = {:12}, SubBuckets     = {:12}]",
         histogram.buckets(),
-        histogram.distinct_values()
+        sub_buckets(histogram.sigfig())
     );
     out
+}
+
+/// Sub-buckets per bucket: `2·10^sigfig` rounded up to a power of two, as HdrHistogram sizes them.
+fn sub_buckets(sigfig: u8) -> u64 {
+    (2 * 10u64.pow(u32::from(sigfig))).next_power_of_two()
 }
 
 /// The file name of a run's `.hgrm` file: `hot-c10-r5-limiter.hgrm`.
