@@ -63,11 +63,13 @@ pub(crate) fn plot(title: &str, runs: &[RunResult]) -> String {
         (LEFT + RIGHT) / 2.0,
         escape(title)
     );
+    // Long labels like 99.9999999% need a smaller font to stay apart.
+    let x_font = if x_span > 7.0 { 9 } else { 12 };
     for decade in 0..=x_span as u32 {
         let x = sx(f64::from(decade));
         let _ = writeln!(
             svg,
-            r##"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{BOTTOM}" stroke="#ddd"/><text x="{x:.1}" y="{}" text-anchor="middle">{}</text>"##,
+            r##"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{BOTTOM}" stroke="#ddd"/><text x="{x:.1}" y="{}" text-anchor="middle" font-size="{x_font}">{}</text>"##,
             BOTTOM + 18.0,
             percentile_label(decade)
         );
