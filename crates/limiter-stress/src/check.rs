@@ -127,12 +127,15 @@ pub(crate) fn check_upper(
 /// `min(requests, C + R·window − 1)`, floored at 0.
 ///
 /// `window_ns` must lie inside the limiter's own first-to-last request time
-/// for the key. Over that time the bucket starts with `C` and gains `R·window`;
-/// what it did not allow is what it still holds at the last request, which is
-/// under one token once a request has been denied, plus what refill
-/// overflowed at `C`, which needs every thread to pause for `(C − 1)/R`
-/// seconds. Hence the one-token slack. A bucket never emptied allowed every
-/// request, which the `requests` term covers.
+/// for the key. Over that time the bucket starts with `C` and gains at least
+/// `R·window`. What it did not allow is (a) what it still holds after the last
+/// request: under one token after a denial, and under `1 + R·gap` after an
+/// allow that follows a denial `gap` earlier, with `gap` a few hundred
+/// nanoseconds when threads hammer the key; plus (b) what refill wasted by
+/// overflowing `C`, which needs every thread to stall for `(C − 1)/R` seconds
+/// (1.8 s at `10@5/s`). Hence the one-token slack, and `floor` on the refill
+/// keeps the bound an integer. A bucket never emptied allowed every request,
+/// which the `requests` term covers.
 pub(crate) fn min_allowed(quota: Quota, requests: u64, window_ns: u64) -> u128 {
     let (num, den) = (u128::from(quota.rate.numer()), u128::from(quota.rate.denom()));
     let refill = num * u128::from(window_ns) / (den * NANOS_PER_SEC);
