@@ -243,7 +243,8 @@ struct ChurnKeys {
 
 impl ChurnKeys {
     fn new(salt: u32, thread: u64, threads: u64, reserve_ops: u64) -> ChurnKeys {
-        let words = usize::try_from(reserve_ops.div_ceil(64)).unwrap_or(usize::MAX).min(1 << 27);
+        // At most 128 MiB up front; longer runs grow the bitmap as they go.
+        let words = usize::try_from(reserve_ops.div_ceil(64)).unwrap_or(usize::MAX).min(1 << 24);
         let mut bits = vec![0; words];
         prefault(&mut bits);
         ChurnKeys { salt, thread, threads, op: 0, bits }
@@ -291,7 +292,8 @@ fn work<L: Limiter, K: Keys>(
     barrier.wait();
     let start = Instant::now();
     let deadline = match stop {
-        Stop::After(duration) => Some(start + duration),
+        // A duration past the end of `Instant`'s range means no deadline.
+        Stop::After(duration) => start.checked_add(duration),
         Stop::Ops(_) => None,
     };
     let (mut before, mut first_batch_end, mut last_batch_start) = (start, None, start);
