@@ -3,7 +3,8 @@
 //! A bucket of capacity `C` refilled at `R` tokens per second can allow at most
 //! `C + R·d` requests over any `d` seconds. A run measures its span `d` with
 //! `Instant` before its first request and after its last, so every time the
-//! limiter reads lies inside it, and then checks each key's allowed count
+//! limiter reads lies inside it (up to the calibration of a TSC clock against
+//! the monotonic clock, parts per million), and then checks each key's allowed count
 //! against that bound with no slack: `allowed·den·10⁹ ≤ C·den·10⁹ + num·d_ns`
 //! in `u128`, where `R = num/den`.
 
