@@ -148,7 +148,7 @@ impl<C: Clock> RateLimiter<C> {
     /// [`InvalidIp`] naming `ip` if it is not an address; no bucket is touched.
     #[inline]
     pub fn allow(&self, ip: &str) -> Result<bool, InvalidIp> {
-        let ip = parse_ip(ip).ok_or_else(|| InvalidIp::new(ip))?;
+        let ip = parse_ip(ip)?;
         Ok(self.allow_ip(ip))
     }
 
@@ -159,7 +159,7 @@ impl<C: Clock> RateLimiter<C> {
     /// [`InvalidIp`] naming `ip` if it is not an address; no bucket is touched.
     #[inline]
     pub fn allow_at(&self, ip: &str, now: Nanos) -> Result<bool, InvalidIp> {
-        let ip = parse_ip(ip).ok_or_else(|| InvalidIp::new(ip))?;
+        let ip = parse_ip(ip)?;
         Ok(self.allow_ip_at(ip, now))
     }
 
