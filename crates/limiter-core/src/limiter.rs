@@ -235,6 +235,28 @@ impl<C: Clock> RateLimiter<C> {
         }
     }
 
+    /// The address that names `ip`'s bucket: its canonical form (see
+    /// [`canonical_ip`](crate::canonical_ip)) cut to the limiter's prefix for
+    /// its family. Two addresses share a bucket exactly when their bucket
+    /// addresses are equal.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use limiter_core::{Rate, RateLimiter};
+    /// use std::net::IpAddr;
+    ///
+    /// let limiter = RateLimiter::builder(10, Rate::per_second(1)?).ipv6_prefix(64).build()?;
+    /// let bucket = limiter.bucket_address("2001:db8:0:7:1:2:3:4".parse()?);
+    /// assert_eq!(bucket, "2001:db8:0:7::".parse::<IpAddr>()?);
+    /// let mapped = limiter.bucket_address("::ffff:192.0.2.1".parse()?);
+    /// assert_eq!(mapped, "192.0.2.1".parse::<IpAddr>()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn bucket_address(&self, ip: IpAddr) -> IpAddr {
+        self.key(ip).to_ip()
+    }
+
     /// Evicts every idle bucket now; returns how many. See [`Eviction`](crate::Eviction).
     pub fn prune(&self) -> usize {
         self.prune_at(self.clock.now())
