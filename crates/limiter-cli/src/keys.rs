@@ -1,0 +1,185 @@
+//! Distinct keys of a trace: a dense id per canonical address, and each
+//! key's latest timestamp for the out-of-order count.
+//!
+//! This table, and the per-key counters indexed by its ids, are the only
+//! state of a replay that grows with its input, and they grow with the number
+//! of distinct keys, never with the number of records.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher, RandomState};
+use std::net::IpAddr;
+
+/// A key's index in per-key tables, in order of first appearance.
+pub(crate) type KeyId = u32;
+
+/// Every distinct canonical address seen so far.
+#[derive(Debug)]
+pub(crate) struct KeyTable {
+    v4: HashMap<u32, KeyId, SeededHash>,
+    v6: HashMap<u128, KeyId, SeededHash>,
+    /// Indexed by id.
+    ips: Vec<IpAddr>,
+    /// The latest timestamp seen for each key, indexed by id.
+    latest: Vec<u64>,
+}
+
+impl KeyTable {
+    pub(crate) fn new() -> KeyTable {
+        let hash = SeededHash::new();
+        KeyTable {
+            v4: HashMap::with_hasher(hash),
+            v6: HashMap::with_hasher(hash),
+            ips: Vec::new(),
+            latest: Vec::new(),
+        }
+    }
+
+    /// Notes a record of the canonical address `ip` at `nanos`: returns the
+    /// key's id and whether the record is out of order, that is earlier than
+    /// the latest timestamp seen before for this key.
+    ///
+    /// # Panics
+    ///
+    /// If a trace has more than 2³² distinct keys.
+    #[inline]
+    pub(crate) fn observe(&mut self, ip: IpAddr, nanos: u64) -> (KeyId, bool) {
+        let next = KeyId::try_from(self.ips.len()).expect("fewer than 2^32 distinct keys");
+        let id = *match ip {
+            IpAddr::V4(v4) => self.v4.entry(v4.to_bits()).or_insert(next),
+            IpAddr::V6(v6) => self.v6.entry(v6.to_bits()).or_insert(next),
+        };
+        if id == next {
+            self.ips.push(ip);
+            self.latest.push(nanos);
+            return (id, false);
+        }
+        let latest = &mut self.latest[id as usize];
+        let out_of_order = nanos < *latest;
+        *latest = (*latest).max(nanos);
+        (id, out_of_order)
+    }
+
+    /// The addresses, indexed by id.
+    pub(crate) fn into_ips(self) -> Vec<IpAddr> {
+        self.ips
+    }
+}
+
+/// A fast keyed hash for addresses: one folded multiply per word with a
+/// random per-run seed, so that a trace cannot be built to collide.
+#[derive(Debug, Clone, Copy)]
+struct SeededHash {
+    seed: u64,
+}
+
+impl SeededHash {
+    fn new() -> SeededHash {
+        SeededHash { seed: RandomState::new().hash_one(0x5eed_u64) | 1 }
+    }
+}
+
+impl BuildHasher for SeededHash {
+    type Hasher = FoldHasher;
+
+    fn build_hasher(&self) -> FoldHasher {
+        FoldHasher { state: self.seed }
+    }
+}
+
+#[derive(Debug)]
+struct FoldHasher {
+    state: u64,
+}
+
+/// An odd constant with well-mixed bits (the fractional part of π).
+const MULTIPLIER: u64 = 0x243f_6a88_85a3_08d3;
+
+impl FoldHasher {
+    #[inline]
+    fn mix(&mut self, word: u64) {
+        let product = u128::from(self.state ^ word) * u128::from(MULTIPLIER);
+        self.state = (product as u64) ^ ((product >> 64) as u64);
+    }
+}
+
+impl Hasher for FoldHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.mix(u64::from_le_bytes(word));
+        }
+    }
+
+    #[inline]
+    fn write_u32(&mut self, n: u32) {
+        self.mix(u64::from(n));
+    }
+
+    #[inline]
+    fn write_u128(&mut self, n: u128) {
+        self.mix(n as u64);
+        self.mix((n >> 64) as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_dense_in_order_of_first_appearance() {
+        let mut keys = KeyTable::new();
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "::10.0.0.1".parse().unwrap();
+        let c: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(keys.observe(a, 5), (0, false));
+        assert_eq!(keys.observe(b, 5), (1, false));
+        assert_eq!(keys.observe(a, 7), (0, false));
+        assert_eq!(keys.observe(c, 1), (2, false));
+        assert_eq!(keys.into_ips(), vec![a, b, c]);
+    }
+
+    #[test]
+    fn out_of_order_means_earlier_than_the_latest_so_far() {
+        let mut keys = KeyTable::new();
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let other: IpAddr = "10.0.0.2".parse().unwrap();
+        let steps = [
+            (ip, 10, false),
+            (ip, 10, false),
+            (ip, 9, true),
+            (ip, 8, true),
+            (other, 1, false),
+            (ip, 9, true),
+            (ip, 11, false),
+            (ip, 10, true),
+            (other, 0, true),
+            (other, 1, false),
+        ];
+        for (i, &(key, t, expected)) in steps.iter().enumerate() {
+            assert_eq!(keys.observe(key, t).1, expected, "step {i}: {key} at {t}");
+        }
+    }
+
+    #[test]
+    fn many_keys_stay_distinct() {
+        let mut keys = KeyTable::new();
+        for i in 0..50_000u32 {
+            let v4 = IpAddr::V4(i.into());
+            let v6 = IpAddr::V6((u128::from(i) << 64).into());
+            assert_eq!(keys.observe(v4, 0).0, 2 * i);
+            assert_eq!(keys.observe(v6, 0).0, 2 * i + 1);
+        }
+        for i in (0..50_000u32).rev() {
+            assert_eq!(keys.observe(IpAddr::V4(i.into()), 0).0, 2 * i);
+        }
+        assert_eq!(keys.into_ips().len(), 100_000);
+    }
+}

@@ -1,0 +1,492 @@
+//! The replay: one thread reads and parses records into batches, and one or
+//! more threads decide them with the core's `RateLimiter::check_n_at`.
+//!
+//! ```text
+//!  inputs ─▶ parser thread ─▶ Arc<Batch> ─┬▶ worker 1: limits 0, 2, 4 … ─▶ decisions CSV
+//!            (split, parse, key ids,      └▶ worker 2: limits 1, 3, 5 …
+//!             out-of-order count)
+//! ```
+//!
+//! Each worker owns a subset of the limits (one limiter each) and sees every
+//! batch in input order, so every limiter gets the records in input order.
+//! Channels are bounded, so memory holds a few batches, not the trace.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread;
+
+use indicatif::ProgressBar;
+use limiter_core::{Decision, ManualClock, Nanos, RateLimiter, canonical_ip};
+
+use crate::access_log::{looks_like_access_log, parse_access_line};
+use crate::args::{InputFormat, Limit, ReplayConfig};
+use crate::error::CliError;
+use crate::input::{Input, Line};
+use crate::keys::{KeyId, KeyTable};
+use crate::report::{self, KeyResult, LimitResult, Summary};
+use crate::trace::{Field, LineError, Record, TraceError, TraceErrorKind, parse_csv_line, trim};
+
+/// Records per batch: big enough that handing a batch over costs little per
+/// record, small enough that a batch stays in cache.
+const BATCH: usize = 4096;
+/// Batches queued per worker.
+const QUEUE: usize = 16;
+/// Malformed records shown on standard error under `--skip-invalid`.
+const WARNINGS_SHOWN: u64 = 5;
+
+/// Replays the configured traces through every configured limit.
+///
+/// # Errors
+///
+/// An input that cannot be opened or read, a malformed record without
+/// `--skip-invalid`, or a decisions file that cannot be created or written.
+pub(crate) fn replay(config: &ReplayConfig, progress: &ProgressBar) -> Result<Summary, CliError> {
+    let inputs = config
+        .traces
+        .iter()
+        .map(|path| Input::open(path, progress))
+        .collect::<Result<Vec<_>, _>>()?;
+    let file_column = inputs.len() > 1;
+    let mut sink = match &config.decisions {
+        Some(path) => Some(DecisionSink::create(path, file_column)?),
+        None => None,
+    };
+    let names: Vec<String> = inputs.iter().map(|input| input.name.clone()).collect();
+    let cores = thread::available_parallelism().map_or(2, |n| n.get());
+    let workers = config.limits.len().min(cores);
+    let mut groups: Vec<Vec<LimitState>> = (0..workers).map(|_| Vec::new()).collect();
+    for (index, &limit) in config.limits.iter().enumerate() {
+        groups[index % workers].push(LimitState::new(index, limit));
+    }
+
+    let (parsed, worked) = thread::scope(|scope| {
+        let mut senders = Vec::new();
+        let mut handles = Vec::new();
+        for group in groups {
+            let (sender, receiver) = sync_channel(QUEUE);
+            senders.push(sender);
+            let sink = sink.take();
+            handles.push(scope.spawn(move || work(group, receiver, sink)));
+        }
+        let parser = Parser::new(config, senders, progress, sink_wants_rows(config), file_column);
+        let parsed = parser.run(inputs);
+        let worked: Vec<_> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect();
+        (parsed, worked)
+    });
+    let mut states = Vec::new();
+    for result in worked {
+        states.extend(result?);
+    }
+    let parsed = parsed?;
+    states.sort_by_key(|state| state.index);
+    let results = states.into_iter().map(|state| state.finish(&parsed.ips, config.top)).collect();
+    Ok(Summary {
+        inputs: names,
+        records: parsed.records,
+        skipped: parsed.skipped,
+        distinct_keys: parsed.ips.len() as u64,
+        out_of_order: parsed.out_of_order,
+        first: parsed.first,
+        last: parsed.last,
+        results,
+    })
+}
+
+/// Reads and splits the inputs' lines, and counts them: the floor under a
+/// replay's time, for `cargo xtask bench-replay`.
+pub(crate) fn count_lines(paths: &[impl AsRef<Path>]) -> Result<u64, CliError> {
+    let progress = ProgressBar::hidden();
+    let mut count = 0;
+    for path in paths {
+        let mut lines = Input::open(path.as_ref(), &progress)?.lines();
+        while lines.next_line()?.is_some() {
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
+fn sink_wants_rows(config: &ReplayConfig) -> bool {
+    config.decisions.is_some()
+}
+
+/// A record as the workers need it.
+#[derive(Debug, Clone, Copy)]
+struct Rec {
+    /// The canonical address.
+    ip: IpAddr,
+    id: KeyId,
+    nanos: u64,
+    cost: u64,
+}
+
+/// Records in input order, all from one input.
+#[derive(Debug, Default)]
+struct Batch {
+    recs: Vec<Rec>,
+    /// With `--decisions`: each record's row up to `allowed`, back to back.
+    rows: Vec<u8>,
+    /// Where each record's part of `rows` ends.
+    row_ends: Vec<usize>,
+    /// What follows `allowed` on every row of this batch.
+    row_tail: Arc<[u8]>,
+}
+
+/// What the parser counted.
+#[derive(Debug)]
+struct Parsed {
+    records: u64,
+    skipped: u64,
+    out_of_order: u64,
+    first: Option<u64>,
+    last: Option<u64>,
+    /// The canonical addresses, indexed by key id.
+    ips: Vec<IpAddr>,
+}
+
+struct Parser<'a> {
+    config: &'a ReplayConfig,
+    senders: Vec<SyncSender<Arc<Batch>>>,
+    progress: &'a ProgressBar,
+    rows: bool,
+    file_column: bool,
+    keys: KeyTable,
+    batch: Batch,
+    records: u64,
+    skipped: u64,
+    out_of_order: u64,
+    first: u64,
+    last: u64,
+}
+
+/// The workers have stopped, one of them with an error it reports itself.
+struct Cancelled;
+
+impl<'a> Parser<'a> {
+    fn new(
+        config: &'a ReplayConfig,
+        senders: Vec<SyncSender<Arc<Batch>>>,
+        progress: &'a ProgressBar,
+        rows: bool,
+        file_column: bool,
+    ) -> Parser<'a> {
+        Parser {
+            config,
+            senders,
+            progress,
+            rows,
+            file_column,
+            keys: KeyTable::new(),
+            batch: Batch::default(),
+            records: 0,
+            skipped: 0,
+            out_of_order: 0,
+            first: u64::MAX,
+            last: 0,
+        }
+    }
+
+    /// Parses every input in order, sending batches to the workers; dropping
+    /// the senders at the end tells the workers there is no more.
+    fn run(mut self, inputs: Vec<Input>) -> Result<Parsed, CliError> {
+        for input in inputs {
+            match self.input(input) {
+                Ok(()) => {}
+                Err(Stop::Error(err)) => {
+                    // Decide what came before the error, so that the
+                    // decisions file holds every record up to it.
+                    let _ = self.send();
+                    return Err(err);
+                }
+                Err(Stop::Cancelled(Cancelled)) => break,
+            }
+        }
+        let shown = self.skipped.min(WARNINGS_SHOWN);
+        if self.skipped > shown {
+            let (more, all) = (self.skipped - shown, self.skipped);
+            self.progress.suspend(|| {
+                eprintln!(
+                    "limiter-cli: warning: skipped {more} more malformed records, {all} in all"
+                );
+            });
+        }
+        Ok(Parsed {
+            records: self.records,
+            skipped: self.skipped,
+            out_of_order: self.out_of_order,
+            first: (self.records > 0).then_some(self.first),
+            last: (self.records > 0).then_some(self.last),
+            ips: self.keys.into_ips(),
+        })
+    }
+
+    fn input(&mut self, input: Input) -> Result<(), Stop> {
+        self.batch.row_tail = report::decision_row_tail(self.file_column, &input.name).into();
+        let mut format = match self.config.input {
+            InputFormat::Auto => None,
+            InputFormat::Csv => Some(InputFormat::Csv),
+            InputFormat::Combined => Some(InputFormat::Combined),
+        };
+        let name = input.name.clone();
+        let mut lines = input.lines();
+        while let Some((line_no, line)) = lines.next_line()? {
+            let text = match line {
+                Line::Text(text) => text,
+                Line::TooLong => {
+                    let err = LineError {
+                        field: Field::Record,
+                        value: b"",
+                        kind: TraceErrorKind::LineTooLong,
+                    };
+                    self.invalid(err.at(&name, line_no))?;
+                    continue;
+                }
+            };
+            let format = match format {
+                Some(format) => format,
+                None => {
+                    let trimmed = trim(text);
+                    if trimmed.is_empty() || trimmed[0] == b'#' {
+                        continue;
+                    }
+                    let detected = if looks_like_access_log(text) {
+                        InputFormat::Combined
+                    } else {
+                        InputFormat::Csv
+                    };
+                    *format.insert(detected)
+                }
+            };
+            let parsed = match format {
+                InputFormat::Combined => parse_access_line(text),
+                _ => parse_csv_line(line_no, text),
+            };
+            match parsed {
+                Ok(Some(record)) => self.record(line_no, &record)?,
+                Ok(None) => {}
+                Err(err) => self.invalid(err.at(&name, line_no))?,
+            }
+        }
+        self.send()
+    }
+
+    #[inline]
+    fn record(&mut self, line_no: u64, record: &Record<'_>) -> Result<(), Stop> {
+        let ip = canonical_ip(record.ip);
+        let (id, out_of_order) = self.keys.observe(ip, record.nanos);
+        self.out_of_order += u64::from(out_of_order);
+        self.records += 1;
+        self.first = self.first.min(record.nanos);
+        self.last = self.last.max(record.nanos);
+        if self.rows {
+            let batch = &mut self.batch;
+            report::decision_row_start(
+                &mut batch.rows,
+                line_no,
+                record.timestamp,
+                record.ip_text,
+                record.cost,
+            );
+            batch.row_ends.push(batch.rows.len());
+        }
+        self.batch.recs.push(Rec { ip, id, nanos: record.nanos, cost: record.cost });
+        if self.batch.recs.len() == BATCH {
+            self.send()?;
+        }
+        Ok(())
+    }
+
+    fn invalid(&mut self, err: TraceError) -> Result<(), Stop> {
+        if !self.config.skip_invalid {
+            return Err(Stop::Error(err.into()));
+        }
+        self.skipped += 1;
+        if self.skipped <= WARNINGS_SHOWN {
+            self.progress.suspend(|| eprintln!("limiter-cli: warning: skipped {err}"));
+        }
+        Ok(())
+    }
+
+    fn send(&mut self) -> Result<(), Stop> {
+        if self.batch.recs.is_empty() {
+            return Ok(());
+        }
+        let tail = Arc::clone(&self.batch.row_tail);
+        let next = Batch {
+            recs: Vec::with_capacity(BATCH),
+            rows: Vec::with_capacity(if self.rows { BATCH * 64 } else { 0 }),
+            row_ends: Vec::with_capacity(if self.rows { BATCH } else { 0 }),
+            row_tail: tail,
+        };
+        let batch = Arc::new(std::mem::replace(&mut self.batch, next));
+        for sender in &self.senders {
+            sender.send(Arc::clone(&batch)).map_err(|_| Stop::Cancelled(Cancelled))?;
+        }
+        Ok(())
+    }
+}
+
+/// Why parsing stopped early.
+enum Stop {
+    Error(CliError),
+    Cancelled(Cancelled),
+}
+
+impl From<CliError> for Stop {
+    fn from(err: CliError) -> Stop {
+        Stop::Error(err)
+    }
+}
+
+/// One limit's limiter and counts.
+struct LimitState {
+    /// The limit's position in the configuration.
+    index: usize,
+    limit: Limit,
+    limiter: RateLimiter<ManualClock>,
+    allowed: u64,
+    denied: u64,
+    never_allowable: u64,
+    /// `[allowed, denied]` per key id.
+    per_key: Vec<[u64; 2]>,
+}
+
+impl LimitState {
+    fn new(index: usize, limit: Limit) -> LimitState {
+        LimitState {
+            index,
+            limit,
+            limiter: limit.limiter(),
+            allowed: 0,
+            denied: 0,
+            never_allowable: 0,
+            per_key: Vec::new(),
+        }
+    }
+
+    /// Decides one record with the core limiter and counts the outcome.
+    #[inline]
+    fn decide(&mut self, rec: &Rec) -> bool {
+        let id = rec.id as usize;
+        if id >= self.per_key.len() {
+            self.per_key.resize(id + 1, [0, 0]);
+        }
+        let allowed = match self.limiter.check_n_at(rec.ip, rec.cost, Nanos::new(rec.nanos)) {
+            Decision::Allowed { .. } => true,
+            Decision::Denied { .. } => false,
+            Decision::OverCapacity { .. } => {
+                self.never_allowable += 1;
+                false
+            }
+        };
+        if allowed {
+            self.allowed += 1;
+            self.per_key[id][0] += 1;
+        } else {
+            self.denied += 1;
+            self.per_key[id][1] += 1;
+        }
+        allowed
+    }
+
+    fn finish(self, ips: &[IpAddr], top: usize) -> LimitResult {
+        let mut denied: Vec<KeyResult> = self
+            .per_key
+            .iter()
+            .zip(ips)
+            .filter(|([_, denied], _)| *denied > 0)
+            .map(|(&[allowed, denied], &ip)| KeyResult { ip, allowed, denied })
+            .collect();
+        let keys_denied = denied.len() as u64;
+        denied.sort_unstable_by(|a, b| {
+            b.denied.cmp(&a.denied).then(b.allowed.cmp(&a.allowed)).then(a.ip.cmp(&b.ip))
+        });
+        denied.truncate(top);
+        LimitResult {
+            limit: self.limit,
+            allowed: self.allowed,
+            denied: self.denied,
+            never_allowable: self.never_allowable,
+            keys_denied,
+            top: denied,
+        }
+    }
+}
+
+/// Decides every batch for each of its limits, writing decision rows when it
+/// has the sink (only ever with a single limit).
+fn work(
+    mut limits: Vec<LimitState>,
+    batches: Receiver<Arc<Batch>>,
+    mut sink: Option<DecisionSink>,
+) -> Result<Vec<LimitState>, CliError> {
+    for batch in batches {
+        for state in &mut limits {
+            match sink.as_mut() {
+                Some(sink) => {
+                    let mut start = 0;
+                    for (rec, &end) in batch.recs.iter().zip(&batch.row_ends) {
+                        let allowed = state.decide(rec);
+                        sink.row(&batch.rows[start..end], allowed, &batch.row_tail)?;
+                        start = end;
+                    }
+                }
+                None => {
+                    for rec in &batch.recs {
+                        state.decide(rec);
+                    }
+                }
+            }
+        }
+    }
+    if let Some(sink) = sink {
+        sink.finish()?;
+    }
+    Ok(limits)
+}
+
+/// The decisions CSV being written.
+struct DecisionSink {
+    out: BufWriter<Box<dyn Write + Send>>,
+    /// How messages name it.
+    name: String,
+}
+
+impl DecisionSink {
+    fn create(path: &Path, file_column: bool) -> Result<DecisionSink, CliError> {
+        let (out, name): (Box<dyn Write + Send>, String) = if path.as_os_str() == "-" {
+            (Box::new(io::stdout()), "standard output".to_owned())
+        } else {
+            let display = path.display().to_string();
+            let file = File::create(path)
+                .map_err(|err| CliError::CreateDecisions { path: display.clone(), err })?;
+            (Box::new(file), format!("decisions file {display:?}"))
+        };
+        let mut sink = DecisionSink { out: BufWriter::with_capacity(1 << 16, out), name };
+        sink.write(report::decisions_header(file_column))?;
+        Ok(sink)
+    }
+
+    #[inline]
+    fn row(&mut self, start: &[u8], allowed: bool, tail: &[u8]) -> Result<(), CliError> {
+        self.write(start)?;
+        self.write(if allowed { b"true" } else { b"false" })?;
+        self.write(tail)
+    }
+
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) -> Result<(), CliError> {
+        self.out.write_all(bytes).map_err(|err| CliError::Write { path: self.name.clone(), err })
+    }
+
+    fn finish(mut self) -> Result<(), CliError> {
+        self.out.flush().map_err(|err| CliError::Write { path: self.name.clone(), err })
+    }
+}
