@@ -43,11 +43,23 @@ pub(crate) struct ReplayArgs {
     #[arg(required = true, value_name = "TRACE")]
     pub(crate) traces: Vec<PathBuf>,
     /// Bucket capacity in whole tokens, or a comma list for a what-if sweep.
-    #[arg(long, value_name = "N[,N...]", value_delimiter = ',', default_value = "10")]
+    #[arg(
+        long,
+        value_name = "N[,N...]",
+        value_delimiter = ',',
+        default_value = "10",
+        allow_negative_numbers = true
+    )]
     pub(crate) capacity: Vec<String>,
     /// Refill rate in tokens per second (5, 0.5) or per period (100/s, 30/m,
     /// 1/h), or a comma list for a what-if sweep.
-    #[arg(long, value_name = "R[,R...]", value_delimiter = ',', default_value = "5")]
+    #[arg(
+        long,
+        value_name = "R[,R...]",
+        value_delimiter = ',',
+        default_value = "5",
+        allow_negative_numbers = true
+    )]
     pub(crate) rate: Vec<String>,
     /// The input format; `auto` reads each input's first record to choose.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = InputFormat::Auto)]

@@ -140,8 +140,9 @@ pub(crate) enum Line<'a> {
     /// The line's bytes without its `\n` and one trailing `\r` (and without
     /// a byte-order mark on line 1).
     Text(&'a [u8]),
-    /// A line longer than [`MAX_LINE`] bytes; its bytes are skipped.
-    TooLong,
+    /// A line longer than [`MAX_LINE`] bytes, with its first bytes; the
+    /// rest is skipped.
+    TooLong(&'a [u8]),
 }
 
 /// Splits an input into numbered lines as SPEC's fine print says: a UTF-8
@@ -194,10 +195,11 @@ impl LineReader {
                 break (from, self.end);
             }
             if unread.len() >= MAX_LINE && !self.discarding {
+                let from = self.start;
                 self.start = self.end;
                 self.discarding = true;
                 self.line += 1;
-                return Ok(Some((self.line, Line::TooLong)));
+                return Ok(Some((self.line, Line::TooLong(&self.buf[from..from + 256]))));
             }
             if self.discarding {
                 self.start = self.end;
@@ -267,7 +269,10 @@ mod tests {
                 n,
                 match line {
                     Line::Text(text) => Some(text.to_vec()),
-                    Line::TooLong => None,
+                    Line::TooLong(start) => {
+                        assert_eq!(start.len(), 256);
+                        None
+                    }
                 },
             ));
         }

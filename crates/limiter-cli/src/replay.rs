@@ -239,12 +239,9 @@ impl<'a> Parser<'a> {
         while let Some((line_no, line)) = lines.next_line()? {
             let text = match line {
                 Line::Text(text) => text,
-                Line::TooLong => {
-                    let err = LineError {
-                        field: Field::Record,
-                        value: b"",
-                        kind: TraceErrorKind::LineTooLong,
-                    };
+                Line::TooLong(start) => {
+                    let kind = TraceErrorKind::LineTooLong;
+                    let err = LineError { field: Field::Record, value: start, kind };
                     self.invalid(err.at(&name, line_no))?;
                     continue;
                 }
