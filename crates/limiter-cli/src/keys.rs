@@ -1,5 +1,5 @@
-//! Distinct keys of a trace: a dense id per canonical address, and each
-//! key's latest timestamp for the out-of-order count.
+//! Distinct keys of a trace: a dense id per canonical address, each key's
+//! record count, and its latest timestamp for the out-of-order count.
 //!
 //! This table, and the per-key counters indexed by its ids, are the only
 //! state of a replay that grows with its input, and they grow with the number
@@ -15,23 +15,34 @@ pub(crate) type KeyId = u32;
 /// Every distinct canonical address seen so far.
 #[derive(Debug)]
 pub(crate) struct KeyTable {
-    v4: HashMap<u32, KeyId, SeededHash>,
-    v6: HashMap<u128, KeyId, SeededHash>,
+    v4: HashMap<u32, Slot, SeededHash>,
+    v6: HashMap<u128, Slot, SeededHash>,
     /// Indexed by id.
     ips: Vec<IpAddr>,
-    /// The latest timestamp seen for each key, indexed by id.
-    latest: Vec<u64>,
+}
+
+/// What the table keeps per key, together so that a record touches one
+/// cache line.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    id: KeyId,
+    /// The latest timestamp seen for the key.
+    latest: u64,
+    /// How many records the key has.
+    records: u64,
+}
+
+/// A key's address and record count, as [`KeyTable::into_keys`] lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KeyCount {
+    pub(crate) ip: IpAddr,
+    pub(crate) records: u64,
 }
 
 impl KeyTable {
     pub(crate) fn new() -> KeyTable {
         let hash = SeededHash::new();
-        KeyTable {
-            v4: HashMap::with_hasher(hash),
-            v6: HashMap::with_hasher(hash),
-            ips: Vec::new(),
-            latest: Vec::new(),
-        }
+        KeyTable { v4: HashMap::with_hasher(hash), v6: HashMap::with_hasher(hash), ips: Vec::new() }
     }
 
     /// Notes a record of the canonical address `ip` at `nanos`: returns the
@@ -44,24 +55,28 @@ impl KeyTable {
     #[inline]
     pub(crate) fn observe(&mut self, ip: IpAddr, nanos: u64) -> (KeyId, bool) {
         let next = KeyId::try_from(self.ips.len()).expect("fewer than 2^32 distinct keys");
-        let id = *match ip {
-            IpAddr::V4(v4) => self.v4.entry(v4.to_bits()).or_insert(next),
-            IpAddr::V6(v6) => self.v6.entry(v6.to_bits()).or_insert(next),
+        let fresh = Slot { id: next, latest: nanos, records: 0 };
+        let slot = match ip {
+            IpAddr::V4(v4) => self.v4.entry(v4.to_bits()).or_insert(fresh),
+            IpAddr::V6(v6) => self.v6.entry(v6.to_bits()).or_insert(fresh),
         };
-        if id == next {
+        if slot.id == next {
             self.ips.push(ip);
-            self.latest.push(nanos);
-            return (id, false);
         }
-        let latest = &mut self.latest[id as usize];
-        let out_of_order = nanos < *latest;
-        *latest = (*latest).max(nanos);
-        (id, out_of_order)
+        slot.records += 1;
+        let out_of_order = nanos < slot.latest;
+        slot.latest = slot.latest.max(nanos);
+        (slot.id, out_of_order)
     }
 
-    /// The addresses, indexed by id.
-    pub(crate) fn into_ips(self) -> Vec<IpAddr> {
-        self.ips
+    /// Every key with its record count, indexed by id.
+    pub(crate) fn into_keys(self) -> Vec<KeyCount> {
+        let mut keys: Vec<KeyCount> =
+            self.ips.iter().map(|&ip| KeyCount { ip, records: 0 }).collect();
+        for slot in self.v4.values().chain(self.v6.values()) {
+            keys[slot.id as usize].records = slot.records;
+        }
+        keys
     }
 }
 
@@ -143,7 +158,8 @@ mod tests {
         assert_eq!(keys.observe(b, 5), (1, false));
         assert_eq!(keys.observe(a, 7), (0, false));
         assert_eq!(keys.observe(c, 1), (2, false));
-        assert_eq!(keys.into_ips(), vec![a, b, c]);
+        let count = |ip, records| KeyCount { ip, records };
+        assert_eq!(keys.into_keys(), vec![count(a, 2), count(b, 1), count(c, 1)]);
     }
 
     #[test]
@@ -180,6 +196,8 @@ mod tests {
         for i in (0..50_000u32).rev() {
             assert_eq!(keys.observe(IpAddr::V4(i.into()), 0).0, 2 * i);
         }
-        assert_eq!(keys.into_ips().len(), 100_000);
+        let keys = keys.into_keys();
+        assert_eq!(keys.len(), 100_000);
+        assert!(keys.iter().enumerate().all(|(i, k)| k.records == if i % 2 == 0 { 2 } else { 1 }));
     }
 }

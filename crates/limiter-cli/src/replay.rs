@@ -11,6 +11,7 @@
 //! batch in input order, so every limiter gets the records in input order.
 //! Channels are bounded, so memory holds a few batches, not the trace.
 
+use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::net::IpAddr;
@@ -26,7 +27,7 @@ use crate::access_log::{looks_like_access_log, parse_access_line};
 use crate::args::{InputFormat, Limit, ReplayConfig};
 use crate::error::CliError;
 use crate::input::{Input, Line};
-use crate::keys::{KeyId, KeyTable};
+use crate::keys::{KeyCount, KeyId, KeyTable};
 use crate::report::{self, KeyResult, LimitResult, Summary};
 use crate::trace::{Field, LineError, Record, TraceError, TraceErrorKind, parse_csv_line, trim};
 
@@ -86,12 +87,12 @@ pub(crate) fn replay(config: &ReplayConfig, progress: &ProgressBar) -> Result<Su
     }
     let parsed = parsed?;
     states.sort_by_key(|state| state.index);
-    let results = states.into_iter().map(|state| state.finish(&parsed.ips, config.top)).collect();
+    let results = states.into_iter().map(|state| state.finish(&parsed.keys, config.top)).collect();
     Ok(Summary {
         inputs: names,
         records: parsed.records,
         skipped: parsed.skipped,
-        distinct_keys: parsed.ips.len() as u64,
+        distinct_keys: parsed.keys.len() as u64,
         out_of_order: parsed.out_of_order,
         first: parsed.first,
         last: parsed.last,
@@ -147,8 +148,8 @@ struct Parsed {
     out_of_order: u64,
     first: Option<u64>,
     last: Option<u64>,
-    /// The canonical addresses, indexed by key id.
-    ips: Vec<IpAddr>,
+    /// The keys, indexed by id.
+    keys: Vec<KeyCount>,
 }
 
 struct Parser<'a> {
@@ -159,6 +160,8 @@ struct Parser<'a> {
     file_column: bool,
     keys: KeyTable,
     batch: Batch,
+    /// Batches sent, oldest first, until they are recycled.
+    sent: VecDeque<Arc<Batch>>,
     records: u64,
     skipped: u64,
     out_of_order: u64,
@@ -185,6 +188,7 @@ impl<'a> Parser<'a> {
             file_column,
             keys: KeyTable::new(),
             batch: Batch::default(),
+            sent: VecDeque::new(),
             records: 0,
             skipped: 0,
             out_of_order: 0,
@@ -223,7 +227,7 @@ impl<'a> Parser<'a> {
             out_of_order: self.out_of_order,
             first: (self.records > 0).then_some(self.first),
             last: (self.records > 0).then_some(self.last),
-            ips: self.keys.into_ips(),
+            keys: self.keys.into_keys(),
         })
     }
 
@@ -277,8 +281,6 @@ impl<'a> Parser<'a> {
     #[inline]
     fn record(&mut self, line_no: u64, record: &Record<'_>) -> Result<(), Stop> {
         let ip = canonical_ip(record.ip);
-        let (id, out_of_order) = self.keys.observe(ip, record.nanos);
-        self.out_of_order += u64::from(out_of_order);
         self.records += 1;
         self.first = self.first.min(record.nanos);
         self.last = self.last.max(record.nanos);
@@ -293,7 +295,8 @@ impl<'a> Parser<'a> {
             );
             batch.row_ends.push(batch.rows.len());
         }
-        self.batch.recs.push(Rec { ip, id, nanos: record.nanos, cost: record.cost });
+        // The key id is filled in by `send`.
+        self.batch.recs.push(Rec { ip, id: 0, nanos: record.nanos, cost: record.cost });
         if self.batch.recs.len() == BATCH {
             self.send()?;
         }
@@ -315,18 +318,42 @@ impl<'a> Parser<'a> {
         if self.batch.recs.is_empty() {
             return Ok(());
         }
-        let tail = Arc::clone(&self.batch.row_tail);
-        let next = Batch {
-            recs: Vec::with_capacity(BATCH),
-            rows: Vec::with_capacity(if self.rows { BATCH * 64 } else { 0 }),
-            row_ends: Vec::with_capacity(if self.rows { BATCH } else { 0 }),
-            row_tail: tail,
-        };
+        // Key lookups in a loop of their own, apart from parsing, so that
+        // the processor overlaps the cache misses of successive records.
+        for rec in &mut self.batch.recs {
+            let (id, out_of_order) = self.keys.observe(rec.ip, rec.nanos);
+            rec.id = id;
+            self.out_of_order += u64::from(out_of_order);
+        }
+        let next = self.recycled();
         let batch = Arc::new(std::mem::replace(&mut self.batch, next));
         for sender in &self.senders {
             sender.send(Arc::clone(&batch)).map_err(|_| Stop::Cancelled(Cancelled))?;
         }
+        self.sent.push_back(batch);
         Ok(())
+    }
+
+    /// An empty batch, reusing the oldest sent one if every worker is done
+    /// with it, so that a replay allocates a bounded number of batches.
+    fn recycled(&mut self) -> Batch {
+        let tail = Arc::clone(&self.batch.row_tail);
+        if let Some(mut oldest) = self.sent.pop_front() {
+            if let Some(batch) = Arc::get_mut(&mut oldest) {
+                batch.recs.clear();
+                batch.rows.clear();
+                batch.row_ends.clear();
+                batch.row_tail = tail;
+                return std::mem::take(batch);
+            }
+            self.sent.push_front(oldest);
+        }
+        Batch {
+            recs: Vec::with_capacity(BATCH),
+            rows: Vec::with_capacity(if self.rows { BATCH * 64 } else { 0 }),
+            row_ends: Vec::with_capacity(if self.rows { BATCH } else { 0 }),
+            row_tail: tail,
+        }
     }
 }
 
@@ -351,8 +378,9 @@ struct LimitState {
     allowed: u64,
     denied: u64,
     never_allowable: u64,
-    /// `[allowed, denied]` per key id.
-    per_key: Vec<[u64; 2]>,
+    /// Denials per key id; a key's allowed count is its record count less
+    /// these, so only denials touch this table.
+    denied_per_key: Vec<u64>,
 }
 
 impl LimitState {
@@ -364,17 +392,13 @@ impl LimitState {
             allowed: 0,
             denied: 0,
             never_allowable: 0,
-            per_key: Vec::new(),
+            denied_per_key: Vec::new(),
         }
     }
 
     /// Decides one record with the core limiter and counts the outcome.
     #[inline]
     fn decide(&mut self, rec: &Rec) -> bool {
-        let id = rec.id as usize;
-        if id >= self.per_key.len() {
-            self.per_key.resize(id + 1, [0, 0]);
-        }
         let allowed = match self.limiter.check_n_at(rec.ip, rec.cost, Nanos::new(rec.nanos)) {
             Decision::Allowed { .. } => true,
             Decision::Denied { .. } => false,
@@ -385,21 +409,24 @@ impl LimitState {
         };
         if allowed {
             self.allowed += 1;
-            self.per_key[id][0] += 1;
         } else {
             self.denied += 1;
-            self.per_key[id][1] += 1;
+            let id = rec.id as usize;
+            if id >= self.denied_per_key.len() {
+                self.denied_per_key.resize(id + 1, 0);
+            }
+            self.denied_per_key[id] += 1;
         }
         allowed
     }
 
-    fn finish(self, ips: &[IpAddr], top: usize) -> LimitResult {
+    fn finish(self, keys: &[KeyCount], top: usize) -> LimitResult {
         let mut denied: Vec<KeyResult> = self
-            .per_key
+            .denied_per_key
             .iter()
-            .zip(ips)
-            .filter(|([_, denied], _)| *denied > 0)
-            .map(|(&[allowed, denied], &ip)| KeyResult { ip, allowed, denied })
+            .zip(keys)
+            .filter(|(denied, _)| **denied > 0)
+            .map(|(&denied, key)| KeyResult { ip: key.ip, allowed: key.records - denied, denied })
             .collect();
         let keys_denied = denied.len() as u64;
         denied.sort_unstable_by(|a, b| {

@@ -81,34 +81,27 @@ pub(crate) fn parse_decimal(text: &[u8]) -> Result<u64, TimestampError> {
     if text.is_empty() {
         return Err(TimestampError::Empty);
     }
-    let (int, frac) = match memchr::memchr(b'.', text) {
-        Some(dot) => (&text[..dot], Some(&text[dot + 1..])),
-        None => (text, None),
-    };
-    if int.is_empty() || !int.iter().all(u8::is_ascii_digit) {
+    let int_len = text.iter().take_while(|b| b.is_ascii_digit()).count();
+    if int_len == 0 {
         return Err(TimestampError::NotANumber);
     }
-    let frac_nanos = match frac {
-        None => 0,
-        Some(frac) => {
-            if frac.is_empty() || !frac.iter().all(u8::is_ascii_digit) {
-                return Err(TimestampError::NotANumber);
-            }
+    let frac_nanos = match &text[int_len..] {
+        [] => 0,
+        [b'.', frac @ ..] if !frac.is_empty() && frac.iter().all(u8::is_ascii_digit) => {
             fraction_nanos(frac)?
         }
+        _ => return Err(TimestampError::NotANumber),
     };
-    let mut secs: u64 = 0;
-    for &digit in int {
-        // Leading zeros never overflow; anything that does is out of range.
-        secs = secs
-            .checked_mul(10)
-            .and_then(|s| s.checked_add(u64::from(digit - b'0')))
-            .ok_or(TimestampError::OutOfRange)?;
+    // Leading zeros are allowed; more than 10 significant digits is at least
+    // 10¹⁰ s, past the end of the range. At most 10 digits cannot overflow.
+    let int = &text[..int_len];
+    let significant = &int[int.iter().take_while(|&&b| b == b'0').count()..];
+    if significant.len() > 10 {
+        return Err(TimestampError::OutOfRange);
     }
-    secs.checked_mul(NANOS_PER_SEC)
-        .and_then(|n| n.checked_add(frac_nanos))
-        .filter(|&n| n <= MAX_NANOS)
-        .ok_or(TimestampError::OutOfRange)
+    let secs = significant.iter().fold(0, |v, &d| v * 10 + u64::from(d - b'0'));
+    let nanos = secs * NANOS_PER_SEC + frac_nanos;
+    if nanos > MAX_NANOS { Err(TimestampError::OutOfRange) } else { Ok(nanos) }
 }
 
 /// Reads `YYYY-MM-DD(T|t)HH:MM:SS[.1-9 digits](Z|z|±hh:mm)`.
@@ -216,12 +209,12 @@ pub(crate) fn format_seconds(nanos: u64) -> String {
 }
 
 /// The value of 1 to 9 fractional digits in nanoseconds.
+#[inline]
 fn fraction_nanos(frac: &[u8]) -> Result<u64, TimestampError> {
-    if frac.len() > 9 {
-        return Err(TimestampError::TooManyFractionalDigits);
-    }
-    let value = frac.iter().fold(0, |v, &d| v * 10 + u64::from(d - b'0'));
-    Ok(value * 10u64.pow(9 - frac.len() as u32))
+    const SCALE: [u64; 10] =
+        [0, 100_000_000, 10_000_000, 1_000_000, 100_000, 10_000, 1000, 100, 10, 1];
+    let scale = *SCALE.get(frac.len()).ok_or(TimestampError::TooManyFractionalDigits)?;
+    Ok(frac.iter().fold(0, |v, &d| v * 10 + u64::from(d - b'0')) * scale)
 }
 
 /// The value of a short run of ASCII digits, or `None` if any byte is not one.
