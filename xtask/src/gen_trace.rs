@@ -252,6 +252,13 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_is_what_gen_trace_writes() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let shipped = std::fs::read_to_string(root.join("examples/trace.csv")).unwrap();
+        assert!(shipped == generate(&EXAMPLE), "run `cargo xtask gen-trace` to regenerate it");
+    }
+
+    #[test]
     fn the_same_seed_gives_the_same_trace() {
         let small = Params { records: 500, ..EXAMPLE };
         assert_eq!(generate(&small), generate(&small));

@@ -7,5 +7,6 @@ mod access_log;
 mod errors;
 mod io;
 mod output;
+mod readme;
 mod spec_rules;
 mod util;
