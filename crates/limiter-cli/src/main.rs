@@ -6,6 +6,8 @@
 
 mod access_log;
 mod args;
+mod decide;
+mod decisions;
 mod error;
 mod input;
 mod keys;

@@ -325,52 +325,6 @@ impl<'a> From<&'a Summary> for JsonSummary<'a> {
     }
 }
 
-/// The decisions CSV's header, with a `file` column when several inputs
-/// are replayed.
-pub(crate) fn decisions_header(file_column: bool) -> &'static [u8] {
-    if file_column {
-        b"line,timestamp,ip,cost,allowed,file\n"
-    } else {
-        b"line,timestamp,ip,cost,allowed\n"
-    }
-}
-
-/// Appends a decisions row's first four fields and the comma before
-/// `allowed`. The timestamp and address were validated, so they hold no
-/// comma, quote or line break and need no quoting.
-#[inline]
-pub(crate) fn decision_row_start(
-    row: &mut Vec<u8>,
-    line: u64,
-    timestamp: &[u8],
-    ip: &[u8],
-    cost: u64,
-) {
-    let _ = write!(row, "{line},");
-    row.extend_from_slice(timestamp);
-    row.push(b',');
-    row.extend_from_slice(ip);
-    let _ = write!(row, ",{cost},");
-}
-
-/// What follows `allowed` on each row of an input: the line end, after the
-/// input's name when there is a `file` column.
-pub(crate) fn decision_row_tail(file_column: bool, name: &str) -> Vec<u8> {
-    if !file_column {
-        return b"\n".to_vec();
-    }
-    let mut tail = b",".to_vec();
-    if name.contains([',', '"', '\n', '\r']) {
-        tail.push(b'"');
-        tail.extend_from_slice(name.replace('"', "\"\"").as_bytes());
-        tail.push(b'"');
-    } else {
-        tail.extend_from_slice(name.as_bytes());
-    }
-    tail.push(b'\n');
-    tail
-}
-
 /// Where the summary goes: standard output, or standard error when the
 /// decisions CSV has standard output.
 pub(crate) fn print_summary(
@@ -434,19 +388,5 @@ mod tests {
         {
             assert_eq!(rate_text(rate.parse().unwrap()), text);
         }
-    }
-
-    #[test]
-    fn file_names_are_quoted_when_they_need_it() {
-        assert_eq!(decision_row_tail(false, "a,b"), b"\n");
-        assert_eq!(decision_row_tail(true, "a.csv"), b",a.csv\n");
-        assert_eq!(decision_row_tail(true, "a,\"b\".csv"), b",\"a,\"\"b\"\".csv\"\n");
-    }
-
-    #[test]
-    fn decision_rows_keep_the_text_as_written() {
-        let mut row = Vec::new();
-        decision_row_start(&mut row, 17, b"2023-11-14T22:13:20+01:00", b"::FFFF:10.0.0.1", 0);
-        assert_eq!(row, b"17,2023-11-14T22:13:20+01:00,::FFFF:10.0.0.1,0,");
     }
 }
