@@ -23,7 +23,7 @@ const SINGLE_TARGET: f64 = 5e6;
 const SWEEP_TARGET: f64 = 3.0;
 
 pub(crate) fn run(args: &[String], root: &Path) -> Result<(), Box<dyn Error>> {
-    let (mut records, mut keys, mut runs) = (10_000_000, 100_000, 3);
+    let (mut records, mut keys, mut runs) = (10_000_000, 100_000, 5);
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;

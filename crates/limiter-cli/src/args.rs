@@ -176,6 +176,8 @@ pub(crate) enum ArgsError {
     Rate(ConfigError),
     /// `--decisions` with more than one limit: the CSV has one `allowed` column.
     DecisionsWithSweep,
+    /// `--decisions` names one of the inputs, which creating it would wipe.
+    DecisionsOverwriteInput { path: String },
 }
 
 impl fmt::Display for ArgsError {
@@ -189,6 +191,9 @@ impl fmt::Display for ArgsError {
                 "--capacity: {input:?} is out of range: expected 1 to {MAX_CAPACITY} tokens"
             ),
             ArgsError::Rate(err) => write!(f, "--rate: {err}"),
+            ArgsError::DecisionsOverwriteInput { path } => {
+                write!(f, "--decisions {path:?} is one of the traces; it would be overwritten")
+            }
             ArgsError::DecisionsWithSweep => {
                 f.write_str("--decisions needs a single capacity and rate, not a sweep of several")
             }

@@ -13,7 +13,7 @@ use crate::replay::{Batch, Rec};
 use crate::report::{KeyResult, LimitResult};
 
 /// Batches a worker with several limits decides limit by limit, grouped by key.
-const WINDOW: usize = 64;
+pub(crate) const WINDOW: usize = 64;
 
 /// One limit's limiter and counts.
 pub(crate) struct LimitState {

@@ -14,7 +14,7 @@
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread;
@@ -23,8 +23,8 @@ use indicatif::ProgressBar;
 use limiter_core::canonical_ip;
 
 use crate::access_log::{looks_like_access_log, parse_access_line};
-use crate::args::{InputFormat, ReplayConfig};
-use crate::decide::{LimitState, work};
+use crate::args::{ArgsError, InputFormat, ReplayConfig};
+use crate::decide::{self, LimitState, work};
 use crate::decisions::{self, DecisionSink};
 use crate::error::CliError;
 use crate::input::{Input, Line};
@@ -35,7 +35,7 @@ use crate::trace::{Field, LineError, Record, TraceError, TraceErrorKind, parse_c
 /// Records per batch: big enough that handing a batch over costs little per
 /// record, small enough that a batch stays in cache.
 pub(crate) const BATCH: usize = 4096;
-/// Batches queued per worker.
+/// Batches queued for a worker with one limit.
 const QUEUE: usize = 16;
 /// Malformed records shown on standard error under `--skip-invalid`.
 const WARNINGS_SHOWN: u64 = 5;
@@ -54,6 +54,10 @@ pub(crate) fn replay(config: &ReplayConfig, progress: &ProgressBar) -> Result<Su
         .collect::<Result<Vec<_>, _>>()?;
     let file_column = inputs.len() > 1;
     let mut sink = match &config.decisions {
+        Some(path) if is_an_input(path, &config.traces) => {
+            let path = path.display().to_string();
+            return Err(ArgsError::DecisionsOverwriteInput { path }.into());
+        }
         Some(path) => Some(DecisionSink::create(path, file_column)?),
         None => None,
     };
@@ -69,7 +73,10 @@ pub(crate) fn replay(config: &ReplayConfig, progress: &ProgressBar) -> Result<Su
         let mut senders = Vec::new();
         let mut handles = Vec::new();
         for group in groups {
-            let (sender, receiver) = sync_channel(QUEUE);
+            // A worker with several limits takes a window at a time; room for
+            // the next window keeps the parser busy while it decides one.
+            let queue = if group.len() > 1 { 2 * decide::WINDOW } else { QUEUE };
+            let (sender, receiver) = sync_channel(queue);
             senders.push(sender);
             let sink = sink.take();
             handles.push(scope.spawn(move || work(group, receiver, sink)));
@@ -99,6 +106,18 @@ pub(crate) fn replay(config: &ReplayConfig, progress: &ProgressBar) -> Result<Su
         last: parsed.last,
         results,
     })
+}
+
+/// Whether `path` names an existing file that is also one of the inputs,
+/// which creating the decisions file would truncate.
+fn is_an_input(path: &Path, inputs: &[PathBuf]) -> bool {
+    let Ok(target) = std::fs::canonicalize(path) else {
+        return false;
+    };
+    inputs
+        .iter()
+        .filter(|input| input.as_os_str() != "-")
+        .any(|input| std::fs::canonicalize(input).is_ok_and(|input| input == target))
 }
 
 /// Reads and splits the inputs' lines, and counts them: the floor under a

@@ -225,6 +225,24 @@ fn bad_limits_are_usage_errors() {
 }
 
 #[test]
+fn the_decisions_file_may_not_be_an_input() {
+    let dir = Dir::new();
+    dir.file("trace.csv", "1,10.0.0.1\n");
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    for (args, named) in [
+        (&["replay", "trace.csv", "--decisions", "trace.csv"][..], "trace.csv"),
+        (&["replay", "-", "sub/../trace.csv", "--decisions", "./trace.csv"], "./trace.csv"),
+    ] {
+        let out = dir.run(args);
+        let message = format!(
+            "limiter-cli: --decisions {named:?} is one of the traces; it would be overwritten\n"
+        );
+        check_failure(&out, 2, &message);
+        assert_eq!(dir.read("trace.csv"), "1,10.0.0.1\n");
+    }
+}
+
+#[test]
 fn clap_usage_errors_exit_2() {
     let dir = Dir::new();
     for args in [
