@@ -105,6 +105,31 @@ fn a_closed_pipe_ends_the_run_quietly() {
 }
 
 #[test]
+fn a_full_disk_is_a_write_error() {
+    let dir = Dir::new();
+    dir.file("trace.csv", TRACE);
+    let out = dir.run(&["replay", "trace.csv", "--decisions", "/dev/full"]);
+    check_failure(
+        &out,
+        1,
+        "limiter-cli: cannot write decisions file \"/dev/full\": no space left on device\n",
+    );
+    for output in ["text", "json"] {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let out = dir
+            .command(&["replay", "trace.csv", "--output", output])
+            .stdout(full)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{output}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "limiter-cli: cannot write standard output: no space left on device\n"
+        );
+    }
+}
+
+#[test]
 fn lines_counts_physical_lines() {
     let dir = Dir::new();
     dir.file("a.csv", "a\r\nb\n\nc");
