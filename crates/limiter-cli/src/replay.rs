@@ -81,7 +81,8 @@ pub(crate) fn replay(config: &ReplayConfig, progress: &ProgressBar) -> Result<Su
             let sink = sink.take();
             handles.push(scope.spawn(move || work(group, receiver, sink)));
         }
-        let parser = Parser::new(config, senders, progress, sink_wants_rows(config), file_column);
+        let rows = config.decisions.is_some();
+        let parser = Parser::new(config, senders, progress, rows, file_column);
         let parsed = parser.run(inputs);
         let worked: Vec<_> = handles
             .into_iter()
@@ -132,10 +133,6 @@ pub(crate) fn count_lines(paths: &[impl AsRef<Path>]) -> Result<u64, CliError> {
         }
     }
     Ok(count)
-}
-
-fn sink_wants_rows(config: &ReplayConfig) -> bool {
-    config.decisions.is_some()
 }
 
 /// A record as the workers need it.
@@ -189,9 +186,6 @@ struct Parser<'a> {
     last: u64,
 }
 
-/// The workers have stopped, one of them with an error it reports itself.
-struct Cancelled;
-
 impl<'a> Parser<'a> {
     fn new(
         config: &'a ReplayConfig,
@@ -229,7 +223,7 @@ impl<'a> Parser<'a> {
                     let _ = self.send();
                     return Err(err);
                 }
-                Err(Stop::Cancelled(Cancelled)) => break,
+                Err(Stop::Cancelled) => break,
             }
         }
         let shown = self.skipped.min(WARNINGS_SHOWN);
@@ -348,7 +342,7 @@ impl<'a> Parser<'a> {
         let next = self.recycled();
         let batch = Arc::new(std::mem::replace(&mut self.batch, next));
         for sender in &self.senders {
-            sender.send(Arc::clone(&batch)).map_err(|_| Stop::Cancelled(Cancelled))?;
+            sender.send(Arc::clone(&batch)).map_err(|_| Stop::Cancelled)?;
         }
         self.sent.push_back(batch);
         Ok(())
@@ -379,8 +373,10 @@ impl<'a> Parser<'a> {
 
 /// Why parsing stopped early.
 enum Stop {
+    /// A malformed record or an input that failed.
     Error(CliError),
-    Cancelled(Cancelled),
+    /// The workers have stopped, one of them with an error it reports.
+    Cancelled,
 }
 
 impl From<CliError> for Stop {
