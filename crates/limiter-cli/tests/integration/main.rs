@@ -6,6 +6,7 @@
 mod access_log;
 mod errors;
 mod io;
+mod model;
 mod output;
 mod readme;
 mod spec_rules;
