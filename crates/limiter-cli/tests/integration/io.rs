@@ -105,6 +105,7 @@ fn a_closed_pipe_ends_the_run_quietly() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn a_full_disk_is_a_write_error() {
     let dir = Dir::new();
     dir.file("trace.csv", TRACE);
