@@ -102,7 +102,13 @@ impl fmt::Display for Describe<'_> {
             }
             io::ErrorKind::BrokenPipe => f.write_str("broken pipe"),
             io::ErrorKind::StorageFull => f.write_str("no space left on device"),
-            _ => self.0.fmt(f),
+            _ => {
+                // OS messages start with a capital; ours do not.
+                let text = self.0.to_string();
+                let mut chars = text.chars();
+                let first = chars.next().map(|c| c.to_lowercase().to_string()).unwrap_or_default();
+                write!(f, "{first}{}", chars.as_str())
+            }
         }
     }
 }

@@ -175,6 +175,18 @@ fn unusable_inputs_and_outputs() {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
+fn an_input_that_fails_to_read_is_an_error() {
+    // Reading /proc/self/mem from offset 0 fails with EIO.
+    let out = Dir::new().run(&["replay", "/proc/self/mem"]);
+    check_failure(
+        &out,
+        1,
+        "limiter-cli: cannot read \"/proc/self/mem\": input/output error (os error 5)\n",
+    );
+}
+
+#[test]
 fn corrupt_gzip_is_a_read_error() {
     let dir = Dir::new();
     dir.file("bad.csv.gz", b"\x1f\x8b\x08\x00garbage that is not deflate");
