@@ -197,7 +197,7 @@ mod tests {
                         nanos += next() % 300_000_000;
                         let at = nanos - if next() % 10 == 0 { next() % 2_000_000_000 } else { 0 };
                         let ip = IpAddr::from([10, 0, 0, (next() % 30) as u8]);
-                        let (id, _) = keys.observe(ip, at);
+                        let (id, _) = keys.observe(ip, at).unwrap();
                         Rec { ip, id, nanos: at, cost: next() % 4 }
                     })
                     .collect();

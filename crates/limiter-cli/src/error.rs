@@ -23,6 +23,8 @@ pub(crate) enum CliError {
     CreateDecisions { path: String, err: io::Error },
     /// Writing the decisions file or standard output failed.
     Write { path: String, err: io::Error },
+    /// More distinct addresses than key ids (2³²).
+    TooManyKeys,
 }
 
 impl CliError {
@@ -57,6 +59,9 @@ impl fmt::Display for CliError {
             CliError::Write { path, err } => {
                 write!(f, "cannot write {path}: {}", Describe(err))
             }
+            CliError::TooManyKeys => f.write_str(
+                "more than 4294967296 distinct addresses: the most one replay can count",
+            ),
         }
     }
 }
@@ -70,7 +75,7 @@ impl std::error::Error for CliError {
             | CliError::Read { err, .. }
             | CliError::CreateDecisions { err, .. }
             | CliError::Write { err, .. } => Some(err),
-            CliError::IsDirectory { .. } => None,
+            CliError::IsDirectory { .. } | CliError::TooManyKeys => None,
         }
     }
 }

@@ -19,6 +19,8 @@ pub(crate) struct KeyTable {
     v6: HashMap<u128, Slot, SeededHash>,
     /// Indexed by id.
     ips: Vec<IpAddr>,
+    /// How many keys fit: 2³², the number of ids.
+    capacity: usize,
 }
 
 /// What the table keeps per key, together so that a record touches one
@@ -42,31 +44,38 @@ pub(crate) struct KeyCount {
 impl KeyTable {
     pub(crate) fn new() -> KeyTable {
         let hash = SeededHash::new();
-        KeyTable { v4: HashMap::with_hasher(hash), v6: HashMap::with_hasher(hash), ips: Vec::new() }
+        KeyTable {
+            v4: HashMap::with_hasher(hash),
+            v6: HashMap::with_hasher(hash),
+            ips: Vec::new(),
+            capacity: 1 << 32,
+        }
     }
 
     /// Notes a record of the canonical address `ip` at `nanos`: returns the
     /// key's id and whether the record is out of order, that is earlier than
-    /// the latest timestamp seen before for this key.
-    ///
-    /// # Panics
-    ///
-    /// If a trace has more than 2³² distinct keys.
+    /// the latest timestamp seen before for this key; `None` for a new key
+    /// when the table already holds 2³² keys and ids have run out.
     #[inline]
-    pub(crate) fn observe(&mut self, ip: IpAddr, nanos: u64) -> (KeyId, bool) {
-        let next = KeyId::try_from(self.ips.len()).expect("fewer than 2^32 distinct keys");
+    pub(crate) fn observe(&mut self, ip: IpAddr, nanos: u64) -> Option<(KeyId, bool)> {
+        let full = self.ips.len() >= self.capacity;
+        // When full, `next` is never handed out: it is `u32::MAX`, already
+        // taken, so a new key is told apart below by its slot's absence.
+        let next = KeyId::try_from(self.ips.len()).unwrap_or(KeyId::MAX);
         let fresh = Slot { id: next, latest: nanos, records: 0 };
-        let slot = match ip {
-            IpAddr::V4(v4) => self.v4.entry(v4.to_bits()).or_insert(fresh),
-            IpAddr::V6(v6) => self.v6.entry(v6.to_bits()).or_insert(fresh),
+        let slot = match (ip, full) {
+            (IpAddr::V4(v4), false) => self.v4.entry(v4.to_bits()).or_insert(fresh),
+            (IpAddr::V6(v6), false) => self.v6.entry(v6.to_bits()).or_insert(fresh),
+            (IpAddr::V4(v4), true) => self.v4.get_mut(&v4.to_bits())?,
+            (IpAddr::V6(v6), true) => self.v6.get_mut(&v6.to_bits())?,
         };
-        if slot.id == next {
+        if !full && slot.id == next {
             self.ips.push(ip);
         }
         slot.records += 1;
         let out_of_order = nanos < slot.latest;
         slot.latest = slot.latest.max(nanos);
-        (slot.id, out_of_order)
+        Some((slot.id, out_of_order))
     }
 
     /// Every key with its record count, indexed by id.
@@ -154,10 +163,10 @@ mod tests {
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "::10.0.0.1".parse().unwrap();
         let c: IpAddr = "2001:db8::1".parse().unwrap();
-        assert_eq!(keys.observe(a, 5), (0, false));
-        assert_eq!(keys.observe(b, 5), (1, false));
-        assert_eq!(keys.observe(a, 7), (0, false));
-        assert_eq!(keys.observe(c, 1), (2, false));
+        assert_eq!(keys.observe(a, 5), Some((0, false)));
+        assert_eq!(keys.observe(b, 5), Some((1, false)));
+        assert_eq!(keys.observe(a, 7), Some((0, false)));
+        assert_eq!(keys.observe(c, 1), Some((2, false)));
         let count = |ip, records| KeyCount { ip, records };
         assert_eq!(keys.into_keys(), vec![count(a, 2), count(b, 1), count(c, 1)]);
     }
@@ -180,8 +189,23 @@ mod tests {
             (other, 1, false),
         ];
         for (i, &(key, t, expected)) in steps.iter().enumerate() {
-            assert_eq!(keys.observe(key, t).1, expected, "step {i}: {key} at {t}");
+            assert_eq!(keys.observe(key, t).unwrap().1, expected, "step {i}: {key} at {t}");
         }
+    }
+
+    #[test]
+    fn a_full_table_still_knows_its_keys_but_takes_no_more() {
+        let mut keys = KeyTable { capacity: 2, ..KeyTable::new() };
+        let (a, b, c): (IpAddr, IpAddr, IpAddr) =
+            ("10.0.0.1".parse().unwrap(), "::2".parse().unwrap(), "10.0.0.3".parse().unwrap());
+        assert_eq!(keys.observe(a, 5), Some((0, false)));
+        assert_eq!(keys.observe(b, 5), Some((1, false)));
+        assert_eq!(keys.observe(c, 5), None);
+        assert_eq!(keys.observe("::3".parse().unwrap(), 5), None);
+        assert_eq!(keys.observe(b, 4), Some((1, true)));
+        assert_eq!(keys.observe(a, 6), Some((0, false)));
+        let count = |ip, records| KeyCount { ip, records };
+        assert_eq!(keys.into_keys(), vec![count(a, 2), count(b, 2)]);
     }
 
     #[test]
@@ -190,11 +214,11 @@ mod tests {
         for i in 0..50_000u32 {
             let v4 = IpAddr::V4(i.into());
             let v6 = IpAddr::V6((u128::from(i) << 64).into());
-            assert_eq!(keys.observe(v4, 0).0, 2 * i);
-            assert_eq!(keys.observe(v6, 0).0, 2 * i + 1);
+            assert_eq!(keys.observe(v4, 0).unwrap().0, 2 * i);
+            assert_eq!(keys.observe(v6, 0).unwrap().0, 2 * i + 1);
         }
         for i in (0..50_000u32).rev() {
-            assert_eq!(keys.observe(IpAddr::V4(i.into()), 0).0, 2 * i);
+            assert_eq!(keys.observe(IpAddr::V4(i.into()), 0).unwrap().0, 2 * i);
         }
         let keys = keys.into_keys();
         assert_eq!(keys.len(), 100_000);

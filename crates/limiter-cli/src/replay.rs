@@ -335,7 +335,8 @@ impl<'a> Parser<'a> {
         // Key lookups in a loop of their own, apart from parsing, so that
         // the processor overlaps the cache misses of successive records.
         for rec in &mut self.batch.recs {
-            let (id, out_of_order) = self.keys.observe(rec.ip, rec.nanos);
+            let (id, out_of_order) =
+                self.keys.observe(rec.ip, rec.nanos).ok_or(Stop::Error(CliError::TooManyKeys))?;
             rec.id = id;
             self.out_of_order += u64::from(out_of_order);
         }
