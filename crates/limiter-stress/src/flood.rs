@@ -1,0 +1,677 @@
+//! The flood workload: millions of new addresses against a limiter with a key
+//! cap, in trace time, once per [`WhenFull`] policy.
+//!
+//! Request number `i` of the trace is stamped `(i + 1)` µs, a million requests
+//! per simulated second, and sent with `check_n_at`, so a run's outcome does
+//! not depend on how fast the machine is. Every `established_every`-th request
+//! comes from one of a fixed set of established clients, in turn, each of
+//! which already has a bucket when the flood starts and sends four requests a
+//! simulated second, under the quota's five; every other request comes from a
+//! flood address seen once, alternately a new IPv4 address and a new address
+//! in one IPv6 /64. The run samples the tracked keys, the counters and the
+//! resident memory every `sample_every` requests, and checks the cap, the
+//! memory bound and what the policy promises each side.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use limiter_core::{Counters, ManualClock, Nanos, Rate, RateLimiter, WhenFull};
+use serde_json::{Value, json};
+
+/// Simulated nanoseconds between two requests: a million requests a second.
+pub(crate) const SPACING_NS: u64 = 1_000;
+/// The flood's quota: 10 tokens refilled at 5 a second.
+pub(crate) const CAPACITY: u64 = 10;
+/// The flood's refill rate, tokens per second.
+pub(crate) const RATE_PER_SEC: u64 = 5;
+/// Simulated time between two requests of one established client: 250 ms, so
+/// each sends 4 a second, under the rate of 5.
+pub(crate) const CLIENT_PERIOD_NS: u64 = 250_000_000;
+/// The bound the memory check holds a run to, in bytes per key the cap allows.
+///
+/// A tracked key is an entry of 24 bytes (IPv4: a `u32` key and two `u64`
+/// atomics) or 32 (IPv6: a 16-byte key), plus one hashbrown control byte.
+/// hashbrown fills a table to at most 7/8 and then doubles it, so a table
+/// holds at most 2 · 8/7 buckets per entry; the IPv4 and IPv6 tables are apart
+/// and may each have grown for the whole cap: (25 + 33) · 16/7 ≈ 133 bytes.
+/// While a table doubles it briefly holds the old one too, half the new
+/// one's size: ≈ 199 bytes. The rest, to 256, is room for the allocator's
+/// headers and the resident set's page granularity.
+pub(crate) const MAX_BYTES_PER_SLOT: u64 = 256;
+/// The policies, in the order the flood runs them.
+pub(crate) const POLICIES: [WhenFull; 3] =
+    [WhenFull::EvictFullest, WhenFull::DenyNewKeys, WhenFull::AdmitUntracked];
+/// The IPv6 /64 every IPv6 flood address lies in.
+pub(crate) const FLOOD_V6_NET: u128 = 0x2001_0db8_f10d_0001 << 64;
+/// The IPv6 /48 of the established IPv6 clients, apart from the flood's.
+const ESTABLISHED_V6_NET: u128 = 0x2001_0db8_00e5 << 80;
+
+/// How big a flood is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FloodSize {
+    /// New IPv4 addresses, and as many new IPv6 addresses in one /64.
+    pub(crate) per_family: u64,
+    /// The limiter's key cap.
+    pub(crate) max_keys: usize,
+    /// Clients with a bucket before the flood starts, half IPv4, half IPv6.
+    pub(crate) established: u32,
+    /// Requests between two samples of the tracked keys, counters and memory.
+    pub(crate) sample_every: u64,
+}
+
+impl FloodSize {
+    /// 10M IPv4 and 10M IPv6 addresses against a cap of 100k.
+    pub(crate) const FULL: FloodSize = FloodSize {
+        per_family: 10_000_000,
+        max_keys: 100_000,
+        established: 1000,
+        sample_every: 100_000,
+    };
+    /// 200k and 200k against a cap of 10k: a few seconds.
+    pub(crate) const QUICK: FloodSize =
+        FloodSize { per_family: 200_000, max_keys: 10_000, established: 100, sample_every: 10_000 };
+}
+
+/// The trace one flood sends: which address request `i` comes from and when.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FloodTrace {
+    flood: u64,
+    established: u32,
+    /// Every request whose number is a multiple of this is an established client's.
+    established_every: u64,
+}
+
+/// Who sent a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Sender {
+    /// Established client number `n`.
+    Established(u32),
+    /// Flood address number `n`: IPv4 when even, IPv6 when odd.
+    Flood(u64),
+}
+
+impl FloodTrace {
+    pub(crate) fn new(size: FloodSize) -> FloodTrace {
+        let established = size.established.max(1);
+        FloodTrace {
+            flood: 2 * size.per_family,
+            established,
+            established_every: (CLIENT_PERIOD_NS / SPACING_NS / u64::from(established)).max(2),
+        }
+    }
+
+    /// The number of requests: every flood address once, and the established
+    /// clients' requests among them.
+    pub(crate) fn len(&self) -> u64 {
+        // Each run of `established_every` requests holds `established_every - 1` flood ones.
+        let per_run = self.established_every - 1;
+        let (runs, rest) = (self.flood / per_run, self.flood % per_run);
+        runs * self.established_every + if rest > 0 { rest + 1 } else { 0 }
+    }
+
+    /// Who sends request `i`.
+    pub(crate) fn sender(&self, i: u64) -> Sender {
+        if i.is_multiple_of(self.established_every) {
+            Sender::Established(((i / self.established_every) % u64::from(self.established)) as u32)
+        } else {
+            Sender::Flood(i - i / self.established_every - 1)
+        }
+    }
+
+    /// The time request `i` is stamped with.
+    pub(crate) fn time(i: u64) -> Nanos {
+        Nanos::new((i + 1) * SPACING_NS)
+    }
+
+    pub(crate) fn established_ip(&self, n: u32) -> IpAddr {
+        if n.is_multiple_of(2) {
+            // From the top of the bijection's range, which the flood never reaches.
+            IpAddr::V4(Ipv4Addr::from_bits(scramble32(u32::MAX - n)))
+        } else {
+            IpAddr::V6(Ipv6Addr::from_bits(ESTABLISHED_V6_NET | u128::from(n)))
+        }
+    }
+}
+
+/// Flood address number `n`: distinct for distinct `n`, and from every
+/// established client's address.
+pub(crate) fn flood_ip(n: u64) -> IpAddr {
+    let number = n / 2;
+    if n.is_multiple_of(2) {
+        IpAddr::V4(Ipv4Addr::from_bits(scramble32(number as u32)))
+    } else {
+        IpAddr::V6(Ipv6Addr::from_bits(FLOOD_V6_NET | u128::from(scramble64(number))))
+    }
+}
+
+/// A bijection of `u32`: odd multiplications and xor-shifts, as `churn_ip`.
+fn scramble32(mut x: u32) -> u32 {
+    x = x.wrapping_mul(0x9E37_79B1);
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x85EB_CA6B);
+    x ^ (x >> 13)
+}
+
+/// A bijection of `u64`, SplitMix64's finaliser.
+fn scramble64(mut x: u64) -> u64 {
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// The tracked keys, counters and memory at one moment of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sample {
+    /// Requests sent so far.
+    pub(crate) requests: u64,
+    /// `len()`.
+    pub(crate) tracked: usize,
+    pub(crate) counters: Counters,
+    /// Resident memory in bytes, if the system tells it.
+    pub(crate) rss: Option<u64>,
+}
+
+/// What one flood run did.
+#[derive(Debug, Clone)]
+pub(crate) struct FloodResult {
+    pub(crate) policy: WhenFull,
+    pub(crate) threads: usize,
+    pub(crate) size: FloodSize,
+    pub(crate) requests: u64,
+    pub(crate) flood_keys: u64,
+    pub(crate) samples: Vec<Sample>,
+    pub(crate) established: Tally,
+    pub(crate) newcomers: Tally,
+    /// The first established client denied, if any.
+    pub(crate) first_established_denial: Option<(IpAddr, Nanos)>,
+    /// Resident memory before the limiter was built.
+    pub(crate) rss_before: Option<u64>,
+    /// The highest resident memory during the run, and whether it is the
+    /// kernel's high-water mark (`VmHWM`) or only the highest sample.
+    pub(crate) rss_peak: Option<(u64, PeakSource)>,
+    pub(crate) elapsed: Duration,
+    pub(crate) violations: Vec<FloodViolation>,
+}
+
+/// Allowed and denied requests of one kind of sender.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tally {
+    pub(crate) allowed: u64,
+    pub(crate) denied: u64,
+}
+
+impl std::ops::AddAssign for Tally {
+    fn add_assign(&mut self, other: Tally) {
+        self.allowed += other.allowed;
+        self.denied += other.denied;
+    }
+}
+
+/// Where a run's peak memory figure comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PeakSource {
+    /// The kernel's high-water mark, reset before the run: exact.
+    HighWaterMark,
+    /// The highest of the samples: a transient peak between two may be missed.
+    Sampled,
+}
+
+impl FloodResult {
+    pub(crate) fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    pub(crate) fn max_tracked(&self) -> usize {
+        self.samples.iter().map(|s| s.tracked).max().unwrap_or(0)
+    }
+
+    pub(crate) fn last(&self) -> Sample {
+        *self.samples.last().expect("a run takes a final sample")
+    }
+
+    /// Peak resident memory minus resident memory before the limiter was built.
+    pub(crate) fn rss_delta(&self) -> Option<u64> {
+        Some(self.rss_peak?.0.saturating_sub(self.rss_before?))
+    }
+
+    pub(crate) fn bytes_per_slot(&self) -> Option<f64> {
+        Some(self.rss_delta()? as f64 / self.size.max_keys as f64)
+    }
+
+    pub(crate) fn records_per_sec(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+}
+
+/// A broken promise of the cap, the memory bound or a policy.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum FloodViolation {
+    /// More keys tracked than the cap allows.
+    OverCap { requests: u64, tracked: u64, max_keys: usize },
+    /// `created − evicted` disagrees with `len()` at the end.
+    Inconsistent { tracked: usize, created: u64, evicted: u64 },
+    /// The flood never filled the cap, so the run tested nothing.
+    CapNotReached { max_tracked: usize, max_keys: usize },
+    /// An established client within its limit was denied.
+    EstablishedDenied { denied: u64, first: Option<(IpAddr, Nanos)> },
+    /// A policy that admits newcomers under their own limit denied some.
+    NewcomersDenied { policy: WhenFull, denied: u64 },
+    /// `DenyNewKeys` never denied a newcomer although the cap was full.
+    NewcomersNeverDenied,
+    /// `DenyNewKeys` allowed a newcomer without tracking it.
+    UntrackedNewcomers { allowed: u64, created: u64 },
+    /// Peak memory above the stated bound.
+    Memory { bytes_per_slot: f64, bound: u64 },
+}
+
+impl fmt::Display for FloodViolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FloodViolation::OverCap { requests, tracked, max_keys } => write!(
+                f,
+                "over the cap: {tracked} keys tracked after {requests} requests, at most {max_keys}"
+            ),
+            FloodViolation::Inconsistent { tracked, created, evicted } => write!(
+                f,
+                "counters disagree: {created} created - {evicted} evicted, but {tracked} tracked"
+            ),
+            FloodViolation::CapNotReached { max_tracked, max_keys } => {
+                write!(
+                    f,
+                    "the flood never filled the cap: at most {max_tracked} of {max_keys} keys"
+                )
+            }
+            FloodViolation::EstablishedDenied { denied, first } => {
+                write!(f, "{denied} requests of established clients within their limit denied")?;
+                if let Some((ip, at)) = first {
+                    write!(f, ", first {ip} at {} ns", at.as_u64())?;
+                }
+                Ok(())
+            }
+            FloodViolation::NewcomersDenied { policy, denied } => {
+                write!(f, "{policy:?} denied {denied} newcomers within their own limit")
+            }
+            FloodViolation::NewcomersNeverDenied => {
+                write!(f, "DenyNewKeys denied no newcomer although the cap was full")
+            }
+            FloodViolation::UntrackedNewcomers { allowed, created } => write!(
+                f,
+                "DenyNewKeys allowed {allowed} newcomers but created only {created} buckets for them"
+            ),
+            FloodViolation::Memory { bytes_per_slot, bound } => write!(
+                f,
+                "peak memory {bytes_per_slot:.1} bytes per cap slot, above the bound of {bound}"
+            ),
+        }
+    }
+}
+
+/// Sends the flood of `size` to a fresh limiter under `policy` from `threads`
+/// threads, and checks the outcome.
+///
+/// Thread `t` of `n` sends the requests whose number is `t` modulo `n`, in
+/// order, so each thread's times rise; the threads meet at a barrier every
+/// `sample_every` requests, where one of them takes the sample while the
+/// others wait, so a sample sees no request half done. No thread runs ahead
+/// of another by more than one sample interval (100 ms of trace in the full
+/// flood), under the 250 ms between two requests of one established client,
+/// so each client's requests arrive in order whichever thread sends them.
+pub(crate) fn run(size: FloodSize, policy: WhenFull, threads: usize) -> FloodResult {
+    let trace = FloodTrace::new(size);
+    let threads = threads.max(1);
+    let rss_before = memory::resident();
+    let hwm_reset = memory::reset_peak();
+    let started = Instant::now();
+    let limiter = RateLimiter::builder(CAPACITY, Rate::per_second(RATE_PER_SEC).expect("5/s"))
+        .max_keys(size.max_keys)
+        .when_full(policy)
+        .build_with_clock(ManualClock::default())
+        .expect("the flood's settings are valid");
+    // The established clients take their first request before the flood.
+    let mut established = Tally::default();
+    for n in 0..trace.established {
+        count(
+            &mut established,
+            limiter.check_at(trace.established_ip(n), Nanos::ZERO).is_allowed(),
+        );
+    }
+    let requests = trace.len();
+    let mut samples = vec![sample(&limiter, 0)];
+    let barrier = Barrier::new(threads);
+    let chunks = requests.div_ceil(size.sample_every.max(1));
+    let outcomes: Vec<Outcome> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads as u64)
+            .map(|thread| {
+                let (limiter, barrier) = (&limiter, &barrier);
+                scope.spawn(move || {
+                    let mut outcome = Outcome::default();
+                    for chunk in 0..chunks {
+                        let end = ((chunk + 1) * size.sample_every).min(requests);
+                        let first = chunk * size.sample_every;
+                        // The first request of this chunk that is this thread's.
+                        let mut i = first
+                            + (thread + threads as u64 - first % threads as u64) % threads as u64;
+                        while i < end {
+                            outcome.send(limiter, &trace, i);
+                            i += threads as u64;
+                        }
+                        let leader = barrier.wait().is_leader();
+                        if leader {
+                            outcome.samples.push(sample(limiter, end));
+                        }
+                        barrier.wait();
+                    }
+                    outcome
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().expect("flood workers do not panic")).collect()
+    });
+    let elapsed = started.elapsed();
+    let mut result = FloodResult {
+        policy,
+        threads,
+        size,
+        requests: requests + u64::from(trace.established),
+        flood_keys: trace.flood,
+        samples: Vec::new(),
+        established,
+        newcomers: Tally::default(),
+        first_established_denial: None,
+        rss_before,
+        rss_peak: None,
+        elapsed,
+        violations: Vec::new(),
+    };
+    for outcome in outcomes {
+        result.established += outcome.established;
+        result.newcomers += outcome.newcomers;
+        result.first_established_denial =
+            result.first_established_denial.or(outcome.first_established_denial);
+        samples.extend(outcome.samples);
+    }
+    samples.sort_by_key(|s| s.requests);
+    let sampled_peak = samples.iter().filter_map(|s| s.rss).max();
+    result.rss_peak = match (hwm_reset, memory::peak()) {
+        (true, Some(hwm)) => Some((hwm.max(sampled_peak.unwrap_or(0)), PeakSource::HighWaterMark)),
+        _ => sampled_peak.map(|peak| (peak, PeakSource::Sampled)),
+    };
+    result.samples = samples;
+    drop(limiter);
+    result.violations = check(&result);
+    result
+}
+
+/// One thread's tallies and samples.
+#[derive(Debug, Default)]
+struct Outcome {
+    established: Tally,
+    newcomers: Tally,
+    first_established_denial: Option<(IpAddr, Nanos)>,
+    samples: Vec<Sample>,
+}
+
+impl Outcome {
+    #[inline]
+    fn send(&mut self, limiter: &RateLimiter<ManualClock>, trace: &FloodTrace, i: u64) {
+        let at = FloodTrace::time(i);
+        match trace.sender(i) {
+            Sender::Established(n) => {
+                let ip = trace.established_ip(n);
+                let allowed = limiter.check_at(ip, at).is_allowed();
+                count(&mut self.established, allowed);
+                if !allowed {
+                    self.first_established_denial.get_or_insert((ip, at));
+                }
+            }
+            Sender::Flood(n) => {
+                count(&mut self.newcomers, limiter.check_at(flood_ip(n), at).is_allowed());
+            }
+        }
+    }
+}
+
+fn count(tally: &mut Tally, allowed: bool) {
+    if allowed {
+        tally.allowed += 1;
+    } else {
+        tally.denied += 1;
+    }
+}
+
+fn sample(limiter: &RateLimiter<ManualClock>, requests: u64) -> Sample {
+    Sample {
+        requests,
+        tracked: limiter.len(),
+        counters: limiter.counters(),
+        rss: memory::resident(),
+    }
+}
+
+/// Everything a flood run must hold to: the cap, the memory bound and the policy.
+pub(crate) fn check(result: &FloodResult) -> Vec<FloodViolation> {
+    let mut violations = check_cap(result.size.max_keys, &result.samples);
+    violations.extend(check_policy(result));
+    if let Some(bytes_per_slot) = result.bytes_per_slot()
+        && bytes_per_slot > MAX_BYTES_PER_SLOT as f64
+    {
+        violations.push(FloodViolation::Memory { bytes_per_slot, bound: MAX_BYTES_PER_SLOT });
+    }
+    violations
+}
+
+/// Checks every sample against the cap: `len()` and `created − evicted` at
+/// most `max_keys`, the two equal at the end, and the cap reached at all.
+pub(crate) fn check_cap(max_keys: usize, samples: &[Sample]) -> Vec<FloodViolation> {
+    let mut violations = Vec::new();
+    for s in samples {
+        let net = s.counters.created.saturating_sub(s.counters.evicted);
+        let tracked = (s.tracked as u64).max(net);
+        if tracked > max_keys as u64 {
+            violations.push(FloodViolation::OverCap { requests: s.requests, tracked, max_keys });
+        }
+    }
+    if let Some(last) = samples.last()
+        && last.counters.created.checked_sub(last.counters.evicted) != Some(last.tracked as u64)
+    {
+        violations.push(FloodViolation::Inconsistent {
+            tracked: last.tracked,
+            created: last.counters.created,
+            evicted: last.counters.evicted,
+        });
+    }
+    let max_tracked = samples.iter().map(|s| s.tracked).max().unwrap_or(0);
+    if max_tracked < max_keys {
+        violations.push(FloodViolation::CapNotReached { max_tracked, max_keys });
+    }
+    violations
+}
+
+/// Checks what `result.policy` promises each side of the flood.
+///
+/// Every established client sends under its rate from a full bucket, so an
+/// exact bucket never denies it. `DenyNewKeys` and `AdmitUntracked` never
+/// touch a tracked bucket that is not idle, so its decisions stay exact.
+/// `EvictFullest` may evict an established client's bucket, but then its next
+/// request starts from a full bucket, which holds at least as many tokens as
+/// the evicted one: eviction only ever adds allowance, so a client within its
+/// limit is still never denied. Every flood address sends one request, within
+/// its own limit: `EvictFullest` and `AdmitUntracked` allow them all, while
+/// `DenyNewKeys` denies newcomers while the cap is full and tracks every one
+/// it allows.
+pub(crate) fn check_policy(result: &FloodResult) -> Vec<FloodViolation> {
+    let mut violations = Vec::new();
+    if result.established.denied > 0 {
+        violations.push(FloodViolation::EstablishedDenied {
+            denied: result.established.denied,
+            first: result.first_established_denial,
+        });
+    }
+    match result.policy {
+        WhenFull::DenyNewKeys => {
+            if result.newcomers.denied == 0 {
+                violations.push(FloodViolation::NewcomersNeverDenied);
+            }
+            let created = result.samples.last().map_or(0, |s| s.counters.created);
+            let for_newcomers = created.saturating_sub(u64::from(result.size.established));
+            if result.newcomers.allowed != for_newcomers {
+                violations.push(FloodViolation::UntrackedNewcomers {
+                    allowed: result.newcomers.allowed,
+                    created: for_newcomers,
+                });
+            }
+        }
+        policy => {
+            if result.newcomers.denied > 0 {
+                violations.push(FloodViolation::NewcomersDenied {
+                    policy,
+                    denied: result.newcomers.denied,
+                });
+            }
+        }
+    }
+    violations
+}
+
+/// The policy named `name` as `{:?}` prints it.
+pub(crate) fn policy_named(name: &str) -> Option<WhenFull> {
+    POLICIES.into_iter().find(|p| format!("{p:?}") == name)
+}
+
+impl FloodResult {
+    /// The run as JSON: what `--json` writes, and how a child process that
+    /// ran one flood hands it to its parent.
+    pub(crate) fn to_json(&self) -> Value {
+        let samples: Vec<Value> = self
+            .samples
+            .iter()
+            .map(|s| {
+                let c = s.counters;
+                json!([s.requests, s.tracked, c.allowed, c.denied, c.created, c.evicted, s.rss])
+            })
+            .collect();
+        json!({
+            "policy": format!("{:?}", self.policy),
+            "threads": self.threads,
+            "per_family": self.size.per_family,
+            "max_keys": self.size.max_keys,
+            "established_clients": self.size.established,
+            "sample_every": self.size.sample_every,
+            "requests": self.requests,
+            "flood_keys": self.flood_keys,
+            "max_tracked": self.max_tracked(),
+            "established": [self.established.allowed, self.established.denied],
+            "newcomers": [self.newcomers.allowed, self.newcomers.denied],
+            "first_established_denial":
+                self.first_established_denial.map(|(ip, at)| json!([ip.to_string(), at.as_u64()])),
+            "rss_before": self.rss_before,
+            "rss_peak": self.rss_peak.map(|(bytes, source)| {
+                json!([bytes, if source == PeakSource::HighWaterMark { "VmHWM" } else { "sampled" }])
+            }),
+            "bytes_per_slot": self.bytes_per_slot(),
+            "max_bytes_per_slot": MAX_BYTES_PER_SLOT,
+            "elapsed_ns": u64::try_from(self.elapsed.as_nanos()).unwrap_or(u64::MAX),
+            "passed": self.passed(),
+            "violations": self.violations.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "samples": samples,
+        })
+    }
+
+    /// A run from [`FloodResult::to_json`], with its violations checked anew.
+    pub(crate) fn from_json(value: &Value) -> Option<FloodResult> {
+        let u = |key: &str| value[key].as_u64();
+        let pair = |key: &str| {
+            Some(Tally { allowed: value[key][0].as_u64()?, denied: value[key][1].as_u64()? })
+        };
+        let samples = value["samples"]
+            .as_array()?
+            .iter()
+            .map(|s| {
+                let mut counters = Counters::default();
+                counters.allowed = s[2].as_u64()?;
+                counters.denied = s[3].as_u64()?;
+                counters.created = s[4].as_u64()?;
+                counters.evicted = s[5].as_u64()?;
+                Some(Sample {
+                    requests: s[0].as_u64()?,
+                    tracked: usize::try_from(s[1].as_u64()?).ok()?,
+                    counters,
+                    rss: s[6].as_u64(),
+                })
+            })
+            .collect::<Option<Vec<Sample>>>()?;
+        let first_established_denial = match value["first_established_denial"].as_array() {
+            Some(d) => Some((d.first()?.as_str()?.parse().ok()?, Nanos::new(d.get(1)?.as_u64()?))),
+            None => None,
+        };
+        let rss_peak = match value["rss_peak"].as_array() {
+            Some(p) => {
+                let source = if p.get(1)?.as_str()? == "VmHWM" {
+                    PeakSource::HighWaterMark
+                } else {
+                    PeakSource::Sampled
+                };
+                Some((p.first()?.as_u64()?, source))
+            }
+            None => None,
+        };
+        let mut result = FloodResult {
+            policy: policy_named(value["policy"].as_str()?)?,
+            threads: usize::try_from(u("threads")?).ok()?,
+            size: FloodSize {
+                per_family: u("per_family")?,
+                max_keys: usize::try_from(u("max_keys")?).ok()?,
+                established: u32::try_from(u("established_clients")?).ok()?,
+                sample_every: u("sample_every")?,
+            },
+            requests: u("requests")?,
+            flood_keys: u("flood_keys")?,
+            samples,
+            established: pair("established")?,
+            newcomers: pair("newcomers")?,
+            first_established_denial,
+            rss_before: u("rss_before"),
+            rss_peak,
+            elapsed: Duration::from_nanos(u("elapsed_ns")?),
+            violations: Vec::new(),
+        };
+        result.violations = check(&result);
+        Some(result)
+    }
+}
+
+/// Resident memory in bytes, if the system tells it.
+pub(crate) fn resident_memory() -> Option<u64> {
+    memory::resident()
+}
+
+/// Resident memory, from Linux's `/proc/self/status`.
+mod memory {
+    /// The resident set (`VmRSS`) in bytes.
+    pub(crate) fn resident() -> Option<u64> {
+        field("VmRSS:")
+    }
+
+    /// The resident set's high-water mark (`VmHWM`) in bytes.
+    pub(crate) fn peak() -> Option<u64> {
+        field("VmHWM:")
+    }
+
+    /// Resets the high-water mark to the current resident set; false if the
+    /// system does not allow it (Linux before 4.0, or no `/proc`).
+    pub(crate) fn reset_peak() -> bool {
+        std::fs::write("/proc/self/clear_refs", "5").is_ok()
+    }
+
+    /// A `kB` field of `/proc/self/status`, in bytes.
+    fn field(name: &str) -> Option<u64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|line| line.starts_with(name))?;
+        let kib: u64 = line[name.len()..].trim().strip_suffix("kB")?.trim().parse().ok()?;
+        Some(kib * 1024)
+    }
+}
