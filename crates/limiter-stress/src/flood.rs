@@ -675,3 +675,214 @@ mod memory {
         Some(kib * 1024)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    /// A flood small enough for the checks' tests.
+    const TINY: FloodSize =
+        FloodSize { per_family: 3000, max_keys: 500, established: 10, sample_every: 500 };
+    /// A flood small enough for a debug build, long enough (0.3 s of trace)
+    /// for every established client to send twice after its first request.
+    const SMALL: FloodSize =
+        FloodSize { per_family: 150_000, max_keys: 2000, established: 100, sample_every: 5000 };
+
+    #[test]
+    fn flood_addresses_are_distinct_and_ipv6_ones_share_one_64() {
+        let trace = FloodTrace::new(FloodSize::QUICK);
+        let established: HashSet<IpAddr> =
+            (0..FloodSize::QUICK.established).map(|n| trace.established_ip(n)).collect();
+        assert_eq!(established.len(), 100);
+        let mut seen = HashSet::new();
+        for n in 0..2 * FloodSize::QUICK.per_family {
+            let ip = flood_ip(n);
+            assert!(seen.insert(ip), "flood address {n} ({ip}) repeats");
+            assert!(!established.contains(&ip), "flood address {n} is an established client's");
+            match ip {
+                IpAddr::V4(_) => assert!(n.is_multiple_of(2), "{n}"),
+                IpAddr::V6(v6) => {
+                    assert_eq!(v6.to_bits() >> 64, FLOOD_V6_NET >> 64, "{ip} is outside the /64");
+                    assert!(v6.to_ipv4_mapped().is_none(), "{ip} would be an IPv4 key");
+                }
+            }
+        }
+        // The high flood numbers, up to the full flood's, stay distinct too.
+        let top = 2 * FloodSize::FULL.per_family;
+        assert!((top - 1000..top).all(|n| seen.insert(flood_ip(n))));
+        let v6_established = established.iter().filter(|ip| ip.is_ipv6()).count();
+        assert_eq!(v6_established, 50, "half the established clients are IPv6");
+    }
+
+    #[test]
+    fn the_trace_sends_every_flood_address_once_between_established_turns() {
+        let trace = FloodTrace::new(SMALL);
+        let (mut flood, mut turns) = (Vec::new(), vec![0u32; SMALL.established as usize]);
+        let mut last_turn: Vec<Option<u64>> = vec![None; SMALL.established as usize];
+        for i in 0..trace.len() {
+            match trace.sender(i) {
+                Sender::Flood(n) => flood.push(n),
+                Sender::Established(n) => {
+                    let at = FloodTrace::time(i).as_u64();
+                    if let Some(before) = last_turn[n as usize] {
+                        assert_eq!(at - before, CLIENT_PERIOD_NS, "client {n}'s period");
+                    }
+                    last_turn[n as usize] = Some(at);
+                    turns[n as usize] += 1;
+                }
+            }
+        }
+        assert_eq!(flood, (0..2 * SMALL.per_family).collect::<Vec<_>>());
+        assert!(matches!(trace.sender(trace.len() - 1), Sender::Flood(_)), "no trailing turn");
+        assert!(turns.iter().all(|&t| t >= 1), "{turns:?}");
+        assert!(turns.iter().filter(|&&t| t >= 2).count() >= 10, "{turns:?}");
+        // Four requests per simulated second per client, under the rate of five.
+        assert_eq!(CLIENT_PERIOD_NS * RATE_PER_SEC, 1_250_000_000);
+    }
+
+    fn counters(created: u64, evicted: u64) -> Counters {
+        let mut counters = Counters::default();
+        counters.created = created;
+        counters.evicted = evicted;
+        counters
+    }
+
+    fn sample(requests: u64, tracked: usize, created: u64, evicted: u64) -> Sample {
+        Sample { requests, tracked, counters: counters(created, evicted), rss: None }
+    }
+
+    #[test]
+    fn the_cap_check_catches_every_kind_of_breach() {
+        let good = [sample(0, 10, 10, 0), sample(100, 100, 150, 50), sample(200, 100, 300, 200)];
+        assert_eq!(check_cap(100, &good), []);
+
+        let over = [sample(0, 10, 10, 0), sample(100, 101, 101, 0), sample(200, 100, 300, 200)];
+        assert_eq!(
+            check_cap(100, &over),
+            [FloodViolation::OverCap { requests: 100, tracked: 101, max_keys: 100 }]
+        );
+        // The counters alone can show the breach, between two looks at len().
+        let counted =
+            [sample(0, 100, 100, 0), sample(100, 100, 160, 50), sample(200, 100, 300, 200)];
+        assert_eq!(
+            check_cap(100, &counted),
+            [FloodViolation::OverCap { requests: 100, tracked: 110, max_keys: 100 }]
+        );
+        let inconsistent = [sample(0, 100, 100, 0), sample(100, 99, 300, 200)];
+        assert_eq!(
+            check_cap(100, &inconsistent),
+            [FloodViolation::Inconsistent { tracked: 99, created: 300, evicted: 200 }]
+        );
+        let short = [sample(0, 10, 10, 0), sample(100, 60, 60, 0)];
+        assert_eq!(
+            check_cap(100, &short),
+            [FloodViolation::CapNotReached { max_tracked: 60, max_keys: 100 }]
+        );
+        assert_eq!(
+            check_cap(100, &over)[0].to_string(),
+            "over the cap: 101 keys tracked after 100 requests, at most 100"
+        );
+    }
+
+    fn fake(policy: WhenFull, established: Tally, newcomers: Tally, created: u64) -> FloodResult {
+        FloodResult {
+            policy,
+            threads: 1,
+            size: TINY,
+            requests: 6000,
+            flood_keys: 6000,
+            samples: vec![sample(6000, 500, created, created.saturating_sub(500))],
+            established,
+            newcomers,
+            first_established_denial: None,
+            rss_before: Some(1 << 20),
+            rss_peak: Some((1 << 20, PeakSource::HighWaterMark)),
+            elapsed: Duration::from_millis(1),
+            violations: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_policy_check_holds_each_policy_to_its_promise() {
+        let fine = Tally { allowed: 60, denied: 0 };
+        let all_in = Tally { allowed: 6000, denied: 0 };
+        let shut_out = Tally { allowed: 490, denied: 5510 };
+        assert_eq!(check_policy(&fake(WhenFull::EvictFullest, fine, all_in, 6010)), []);
+        assert_eq!(check_policy(&fake(WhenFull::AdmitUntracked, fine, all_in, 510)), []);
+        assert_eq!(check_policy(&fake(WhenFull::DenyNewKeys, fine, shut_out, 500)), []);
+
+        let hurt = Tally { allowed: 58, denied: 2 };
+        let mut result = fake(WhenFull::DenyNewKeys, hurt, shut_out, 500);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        result.first_established_denial = Some((ip, Nanos::new(7000)));
+        let violations = check_policy(&result);
+        assert_eq!(
+            violations,
+            [FloodViolation::EstablishedDenied { denied: 2, first: Some((ip, Nanos::new(7000))) }]
+        );
+        assert_eq!(
+            violations[0].to_string(),
+            "2 requests of established clients within their limit denied, first 192.0.2.1 at 7000 ns"
+        );
+        let some_out = Tally { allowed: 5990, denied: 10 };
+        assert_eq!(
+            check_policy(&fake(WhenFull::EvictFullest, fine, some_out, 6000)),
+            [FloodViolation::NewcomersDenied { policy: WhenFull::EvictFullest, denied: 10 }]
+        );
+        assert_eq!(
+            check_policy(&fake(WhenFull::DenyNewKeys, fine, all_in, 6010)),
+            [FloodViolation::NewcomersNeverDenied]
+        );
+        assert_eq!(
+            check_policy(&fake(WhenFull::DenyNewKeys, fine, shut_out, 400)),
+            [FloodViolation::UntrackedNewcomers { allowed: 490, created: 390 }]
+        );
+    }
+
+    #[test]
+    fn the_memory_check_holds_the_stated_bound() {
+        let fine = Tally { allowed: 60, denied: 0 };
+        let all_in = Tally { allowed: 6000, denied: 0 };
+        let mut result = fake(WhenFull::EvictFullest, fine, all_in, 6010);
+        result.rss_peak = Some(((1 << 20) + 500 * MAX_BYTES_PER_SLOT, PeakSource::Sampled));
+        assert_eq!(check(&result), []);
+        result.rss_peak = Some(((1 << 20) + 500 * MAX_BYTES_PER_SLOT + 500, PeakSource::Sampled));
+        assert_eq!(
+            check(&result),
+            [FloodViolation::Memory { bytes_per_slot: 257.0, bound: MAX_BYTES_PER_SLOT }]
+        );
+    }
+
+    #[test]
+    fn real_floods_keep_the_cap_and_each_policy_on_one_and_two_threads() {
+        for threads in [1, 2] {
+            for policy in POLICIES {
+                let result = run(SMALL, policy, threads);
+                let what = format!("{policy:?} on {threads}");
+                assert_eq!(check_cap(SMALL.max_keys, &result.samples), [], "{what}");
+                assert_eq!(check_policy(&result), [], "{what}");
+                assert_eq!(result.max_tracked(), SMALL.max_keys, "{what}");
+                assert_eq!(result.newcomers.allowed + result.newcomers.denied, 300_000, "{what}");
+                // The first request of each client, then its turns in the trace.
+                let turns = FloodTrace::new(SMALL).len().div_ceil(2500);
+                assert_eq!(result.established, Tally { allowed: 100 + turns, denied: 0 }, "{what}");
+                // One sample before the flood, then one per 5000 requests, the last at the end.
+                let trace_len = result.requests - 100;
+                assert_eq!(result.samples.len() as u64, 1 + trace_len.div_ceil(5000), "{what}");
+                let round_trip = FloodResult::from_json(&result.to_json()).expect("readable");
+                assert_eq!(round_trip.samples, result.samples, "{what}");
+                assert_eq!(
+                    (round_trip.policy, round_trip.threads, round_trip.size),
+                    (policy, threads, SMALL)
+                );
+                assert_eq!(
+                    (round_trip.established, round_trip.newcomers, round_trip.rss_peak),
+                    (result.established, result.newcomers, result.rss_peak)
+                );
+                assert_eq!(round_trip.violations, result.violations, "{what}");
+            }
+        }
+    }
+}
