@@ -64,11 +64,15 @@ pub(crate) fn soak(config: &Config, pool: &ThreadPool, duration: Duration) -> bo
         totals.rss_first.get_or_insert(rss.unwrap_or(0));
         totals.rss_max = totals.rss_max.max(rss.unwrap_or(0));
         println!(
-            "round {:>4}: {:>3} runs, {:>11} ops, {} failed, RSS {}, {:>6.1} s (total {:>7.1} s)",
+            "round {:>4}: {:>3} runs, {:>11} ops, {}, RSS {}, {:>6.1} s (total {:>7.1} s)",
             totals.rounds,
             round.runs,
             round.ops,
-            round.failed.len(),
+            if round.failed.is_empty() {
+                "all ok".to_owned()
+            } else {
+                format!("{} FAILED", round.failed.len())
+            },
             mib(rss),
             round_started.elapsed().as_secs_f64(),
             started.elapsed().as_secs_f64()
@@ -79,7 +83,7 @@ pub(crate) fn soak(config: &Config, pool: &ThreadPool, duration: Duration) -> bo
     }
     let rss_last = crate::flood::resident_memory();
     println!(
-        "soak: {} rounds, {} runs, {} ops in {:.1} s; {} failed; RSS after round 1 {}, max {}, \
+        "soak: {} rounds, {} runs, {} ops in {:.1} s; {} runs FAILED; RSS after round 1 {}, max {}, \
          last {}; load average {} before, {} after",
         totals.rounds,
         totals.runs,
