@@ -3,21 +3,23 @@
 //!
 //! Request number `i` of the trace is stamped `(i + 1)` µs, a million requests
 //! per simulated second, and sent with `check_n_at`, so a run's outcome does
-//! not depend on how fast the machine is. Every `established_every`-th request
-//! comes from one of a fixed set of established clients, in turn, each of
-//! which already has a bucket when the flood starts and sends four requests a
-//! simulated second, under the quota's five; every other request comes from a
-//! flood address seen once, alternately a new IPv4 address and a new address
-//! in one IPv6 /64. The run samples the tracked keys, the counters and the
-//! resident memory every `sample_every` requests, and checks the cap, the
-//! memory bound and what the policy promises each side.
+//! not depend on how fast the machine is. The trace is made of blocks of
+//! `established_every` requests: the first comes from one of a fixed set of
+//! steady established clients, in turn, each of which sends four requests a
+//! simulated second, under the quota's five; the middle one from one of a few
+//! greedy established clients, in turn, which send far above the quota; every
+//! other request comes from a flood address seen once, alternately a new IPv4
+//! address and a new address in one IPv6 /64. Every established client has a
+//! bucket before the flood starts. The run samples the tracked keys, the
+//! counters and the resident memory every `sample_every` requests, and checks
+//! the cap, the memory bound and what the policy promises each side.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use limiter_core::{Counters, ManualClock, Nanos, Rate, RateLimiter, WhenFull};
+use limiter_core::{Counters, Eviction, ManualClock, Nanos, Rate, RateLimiter, WhenFull};
 use serde_json::{Value, json};
 
 /// Simulated nanoseconds between two requests: a million requests a second.
@@ -55,8 +57,12 @@ pub(crate) struct FloodSize {
     pub(crate) per_family: u64,
     /// The limiter's key cap.
     pub(crate) max_keys: usize,
-    /// Clients with a bucket before the flood starts, half IPv4, half IPv6.
+    /// Clients with a bucket before the flood starts, half IPv4, half IPv6,
+    /// that send 4 requests a simulated second.
     pub(crate) established: u32,
+    /// Clients with a bucket before the flood starts that send far more than
+    /// their quota, one request each `greedy · established_every` µs.
+    pub(crate) greedy: u32,
     /// Requests between two samples of the tracked keys, counters and memory.
     pub(crate) sample_every: u64,
 }
@@ -67,11 +73,17 @@ impl FloodSize {
         per_family: 10_000_000,
         max_keys: 100_000,
         established: 1000,
+        greedy: 25,
         sample_every: 100_000,
     };
     /// 200k and 200k against a cap of 10k: a few seconds.
-    pub(crate) const QUICK: FloodSize =
-        FloodSize { per_family: 200_000, max_keys: 10_000, established: 100, sample_every: 10_000 };
+    pub(crate) const QUICK: FloodSize = FloodSize {
+        per_family: 200_000,
+        max_keys: 10_000,
+        established: 100,
+        greedy: 10,
+        sample_every: 10_000,
+    };
 }
 
 /// The trace one flood sends: which address request `i` comes from and when.
@@ -79,7 +91,10 @@ impl FloodSize {
 pub(crate) struct FloodTrace {
     flood: u64,
     established: u32,
-    /// Every request whose number is a multiple of this is an established client's.
+    greedy: u32,
+    /// The length of a block: its first request is a steady client's, its
+    /// middle one a greedy client's. Even, so that on two threads every
+    /// greedy request falls to one of them, in order.
     established_every: u64,
 }
 
@@ -88,6 +103,8 @@ pub(crate) struct FloodTrace {
 pub(crate) enum Sender {
     /// Established client number `n`.
     Established(u32),
+    /// Greedy established client number `n`.
+    Greedy(u32),
     /// Flood address number `n`: IPv4 when even, IPv6 when odd.
     Flood(u64),
 }
@@ -95,28 +112,54 @@ pub(crate) enum Sender {
 impl FloodTrace {
     pub(crate) fn new(size: FloodSize) -> FloodTrace {
         let established = size.established.max(1);
+        let every = (CLIENT_PERIOD_NS / SPACING_NS / u64::from(established)).max(4);
         FloodTrace {
             flood: 2 * size.per_family,
             established,
-            established_every: (CLIENT_PERIOD_NS / SPACING_NS / u64::from(established)).max(2),
+            greedy: size.greedy.max(1),
+            established_every: every & !1,
         }
     }
 
     /// The number of requests: every flood address once, and the established
-    /// clients' requests among them.
+    /// clients' requests among them, ending on a flood request.
     pub(crate) fn len(&self) -> u64 {
-        // Each run of `established_every` requests holds `established_every - 1` flood ones.
-        let per_run = self.established_every - 1;
-        let (runs, rest) = (self.flood / per_run, self.flood % per_run);
-        runs * self.established_every + if rest > 0 { rest + 1 } else { 0 }
+        // Each block holds `established_every - 2` flood requests.
+        let (every, middle) = (self.established_every, self.established_every / 2);
+        let (blocks, rest) = (self.flood / (every - 2), self.flood % (every - 2));
+        blocks * every
+            + match rest {
+                0 => 0,
+                rest if rest < middle => rest + 1,
+                rest => rest + 2,
+            }
     }
 
     /// Who sends request `i`.
     pub(crate) fn sender(&self, i: u64) -> Sender {
-        if i.is_multiple_of(self.established_every) {
-            Sender::Established(((i / self.established_every) % u64::from(self.established)) as u32)
+        let (every, middle) = (self.established_every, self.established_every / 2);
+        let (block, at) = (i / every, i % every);
+        if at == 0 {
+            Sender::Established((block % u64::from(self.established)) as u32)
+        } else if at == middle {
+            Sender::Greedy((block % u64::from(self.greedy)) as u32)
         } else {
-            Sender::Flood(i - i / self.established_every - 1)
+            Sender::Flood(block * (every - 2) + at - 1 - u64::from(at > middle))
+        }
+    }
+
+    /// The numbers of the greedy clients' requests, in order.
+    pub(crate) fn greedy_requests(&self) -> impl Iterator<Item = u64> + '_ {
+        let len = self.len();
+        (self.established_every / 2..len).step_by(self.established_every as usize)
+    }
+
+    pub(crate) fn greedy_ip(&self, n: u32) -> IpAddr {
+        if n.is_multiple_of(2) {
+            // Below the steady clients' numbers, still far above the flood's.
+            IpAddr::V4(Ipv4Addr::from_bits(scramble32(u32::MAX - (1 << 16) - n)))
+        } else {
+            IpAddr::V6(Ipv6Addr::from_bits(ESTABLISHED_V6_NET | 1 << 32 | u128::from(n)))
         }
     }
 
@@ -133,6 +176,12 @@ impl FloodTrace {
             IpAddr::V6(Ipv6Addr::from_bits(ESTABLISHED_V6_NET | u128::from(n)))
         }
     }
+}
+
+/// Requests a simulated second each greedy client sends.
+pub(crate) fn greedy_rate(size: FloodSize) -> u64 {
+    let trace = FloodTrace::new(size);
+    1_000_000_000 / (SPACING_NS * trace.established_every * u64::from(trace.greedy))
 }
 
 /// Flood address number `n`: distinct for distinct `n`, and from every
@@ -185,6 +234,12 @@ pub(crate) struct FloodResult {
     pub(crate) flood_keys: u64,
     pub(crate) samples: Vec<Sample>,
     pub(crate) established: Tally,
+    pub(crate) greedy: Tally,
+    /// What an exact bucket with no cap allows the greedy clients, in all.
+    pub(crate) greedy_exact: u64,
+    /// Greedy clients allowed other than an exact bucket allows them:
+    /// (address, allowed, exact).
+    pub(crate) greedy_mismatches: Vec<(IpAddr, u64, u64)>,
     pub(crate) newcomers: Tally,
     /// The first established client denied, if any.
     pub(crate) first_established_denial: Option<(IpAddr, Nanos)>,
@@ -256,6 +311,8 @@ pub(crate) enum FloodViolation {
     Inconsistent { tracked: usize, created: u64, evicted: u64 },
     /// The flood never filled the cap, so the run tested nothing.
     CapNotReached { max_tracked: usize, max_keys: usize },
+    /// A greedy client's bucket was not exact under a policy that keeps it so.
+    GreedyNotExact { policy: WhenFull, clients: usize, first: (IpAddr, u64, u64) },
     /// An established client within its limit was denied.
     EstablishedDenied { denied: u64, first: Option<(IpAddr, Nanos)> },
     /// A policy that admits newcomers under their own limit denied some.
@@ -292,6 +349,13 @@ impl fmt::Display for FloodViolation {
                 }
                 Ok(())
             }
+            FloodViolation::GreedyNotExact { policy, clients, first: (ip, allowed, exact) } => {
+                write!(
+                    f,
+                    "{policy:?} changed {clients} greedy clients' limits: first {ip} allowed \
+                     {allowed}, an exact bucket {exact}"
+                )
+            }
             FloodViolation::NewcomersDenied { policy, denied } => {
                 write!(f, "{policy:?} denied {denied} newcomers within their own limit")
             }
@@ -318,8 +382,11 @@ impl fmt::Display for FloodViolation {
 /// `sample_every` requests, where one of them takes the sample while the
 /// others wait, so a sample sees no request half done. No thread runs ahead
 /// of another by more than one sample interval (100 ms of trace in the full
-/// flood), under the 250 ms between two requests of one established client,
-/// so each client's requests arrive in order whichever thread sends them.
+/// flood), under the 250 ms between two requests of one steady client, so
+/// each steady client's requests arrive in order whichever thread sends them.
+/// Greedy requests sit at the middle of blocks of even length, so on one or
+/// two threads they all fall to one thread, in order, as `exact_greedy`
+/// replays them.
 pub(crate) fn run(size: FloodSize, policy: WhenFull, threads: usize) -> FloodResult {
     let trace = FloodTrace::new(size);
     let threads = threads.max(1);
@@ -339,6 +406,13 @@ pub(crate) fn run(size: FloodSize, policy: WhenFull, threads: usize) -> FloodRes
             limiter.check_at(trace.established_ip(n), Nanos::ZERO).is_allowed(),
         );
     }
+    let mut greedy_allowed = vec![0; trace.greedy as usize];
+    let mut greedy = Tally::default();
+    for (n, allowed) in (0..trace.greedy).zip(&mut greedy_allowed) {
+        let ok = limiter.check_at(trace.greedy_ip(n), Nanos::ZERO).is_allowed();
+        *allowed += u64::from(ok);
+        count(&mut greedy, ok);
+    }
     let requests = trace.len();
     let mut samples = vec![sample(&limiter, 0)];
     let barrier = Barrier::new(threads);
@@ -348,7 +422,10 @@ pub(crate) fn run(size: FloodSize, policy: WhenFull, threads: usize) -> FloodRes
             .map(|thread| {
                 let (limiter, barrier) = (&limiter, &barrier);
                 scope.spawn(move || {
-                    let mut outcome = Outcome::default();
+                    let mut outcome = Outcome {
+                        greedy_allowed: vec![0; trace.greedy as usize],
+                        ..Outcome::default()
+                    };
                     for chunk in 0..chunks {
                         let end = ((chunk + 1) * size.sample_every).min(requests);
                         let first = chunk * size.sample_every;
@@ -376,10 +453,13 @@ pub(crate) fn run(size: FloodSize, policy: WhenFull, threads: usize) -> FloodRes
         policy,
         threads,
         size,
-        requests: requests + u64::from(trace.established),
+        requests: requests + u64::from(trace.established + trace.greedy),
         flood_keys: trace.flood,
         samples: Vec::new(),
         established,
+        greedy,
+        greedy_exact: 0,
+        greedy_mismatches: Vec::new(),
         newcomers: Tally::default(),
         first_established_denial: None,
         rss_before,
@@ -389,7 +469,11 @@ pub(crate) fn run(size: FloodSize, policy: WhenFull, threads: usize) -> FloodRes
     };
     for outcome in outcomes {
         result.established += outcome.established;
+        result.greedy += outcome.greedy;
         result.newcomers += outcome.newcomers;
+        for (total, allowed) in greedy_allowed.iter_mut().zip(&outcome.greedy_allowed) {
+            *total += allowed;
+        }
         result.first_established_denial =
             result.first_established_denial.or(outcome.first_established_denial);
         samples.extend(outcome.samples);
@@ -402,14 +486,43 @@ pub(crate) fn run(size: FloodSize, policy: WhenFull, threads: usize) -> FloodRes
     };
     result.samples = samples;
     drop(limiter);
+    let exact = exact_greedy(&trace);
+    result.greedy_exact = exact.iter().sum();
+    result.greedy_mismatches = (0..trace.greedy)
+        .zip(greedy_allowed.iter().zip(&exact))
+        .filter(|(_, (allowed, exact))| allowed != exact)
+        .map(|(n, (&allowed, &exact))| (trace.greedy_ip(n), allowed, exact))
+        .collect();
     result.violations = check(&result);
     result
+}
+
+/// What an exact bucket allows each greedy client over the trace: the same
+/// requests, in the same order, on a limiter with no cap that evicts nothing.
+fn exact_greedy(trace: &FloodTrace) -> Vec<u64> {
+    let limiter = RateLimiter::builder(CAPACITY, Rate::per_second(RATE_PER_SEC).expect("5/s"))
+        .eviction(Eviction::Never)
+        .build_with_clock(ManualClock::default())
+        .expect("the flood's settings are valid");
+    let mut allowed = vec![0; trace.greedy as usize];
+    for (n, count) in (0..trace.greedy).zip(&mut allowed) {
+        *count += u64::from(limiter.check_at(trace.greedy_ip(n), Nanos::ZERO).is_allowed());
+    }
+    for i in trace.greedy_requests() {
+        let Sender::Greedy(n) = trace.sender(i) else { unreachable!("request {i} is greedy") };
+        allowed[n as usize] +=
+            u64::from(limiter.check_at(trace.greedy_ip(n), FloodTrace::time(i)).is_allowed());
+    }
+    allowed
 }
 
 /// One thread's tallies and samples.
 #[derive(Debug, Default)]
 struct Outcome {
     established: Tally,
+    greedy: Tally,
+    /// Per greedy client.
+    greedy_allowed: Vec<u64>,
     newcomers: Tally,
     first_established_denial: Option<(IpAddr, Nanos)>,
     samples: Vec<Sample>,
@@ -427,6 +540,11 @@ impl Outcome {
                 if !allowed {
                     self.first_established_denial.get_or_insert((ip, at));
                 }
+            }
+            Sender::Greedy(n) => {
+                let allowed = limiter.check_at(trace.greedy_ip(n), at).is_allowed();
+                count(&mut self.greedy, allowed);
+                self.greedy_allowed[n as usize] += u64::from(allowed);
             }
             Sender::Flood(n) => {
                 count(&mut self.newcomers, limiter.check_at(flood_ip(n), at).is_allowed());
@@ -499,7 +617,11 @@ pub(crate) fn check_cap(max_keys: usize, samples: &[Sample]) -> Vec<FloodViolati
 /// `EvictFullest` may evict an established client's bucket, but then its next
 /// request starts from a full bucket, which holds at least as many tokens as
 /// the evicted one: eviction only ever adds allowance, so a client within its
-/// limit is still never denied. Every flood address sends one request, within
+/// limit is still never denied. Greedy clients send every few milliseconds,
+/// so their buckets never turn idle: under `DenyNewKeys` and `AdmitUntracked`
+/// each must be allowed exactly what an uncapped bucket allows it, while
+/// `EvictFullest` may give one more, which the table shows and no check
+/// forbids. Every flood address sends one request, within
 /// its own limit: `EvictFullest` and `AdmitUntracked` allow them all, while
 /// `DenyNewKeys` denies newcomers while the cap is full and tracks every one
 /// it allows.
@@ -511,13 +633,26 @@ pub(crate) fn check_policy(result: &FloodResult) -> Vec<FloodViolation> {
             first: result.first_established_denial,
         });
     }
+    // Greedy clients send every few milliseconds, so their buckets are never
+    // idle: only `EvictFullest` may forget one, and only when it is the
+    // fullest of its sample, which a bucket kept near empty seldom is.
+    if result.policy != WhenFull::EvictFullest
+        && let Some(&first) = result.greedy_mismatches.first()
+    {
+        violations.push(FloodViolation::GreedyNotExact {
+            policy: result.policy,
+            clients: result.greedy_mismatches.len(),
+            first,
+        });
+    }
     match result.policy {
         WhenFull::DenyNewKeys => {
             if result.newcomers.denied == 0 {
                 violations.push(FloodViolation::NewcomersNeverDenied);
             }
             let created = result.samples.last().map_or(0, |s| s.counters.created);
-            let for_newcomers = created.saturating_sub(u64::from(result.size.established));
+            let established = u64::from(result.size.established + result.size.greedy);
+            let for_newcomers = created.saturating_sub(established);
             if result.newcomers.allowed != for_newcomers {
                 violations.push(FloodViolation::UntrackedNewcomers {
                     allowed: result.newcomers.allowed,
@@ -565,6 +700,12 @@ impl FloodResult {
             "flood_keys": self.flood_keys,
             "max_tracked": self.max_tracked(),
             "established": [self.established.allowed, self.established.denied],
+            "greedy_clients": self.size.greedy,
+            "greedy": [self.greedy.allowed, self.greedy.denied],
+            "greedy_exact": self.greedy_exact,
+            "greedy_mismatches": self.greedy_mismatches.iter()
+                .map(|(ip, allowed, exact)| json!([ip.to_string(), allowed, exact]))
+                .collect::<Vec<_>>(),
             "newcomers": [self.newcomers.allowed, self.newcomers.denied],
             "first_established_denial":
                 self.first_established_denial.map(|(ip, at)| json!([ip.to_string(), at.as_u64()])),
@@ -626,12 +767,20 @@ impl FloodResult {
                 per_family: u("per_family")?,
                 max_keys: usize::try_from(u("max_keys")?).ok()?,
                 established: u32::try_from(u("established_clients")?).ok()?,
+                greedy: u32::try_from(u("greedy_clients")?).ok()?,
                 sample_every: u("sample_every")?,
             },
             requests: u("requests")?,
             flood_keys: u("flood_keys")?,
             samples,
             established: pair("established")?,
+            greedy: pair("greedy")?,
+            greedy_exact: u("greedy_exact")?,
+            greedy_mismatches: value["greedy_mismatches"]
+                .as_array()?
+                .iter()
+                .map(|m| Some((m[0].as_str()?.parse().ok()?, m[1].as_u64()?, m[2].as_u64()?)))
+                .collect::<Option<Vec<_>>>()?,
             newcomers: pair("newcomers")?,
             first_established_denial,
             rss_before: u("rss_before"),
@@ -683,19 +832,31 @@ mod tests {
     use super::*;
 
     /// A flood small enough for the checks' tests.
-    const TINY: FloodSize =
-        FloodSize { per_family: 3000, max_keys: 500, established: 10, sample_every: 500 };
+    const TINY: FloodSize = FloodSize {
+        per_family: 3000,
+        max_keys: 500,
+        established: 10,
+        greedy: 2,
+        sample_every: 500,
+    };
     /// A flood small enough for a debug build, long enough (0.3 s of trace)
     /// for every established client to send twice after its first request.
-    const SMALL: FloodSize =
-        FloodSize { per_family: 150_000, max_keys: 2000, established: 100, sample_every: 5000 };
+    const SMALL: FloodSize = FloodSize {
+        per_family: 150_000,
+        max_keys: 2000,
+        established: 100,
+        greedy: 5,
+        sample_every: 5000,
+    };
 
     #[test]
     fn flood_addresses_are_distinct_and_ipv6_ones_share_one_64() {
         let trace = FloodTrace::new(FloodSize::QUICK);
-        let established: HashSet<IpAddr> =
-            (0..FloodSize::QUICK.established).map(|n| trace.established_ip(n)).collect();
-        assert_eq!(established.len(), 100);
+        let established: HashSet<IpAddr> = (0..FloodSize::QUICK.established)
+            .map(|n| trace.established_ip(n))
+            .chain((0..FloodSize::QUICK.greedy).map(|n| trace.greedy_ip(n)))
+            .collect();
+        assert_eq!(established.len(), 110);
         let mut seen = HashSet::new();
         for n in 0..2 * FloodSize::QUICK.per_family {
             let ip = flood_ip(n);
@@ -713,7 +874,7 @@ mod tests {
         let top = 2 * FloodSize::FULL.per_family;
         assert!((top - 1000..top).all(|n| seen.insert(flood_ip(n))));
         let v6_established = established.iter().filter(|ip| ip.is_ipv6()).count();
-        assert_eq!(v6_established, 50, "half the established clients are IPv6");
+        assert_eq!(v6_established, 55, "half the established clients are IPv6");
     }
 
     #[test]
@@ -721,8 +882,10 @@ mod tests {
         let trace = FloodTrace::new(SMALL);
         let (mut flood, mut turns) = (Vec::new(), vec![0u32; SMALL.established as usize]);
         let mut last_turn: Vec<Option<u64>> = vec![None; SMALL.established as usize];
+        let mut greedy = Vec::new();
         for i in 0..trace.len() {
             match trace.sender(i) {
+                Sender::Greedy(n) => greedy.push((i, n)),
                 Sender::Flood(n) => flood.push(n),
                 Sender::Established(n) => {
                     let at = FloodTrace::time(i).as_u64();
@@ -738,6 +901,11 @@ mod tests {
         assert!(matches!(trace.sender(trace.len() - 1), Sender::Flood(_)), "no trailing turn");
         assert!(turns.iter().all(|&t| t >= 1), "{turns:?}");
         assert!(turns.iter().filter(|&&t| t >= 2).count() >= 10, "{turns:?}");
+        // Greedy clients take the middle of each block, in turn: 5 clients, a
+        // block of 2500 µs, so each sends every 12.5 ms, 80 a second.
+        let expected: Vec<(u64, u32)> = trace.greedy_requests().zip((0..5).cycle()).collect();
+        assert_eq!(greedy, expected);
+        assert_eq!(greedy[5].0 - greedy[0].0, 12_500);
         // Four requests per simulated second per client, under the rate of five.
         assert_eq!(CLIENT_PERIOD_NS * RATE_PER_SEC, 1_250_000_000);
     }
@@ -795,6 +963,9 @@ mod tests {
             flood_keys: 6000,
             samples: vec![sample(6000, 500, created, created.saturating_sub(500))],
             established,
+            greedy: Tally { allowed: 20, denied: 100 },
+            greedy_exact: 20,
+            greedy_mismatches: Vec::new(),
             newcomers,
             first_established_denial: None,
             rss_before: Some(1 << 20),
@@ -811,10 +982,22 @@ mod tests {
         let shut_out = Tally { allowed: 490, denied: 5510 };
         assert_eq!(check_policy(&fake(WhenFull::EvictFullest, fine, all_in, 6010)), []);
         assert_eq!(check_policy(&fake(WhenFull::AdmitUntracked, fine, all_in, 510)), []);
-        assert_eq!(check_policy(&fake(WhenFull::DenyNewKeys, fine, shut_out, 500)), []);
+        assert_eq!(check_policy(&fake(WhenFull::DenyNewKeys, fine, shut_out, 502)), []);
+        let ip: IpAddr = "192.0.2.9".parse().unwrap();
+        for policy in [WhenFull::DenyNewKeys, WhenFull::AdmitUntracked] {
+            let mut result = fake(policy, fine, shut_out, 502);
+            result.greedy_mismatches = vec![(ip, 12, 11)];
+            assert_eq!(
+                check_policy(&result)[0],
+                FloodViolation::GreedyNotExact { policy, clients: 1, first: (ip, 12, 11) }
+            );
+        }
+        let mut result = fake(WhenFull::EvictFullest, fine, all_in, 6010);
+        result.greedy_mismatches = vec![(ip, 12, 11)];
+        assert_eq!(check_policy(&result), [], "EvictFullest may give a greedy client more");
 
         let hurt = Tally { allowed: 58, denied: 2 };
-        let mut result = fake(WhenFull::DenyNewKeys, hurt, shut_out, 500);
+        let mut result = fake(WhenFull::DenyNewKeys, hurt, shut_out, 502);
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         result.first_established_denial = Some((ip, Nanos::new(7000)));
         let violations = check_policy(&result);
@@ -832,11 +1015,11 @@ mod tests {
             [FloodViolation::NewcomersDenied { policy: WhenFull::EvictFullest, denied: 10 }]
         );
         assert_eq!(
-            check_policy(&fake(WhenFull::DenyNewKeys, fine, all_in, 6010)),
+            check_policy(&fake(WhenFull::DenyNewKeys, fine, all_in, 6012)),
             [FloodViolation::NewcomersNeverDenied]
         );
         assert_eq!(
-            check_policy(&fake(WhenFull::DenyNewKeys, fine, shut_out, 400)),
+            check_policy(&fake(WhenFull::DenyNewKeys, fine, shut_out, 402)),
             [FloodViolation::UntrackedNewcomers { allowed: 490, created: 390 }]
         );
     }
@@ -868,8 +1051,15 @@ mod tests {
                 // The first request of each client, then its turns in the trace.
                 let turns = FloodTrace::new(SMALL).len().div_ceil(2500);
                 assert_eq!(result.established, Tally { allowed: 100 + turns, denied: 0 }, "{what}");
+                if policy != WhenFull::EvictFullest {
+                    assert_eq!(result.greedy_mismatches, [], "{what}");
+                }
+                let greedy_turns = FloodTrace::new(SMALL).greedy_requests().count() as u64;
+                let greedy = result.greedy.allowed + result.greedy.denied;
+                assert_eq!(greedy, 5 + greedy_turns, "{what}");
+                assert!(result.greedy.denied > 0, "{what}: greedy clients are limited");
                 // One sample before the flood, then one per 5000 requests, the last at the end.
-                let trace_len = result.requests - 100;
+                let trace_len = result.requests - 105;
                 assert_eq!(result.samples.len() as u64, 1 + trace_len.div_ceil(5000), "{what}");
                 let round_trip = FloodResult::from_json(&result.to_json()).expect("readable");
                 assert_eq!(round_trip.samples, result.samples, "{what}");
@@ -880,6 +1070,10 @@ mod tests {
                 assert_eq!(
                     (round_trip.established, round_trip.newcomers, round_trip.rss_peak),
                     (result.established, result.newcomers, result.rss_peak)
+                );
+                assert_eq!(
+                    (round_trip.greedy, round_trip.greedy_exact, &round_trip.greedy_mismatches),
+                    (result.greedy, result.greedy_exact, &result.greedy_mismatches)
                 );
                 assert_eq!(round_trip.violations, result.violations, "{what}");
             }

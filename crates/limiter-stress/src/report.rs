@@ -315,18 +315,21 @@ pub(crate) fn flood_table(runs: &[FloodResult]) -> String {
     let _ = writeln!(
         out,
         "\nflood: {} new IPv4 + {} new IPv6 addresses (one /64) at {} requests per simulated second, \
-         cap {} keys, quota {}@{}/s; {} established clients at 4/s each, created before the flood",
+         cap {} keys, quota {}@{}/s; {} established clients at 4/s and {} greedy ones at {}/s, \
+         created before the flood",
         size.per_family,
         size.per_family,
         1_000_000_000 / flood::SPACING_NS,
         size.max_keys,
         flood::CAPACITY,
         flood::RATE_PER_SEC,
-        size.established
+        size.established,
+        size.greedy,
+        flood::greedy_rate(size)
     );
     let _ = writeln!(
         out,
-        "{:<14} {:>3} {:>10} {:>10} {:>8} {:>10} {:>17} {:>19} {:>9} {:>6} {:>6} {:>7}  check",
+        "{:<14} {:>3} {:>10} {:>10} {:>8} {:>10} {:>15} {:>17} {:>19} {:>9} {:>6} {:>6} {:>7}  check",
         "policy",
         "thr",
         "requests",
@@ -334,6 +337,7 @@ pub(crate) fn flood_table(runs: &[FloodResult]) -> String {
         "max kept",
         "evicted",
         "est. allow/deny",
+        "greedy al/exact",
         "new allow/deny",
         "peak RSS+",
         "B/slot",
@@ -347,7 +351,7 @@ pub(crate) fn flood_table(runs: &[FloodResult]) -> String {
         let per_slot = run.bytes_per_slot().map_or_else(|| "n/a".to_owned(), |b| format!("{b:.1}"));
         let _ = writeln!(
             out,
-            "{:<14} {:>3} {:>10} {:>10} {:>8} {:>10} {:>17} {:>19} {:>9} {:>6} {:>6.2} {:>7.2}  {}",
+            "{:<14} {:>3} {:>10} {:>10} {:>8} {:>10} {:>15} {:>17} {:>19} {:>9} {:>6} {:>6.2} {:>7.2}  {}",
             format!("{:?}", run.policy),
             run.threads,
             run.requests,
@@ -355,6 +359,7 @@ pub(crate) fn flood_table(runs: &[FloodResult]) -> String {
             run.max_tracked(),
             run.last().counters.evicted,
             format!("{}/{}", run.established.allowed, run.established.denied),
+            format!("{}/{}", run.greedy.allowed, run.greedy_exact),
             format!("{}/{}", run.newcomers.allowed, run.newcomers.denied),
             delta,
             per_slot,
@@ -370,7 +375,8 @@ pub(crate) fn flood_table(runs: &[FloodResult]) -> String {
     let _ = writeln!(
         out,
         "check: len() and created-evicted <= cap at every sample ({} requests apart) and at the end; \
-         established clients never denied; newcomers all allowed (EvictFullest, AdmitUntracked) or \
+         established clients never denied; greedy clients \
+         allowed exactly what an uncapped bucket allows (DenyNewKeys, AdmitUntracked); newcomers all allowed (EvictFullest, AdmitUntracked) or \
          denied while the cap is full (DenyNewKeys); peak RSS - RSS before <= {} bytes per cap slot",
         size.sample_every,
         flood::MAX_BYTES_PER_SLOT
