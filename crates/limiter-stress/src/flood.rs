@@ -2,7 +2,7 @@
 //! cap, in trace time, once per [`WhenFull`] policy.
 //!
 //! Request number `i` of the trace is stamped `(i + 1)` µs, a million requests
-//! per simulated second, and sent with `check_n_at`, so a run's outcome does
+//! per simulated second, and sent with `check_at`, so a run's outcome does
 //! not depend on how fast the machine is. The trace is made of blocks of
 //! `established_every` requests: the first comes from one of a fixed set of
 //! steady established clients, in turn, each of which sends four requests a
@@ -101,7 +101,7 @@ pub(crate) struct FloodTrace {
 /// Who sent a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Sender {
-    /// Established client number `n`.
+    /// Steady established client number `n`.
     Established(u32),
     /// Greedy established client number `n`.
     Greedy(u32),
@@ -620,9 +620,8 @@ pub(crate) fn check_cap(max_keys: usize, samples: &[Sample]) -> Vec<FloodViolati
 /// limit is still never denied. Greedy clients send every few milliseconds,
 /// so their buckets never turn idle: under `DenyNewKeys` and `AdmitUntracked`
 /// each must be allowed exactly what an uncapped bucket allows it, while
-/// `EvictFullest` may give one more, which the table shows and no check
-/// forbids. Every flood address sends one request, within
-/// its own limit: `EvictFullest` and `AdmitUntracked` allow them all, while
+/// `EvictFullest` may give them more, which the table shows and no check
+/// forbids. Every flood address sends one request, within its own limit: `EvictFullest` and `AdmitUntracked` allow them all, while
 /// `DenyNewKeys` denies newcomers while the cap is full and tracks every one
 /// it allows.
 pub(crate) fn check_policy(result: &FloodResult) -> Vec<FloodViolation> {
