@@ -7,7 +7,7 @@
 //! or three fields.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 use crate::timestamp::{self, TimestampError};
 
@@ -175,95 +175,11 @@ fn find_comma(line: &[u8], from: usize) -> Option<usize> {
     line.get(at..)?.iter().position(|&b| b == b',').map(|i| at + i)
 }
 
-/// Reads an address exactly as `std::net::IpAddr` does.
+/// Reads an address exactly as `std::net::IpAddr` does, with the core's
+/// parser (several times faster than std's for IPv6, and proven to agree).
 #[inline]
 pub(crate) fn parse_ip(text: &[u8]) -> Option<IpAddr> {
-    if let Some(v4) = parse_ipv4(text) {
-        return Some(IpAddr::V4(v4));
-    }
-    if let Some(v6) = parse_ipv6(text) {
-        return Some(IpAddr::V6(v6));
-    }
-    let text = std::str::from_utf8(text).ok()?;
-    // What `IpAddr::from_str` does, without first trying IPv4 on IPv6 text.
-    if text.contains(':') {
-        text.parse::<Ipv6Addr>().ok().map(IpAddr::V6)
-    } else {
-        text.parse::<Ipv4Addr>().ok().map(IpAddr::V4)
-    }
-}
-
-/// A fast path for IPv6 without an embedded IPv4 part, by std's rules:
-/// groups of 1 to 4 hex digits, eight of them, or at most seven around one
-/// `::`. `None` means "not this form", and the caller asks std.
-#[inline]
-fn parse_ipv6(text: &[u8]) -> Option<Ipv6Addr> {
-    if text.len() > 39 || text.contains(&b'.') {
-        return None;
-    }
-    let mut groups = [0u16; 8];
-    let double = text.windows(2).position(|pair| pair == b"::");
-    let head = double.map_or(text, |at| &text[..at]);
-    let head_len = hex_groups(head, &mut groups)?;
-    let Some(at) = double else {
-        return (head_len == 8).then(|| Ipv6Addr::from(groups));
-    };
-    let mut tail = [0u16; 8];
-    let tail_len = hex_groups(&text[at + 2..], &mut tail)?;
-    if head_len + tail_len > 7 {
-        return None;
-    }
-    groups[8 - tail_len..].copy_from_slice(&tail[..tail_len]);
-    Some(Ipv6Addr::from(groups))
-}
-
-/// Reads `:`-separated groups of 1 to 4 hex digits into `out`, returning how
-/// many there were (none for empty text).
-#[inline]
-fn hex_groups(text: &[u8], out: &mut [u16; 8]) -> Option<usize> {
-    if text.is_empty() {
-        return Some(0);
-    }
-    let mut count = 0;
-    for group in text.split(|&b| b == b':') {
-        if group.is_empty() || group.len() > 4 || count == out.len() {
-            return None;
-        }
-        out[count] = group.iter().try_fold(0u16, |v, &b| {
-            char::from(b).to_digit(16).map(|digit| v << 4 | digit as u16)
-        })?;
-        count += 1;
-    }
-    Some(count)
-}
-
-/// A fast path for the common dotted quad, by std's rules: four octets of
-/// 1 to 3 decimal digits, each at most 255 and without leading zeros.
-/// `None` means "not this form", and the caller asks std.
-#[inline]
-fn parse_ipv4(text: &[u8]) -> Option<Ipv4Addr> {
-    let mut octets = [0u8; 4];
-    let mut i = 0;
-    for (n, octet) in octets.iter_mut().enumerate() {
-        if n > 0 {
-            if text.get(i) != Some(&b'.') {
-                return None;
-            }
-            i += 1;
-        }
-        let start = i;
-        let mut value = 0u32;
-        while i < text.len() && i - start < 3 && text[i].is_ascii_digit() {
-            value = value * 10 + u32::from(text[i] - b'0');
-            i += 1;
-        }
-        let len = i - start;
-        if len == 0 || (len > 1 && text[start] == b'0') {
-            return None;
-        }
-        *octet = u8::try_from(value).ok()?;
-    }
-    (i == text.len()).then(|| Ipv4Addr::from(octets))
+    limiter_core::parse_ip(std::str::from_utf8(text).ok()?).ok()
 }
 
 /// Strips spaces and tabs from both ends.
@@ -517,106 +433,31 @@ mod tests {
     }
 
     #[test]
-    fn the_ipv4_fast_path_agrees_with_std() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        let fixed = [
+    fn addresses_read_as_std_reads_them() {
+        let cases = [
             "0.0.0.0",
             "255.255.255.255",
             "256.1.1.1",
             "01.1.1.1",
-            "1.1.1.01",
             "1.1.1",
             "1.1.1.1.",
-            ".1.1.1",
-            "1..1.1",
-            "1.1.1.1.1",
-            "1234.1.1.1",
-            "1.1.1.1234",
-            "00.1.1.1",
-            "1.0.0.0",
-            "99.099.1.1",
-        ];
-        let random = (0..200_000).map(|_| {
-            let len = (next() % 17) as usize;
-            (0..len)
-                .map(|_| if next() % 4 == 0 { '.' } else { char::from(b'0' + (next() % 10) as u8) })
-                .collect()
-        });
-        for text in fixed.iter().map(|s| s.to_string()).chain(random) {
-            let std = text.parse::<Ipv4Addr>().ok();
-            let fast = parse_ipv4(text.as_bytes());
-            assert!(fast.is_none() || fast == std, "{text:?}: {fast:?} vs {std:?}");
-            assert_eq!(parse_ip(text.as_bytes()), text.parse::<IpAddr>().ok(), "{text:?}");
-        }
-        assert_eq!(parse_ipv4(b"192.168.1.200"), Some(Ipv4Addr::new(192, 168, 1, 200)));
-    }
-
-    #[test]
-    fn the_ipv6_fast_path_agrees_with_std() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        let fixed = [
             "::",
             "::1",
-            "1::",
-            "1:2:3:4:5:6:7:8",
             "1:2:3:4:5:6:7::",
-            "::2:3:4:5:6:7:8",
             "1:2:3:4:5:6:7:8::",
-            "::1:2:3:4:5:6:7:8",
             "1::2::3",
-            ":::",
-            "1:::2",
-            "12345::",
-            "0000:0:0::0001",
             "FFFF:ffff::Ab",
-            "1:2:3:4:5:6:7",
-            "1:2:3:4:5:6:7:8:9",
-            ":1::",
-            "1::2:",
-            "g::",
             "::ffff:1.2.3.4",
+            "fe80::1%eth0",
+            "[::1]",
+            "1.2.3.4:80",
+            "",
+            " 1.2.3.4",
         ];
-        let alphabet = b"0123456789abcdefABCDEF:::::.g";
-        let random: Vec<String> = (0..300_000)
-            .map(|_| {
-                let len = (next() % 42) as usize;
-                (0..len)
-                    .map(|_| char::from(alphabet[(next() % alphabet.len() as u64) as usize]))
-                    .collect()
-            })
-            .collect();
-        // Well-formed addresses in assorted spellings, so that most of these
-        // take the fast path.
-        let spelled: Vec<String> = (0..100_000)
-            .map(|_| {
-                let bits = u128::from(next()) << 64 | u128::from(next());
-                let bits =
-                    bits & !(u128::from(next()) << (next() % 128)) & !(u128::from(next()) << 64);
-                let text = Ipv6Addr::from(bits).to_string();
-                if next() % 2 == 0 { text.to_uppercase() } else { text }
-            })
-            .collect();
-        let mut fast_hits = 0;
-        for text in fixed.iter().map(|s| s.to_string()).chain(random).chain(spelled) {
-            let std = text.parse::<Ipv6Addr>().ok();
-            let fast = parse_ipv6(text.as_bytes());
-            assert!(fast.is_none() || fast == std, "{text:?}: {fast:?} vs {std:?}");
-            fast_hits += usize::from(fast.is_some());
+        for text in cases {
             assert_eq!(parse_ip(text.as_bytes()), text.parse::<IpAddr>().ok(), "{text:?}");
         }
-        assert!(fast_hits > 90_000, "{fast_hits}");
+        assert_eq!(parse_ip(b"\xff::1"), None);
     }
 
     #[test]
