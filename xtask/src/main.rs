@@ -4,6 +4,8 @@
 //! binary, so tasks need nothing installed beyond cargo. It uses std only,
 //! to build fast, and runs cargo through `$CARGO`, the cargo that invoked it.
 
+mod bench;
+
 use std::env;
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,8 @@ const HELP: &str = "\
 usage: cargo xtask <task> [args]
 
 tasks:
+  bench [--quick]    build in release and run the benchmark suite: one table of
+                     limiter-core against governor and a floor (--quick: short)
   ci                 fmt check, clippy -D warnings, the README's test command, docs -D warnings
   stress [ARGS]      build in release and run limiter-stress with ARGS (--quick: smoke run)
 ";
@@ -20,6 +24,7 @@ tasks:
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        Some("bench") => bench::bench(&args[1..]),
         Some("ci") => ci(),
         Some("stress") => stress(&args[1..]),
         _ => {
