@@ -96,6 +96,25 @@ pub(crate) struct State {
     tokens: u128,
 }
 
+impl State {
+    #[inline]
+    pub(crate) fn new(last: u64, tokens: u128) -> State {
+        State { last, tokens }
+    }
+
+    /// The latest time the bucket has seen.
+    #[inline]
+    pub(crate) fn last(self) -> u64 {
+        self.last
+    }
+
+    /// The bucket's tokens at `last`, in units.
+    #[inline]
+    pub(crate) fn tokens(self) -> u128 {
+        self.tokens
+    }
+}
+
 impl Params {
     /// `capacity` must already be validated to `1..=MAX_CAPACITY`.
     pub(crate) fn new(capacity: u64, rate: Rate) -> Params {
@@ -109,6 +128,24 @@ impl Params {
         self.capacity
     }
 
+    /// Whether a bucket's units always fit in a `u64`.
+    pub(crate) fn is_narrow(&self) -> bool {
+        self.full <= u128::from(u64::MAX)
+    }
+
+    /// How long one token takes to refill, rounded up to the next nanosecond.
+    pub(crate) fn token_interval(&self) -> Duration {
+        nanos_to_duration(self.unit.div_ceil(self.refill))
+    }
+
+    /// Whether `state` is indistinguishable from a new bucket for every
+    /// request stamped at `horizon` or later: its time is not after
+    /// `horizon`, and it is full by then.
+    #[inline]
+    pub(crate) fn is_idle(&self, state: State, horizon: u64) -> bool {
+        state.last <= horizon && self.units_at(state, horizon) == self.full
+    }
+
     /// A bucket first seen at `now`: full.
     #[inline]
     pub(crate) fn fresh(&self, now: u64) -> State {
@@ -119,7 +156,7 @@ impl Params {
     /// without changing it.
     #[inline]
     pub(crate) fn peek(&self, state: State, now: u64) -> u64 {
-        self.whole(self.refilled(state, now))
+        self.whole(self.units_at(state, now))
     }
 
     /// Refills `state` to `now`, then takes `cost` tokens if they are there.
@@ -132,7 +169,7 @@ impl Params {
             return Decision::Allowed { remaining: self.peek(*state, now) };
         }
         let last = state.last.max(now);
-        let tokens = self.refilled(*state, now);
+        let tokens = self.units_at(*state, now);
         if cost > self.capacity {
             *state = State { last, tokens };
             return Decision::OverCapacity { cost, capacity: self.capacity };
@@ -151,7 +188,7 @@ impl Params {
 
     /// The bucket's units after refilling to `max(now, last)`.
     #[inline]
-    fn refilled(&self, state: State, now: u64) -> u128 {
+    pub(crate) fn units_at(&self, state: State, now: u64) -> u128 {
         let elapsed = now.saturating_sub(state.last);
         // At most 2⁶⁴ · 10¹⁸ + 10²⁷ < 2¹²⁸: no overflow.
         (state.tokens + u128::from(elapsed) * self.refill).min(self.full)

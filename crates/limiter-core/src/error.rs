@@ -33,6 +33,19 @@ pub enum ConfigError {
         /// The rate as it was given.
         rate: String,
     },
+    /// An address prefix longer than its family's addresses: above 32 bits for
+    /// IPv4 or 128 bits for IPv6.
+    PrefixOutOfRange {
+        /// `"IPv4"` or `"IPv6"`.
+        family: &'static str,
+        /// The prefix length that was given.
+        len: u8,
+    },
+    /// A key cap of 0: a limiter must be able to track at least one key.
+    MaxKeysOutOfRange {
+        /// The cap that was given.
+        max_keys: usize,
+    },
     /// Rate text that is neither a decimal number nor `N/s`, `N/m` or `N/h`.
     MalformedRate {
         /// The text that was given.
@@ -69,6 +82,13 @@ impl fmt::Display for ConfigError {
                 crate::Rate::MIN,
                 crate::Rate::MAX
             ),
+            ConfigError::PrefixOutOfRange { family, len } => {
+                let bits = if *family == "IPv4" { 32 } else { 128 };
+                write!(f, "{family} prefix /{len} is out of range: expected /0 to /{bits}")
+            }
+            ConfigError::MaxKeysOutOfRange { max_keys } => {
+                write!(f, "key cap {max_keys} is out of range: expected at least 1")
+            }
             ConfigError::MalformedRate { input, reason } => {
                 write!(f, "invalid rate {:?}: {reason}", Quoted(input))
             }

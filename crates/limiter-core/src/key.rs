@@ -38,12 +38,13 @@ pub(crate) enum IpKey {
 }
 
 impl IpKey {
+    /// The key of `ip`, canonical and cut to the prefix of each family's mask.
     #[inline]
-    pub(crate) fn new(ip: IpAddr) -> IpKey {
+    pub(crate) fn new(ip: IpAddr, v4_mask: u32, v6_mask: u128) -> IpKey {
         match canonical_ip(ip) {
-            IpAddr::V4(v4) => IpKey::V4(v4.to_bits()),
+            IpAddr::V4(v4) => IpKey::V4(v4.to_bits() & v4_mask),
             IpAddr::V6(v6) => {
-                let bits = v6.to_bits();
+                let bits = v6.to_bits() & v6_mask;
                 IpKey::V6([(bits >> 64) as u64, bits as u64])
             }
         }
@@ -67,7 +68,7 @@ mod tests {
     #[track_caller]
     fn same_key(a: &str, b: &str) {
         let (a_ip, b_ip): (IpAddr, IpAddr) = (a.parse().unwrap(), b.parse().unwrap());
-        assert_eq!(IpKey::new(a_ip), IpKey::new(b_ip), "{a} vs {b}");
+        assert_eq!(IpKey::new(a_ip, !0, !0), IpKey::new(b_ip, !0, !0), "{a} vs {b}");
     }
 
     #[test]
@@ -82,7 +83,8 @@ mod tests {
     #[test]
     fn distinct_addresses_have_distinct_keys() {
         let ips = ["10.1.2.3", "::10.1.2.3", "64:ff9b::10.1.2.3", "::", "0.0.0.0", "::ffff:0:0"];
-        let keys: Vec<IpKey> = ips.iter().map(|ip| IpKey::new(ip.parse().unwrap())).collect();
+        let keys: Vec<IpKey> =
+            ips.iter().map(|ip| IpKey::new(ip.parse().unwrap(), !0, !0)).collect();
         // `::ffff:0:0` is the mapped form of 0.0.0.0, and nothing else collides.
         assert_eq!(keys[5], keys[4]);
         for i in 0..5 {
@@ -96,7 +98,7 @@ mod tests {
     fn keys_round_trip_to_the_canonical_address() {
         for ip in ["1.2.3.4", "2001:db8::ff00:42:8329", "::ffff:1.2.3.4", "ffff::ffff"] {
             let ip: IpAddr = ip.parse().unwrap();
-            assert_eq!(IpKey::new(ip).to_ip(), canonical_ip(ip));
+            assert_eq!(IpKey::new(ip, !0, !0).to_ip(), canonical_ip(ip));
         }
     }
 }

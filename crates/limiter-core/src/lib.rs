@@ -96,17 +96,25 @@
 #![forbid(unsafe_code)]
 
 mod bucket;
+mod builder;
+mod cell;
 mod clock;
 mod error;
 mod key;
+mod keyed;
 mod limiter;
+mod policy;
 mod rate;
 mod store;
 mod sync;
 
 pub use crate::bucket::Decision;
+pub use crate::builder::Builder;
 pub use crate::clock::{Clock, ManualClock, MonotonicClock, Nanos};
 pub use crate::error::{ConfigError, InvalidIp, RateSyntax};
 pub use crate::key::canonical_ip;
+pub use crate::keyed::KeyedRateLimiter;
 pub use crate::limiter::{MAX_CAPACITY, RateLimiter};
+pub use crate::policy::{Eviction, WhenFull};
 pub use crate::rate::Rate;
+pub use crate::store::Counters;

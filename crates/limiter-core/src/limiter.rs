@@ -2,12 +2,14 @@
 
 use std::net::IpAddr;
 
-use crate::bucket::{Decision, Params};
+use crate::bucket::Decision;
+use crate::builder::{Builder, Settings};
+use crate::cell::MAX_TIME;
 use crate::clock::{Clock, MonotonicClock, Nanos};
 use crate::error::{ConfigError, InvalidIp};
 use crate::key::IpKey;
 use crate::rate::Rate;
-use crate::store::Store;
+use crate::store::{Buckets, Counters};
 
 /// The largest supported capacity, in tokens.
 pub const MAX_CAPACITY: u64 = 1_000_000_000;
@@ -51,11 +53,12 @@ pub const MAX_CAPACITY: u64 = 1_000_000_000;
 ///   traffic in its own time.
 #[derive(Debug)]
 pub struct RateLimiter<C = MonotonicClock> {
-    params: Params,
-    rate: Rate,
+    settings: Settings,
     clock: C,
-    v4: Store<u32>,
-    v6: Store<[u64; 2]>,
+    v4: Buckets<u32>,
+    v6: Buckets<[u64; 2]>,
+    v4_mask: u32,
+    v6_mask: u128,
 }
 
 impl RateLimiter {
@@ -96,7 +99,13 @@ impl RateLimiter {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn with_rate(capacity: u64, rate: Rate) -> Result<RateLimiter, ConfigError> {
-        RateLimiter::with_clock(capacity, rate, MonotonicClock::new())
+        Builder::new(capacity, rate).build()
+    }
+
+    /// A [`Builder`] for a limiter with a key cap, an eviction rule or address
+    /// prefixes.
+    pub fn builder(capacity: u64, rate: Rate) -> Builder {
+        Builder::new(capacity, rate)
     }
 }
 
@@ -108,17 +117,23 @@ impl<C: Clock> RateLimiter<C> {
     ///
     /// [`ConfigError::CapacityOutOfRange`] unless `1 <= capacity <= 10⁹`.
     pub fn with_clock(capacity: u64, rate: Rate, clock: C) -> Result<RateLimiter<C>, ConfigError> {
-        if !(1..=MAX_CAPACITY).contains(&capacity) {
-            return Err(ConfigError::CapacityOutOfRange { capacity });
-        }
-        let shards = default_shards();
-        Ok(RateLimiter {
-            params: Params::new(capacity, rate),
-            rate,
+        Builder::new(capacity, rate).build_with_clock(clock)
+    }
+
+    pub(crate) fn from_parts(
+        settings: Settings,
+        clock: C,
+        ipv4_prefix: u8,
+        ipv6_prefix: u8,
+    ) -> RateLimiter<C> {
+        RateLimiter {
+            v4: Buckets::new(&settings.params, settings.shards),
+            v6: Buckets::new(&settings.params, settings.shards),
+            v4_mask: u32::MAX.checked_shl(32 - u32::from(ipv4_prefix)).unwrap_or(0),
+            v6_mask: u128::MAX.checked_shl(128 - u32::from(ipv6_prefix)).unwrap_or(0),
+            settings,
             clock,
-            v4: Store::new(shards),
-            v6: Store::new(shards),
-        })
+        }
     }
 
     /// Takes one token from `ip`'s bucket now, if it has one.
@@ -131,7 +146,8 @@ impl<C: Clock> RateLimiter<C> {
     /// [`InvalidIp`] naming `ip` if it is not an address; no bucket is touched.
     #[inline]
     pub fn allow(&self, ip: &str) -> Result<bool, InvalidIp> {
-        self.allow_at(ip, self.clock.now())
+        let ip: IpAddr = ip.parse().map_err(|_| InvalidIp::new(ip))?;
+        Ok(self.allow_ip(ip))
     }
 
     /// Takes one token from `ip`'s bucket at time `now`, if it has one.
@@ -148,7 +164,7 @@ impl<C: Clock> RateLimiter<C> {
     /// Takes one token from `ip`'s bucket now, if it has one.
     #[inline]
     pub fn allow_ip(&self, ip: IpAddr) -> bool {
-        self.allow_ip_at(ip, self.clock.now())
+        self.check(ip).is_allowed()
     }
 
     /// Takes one token from `ip`'s bucket at time `now`, if it has one.
@@ -160,16 +176,19 @@ impl<C: Clock> RateLimiter<C> {
     /// Decides a request of cost 1 from `ip` now.
     #[inline]
     pub fn check(&self, ip: IpAddr) -> Decision {
-        self.check_n_at(ip, 1, self.clock.now())
+        self.check_n(ip, 1)
     }
 
     /// Decides a request of `cost` tokens from `ip` now.
     ///
     /// Cost 0 is always allowed and changes nothing; a cost above the capacity
-    /// is [`Decision::OverCapacity`].
+    /// is [`Decision::OverCapacity`]. The time is read from the limiter's
+    /// clock, which is taken to be monotonic, so a denial is decided without
+    /// writing to the bucket (a later request's refill covers it). With a
+    /// clock that runs backwards, decisions can only be stricter than SPEC's.
     #[inline]
     pub fn check_n(&self, ip: IpAddr, cost: u64) -> Decision {
-        self.check_n_at(ip, cost, self.clock.now())
+        self.decide(ip, cost, self.clock.now(), true)
     }
 
     /// Decides a request of cost 1 from `ip` at time `now`.
@@ -178,11 +197,12 @@ impl<C: Clock> RateLimiter<C> {
         self.check_n_at(ip, 1, now)
     }
 
-    /// Decides a request of `cost` tokens from `ip` at time `now`.
+    /// Decides a request of `cost` tokens from `ip` at time `now`, exactly as
+    /// SPEC's model does.
     ///
-    /// This is the call every other check makes. A `now` earlier than the
-    /// latest time `ip`'s bucket has seen is decided at that latest time, so
-    /// a bucket's time never moves backwards.
+    /// A `now` earlier than the latest time `ip`'s bucket has seen is decided
+    /// at that latest time, so a bucket's time never moves backwards. Times
+    /// from 2⁶³ ns on (292 years after the epoch) are taken as 2⁶³ − 1.
     ///
     /// # Example
     ///
@@ -200,31 +220,39 @@ impl<C: Clock> RateLimiter<C> {
     /// ```
     #[inline]
     pub fn check_n_at(&self, ip: IpAddr, cost: u64, now: Nanos) -> Decision {
-        let now = now.as_u64();
-        match IpKey::new(ip) {
-            IpKey::V4(key) => self.v4.decide(&self.params, key, now, cost),
-            IpKey::V6(key) => self.v6.decide(&self.params, key, now, cost),
-        }
+        self.decide(ip, cost, now, false)
     }
 
     /// Whole tokens in `ip`'s bucket at time `now`, without taking any or
     /// creating the bucket.
     pub fn tokens_at(&self, ip: IpAddr, now: Nanos) -> u64 {
-        let now = now.as_u64();
-        match IpKey::new(ip) {
-            IpKey::V4(key) => self.v4.peek(&self.params, &key, now),
-            IpKey::V6(key) => self.v6.peek(&self.params, &key, now),
+        let (params, now) = (&self.settings.params, now.as_u64().min(MAX_TIME));
+        match self.key(ip) {
+            IpKey::V4(key) => self.v4.peek(params, &key, now),
+            IpKey::V6(key) => self.v6.peek(params, &key, now),
         }
+    }
+
+    /// Evicts every idle bucket now; returns how many. See [`Eviction`](crate::Eviction).
+    pub fn prune(&self) -> usize {
+        self.prune_at(self.clock.now())
+    }
+
+    /// Evicts every bucket idle at time `now`, a shard at a time; returns how
+    /// many.
+    pub fn prune_at(&self, now: Nanos) -> usize {
+        let (ctx, now) = (self.settings.ctx(false), now.as_u64().min(MAX_TIME));
+        self.v4.prune(ctx, now) + self.v6.prune(ctx, now)
     }
 
     /// The capacity of every bucket, in tokens.
     pub fn capacity(&self) -> u64 {
-        self.params.capacity()
+        self.settings.params.capacity()
     }
 
     /// The refill rate of every bucket.
     pub fn rate(&self) -> Rate {
-        self.rate
+        self.settings.rate
     }
 
     /// The clock this limiter reads.
@@ -232,32 +260,41 @@ impl<C: Clock> RateLimiter<C> {
         &self.clock
     }
 
-    /// The number of addresses with a bucket.
+    /// The number of addresses (or prefixes) with a bucket.
     pub fn len(&self) -> usize {
         self.v4.len() + self.v6.len()
     }
 
-    /// Whether no address has a bucket yet.
+    /// Whether no address has a bucket.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-}
 
-/// Enough shards that threads rarely meet on a shard lock: 16 per core,
-/// at least 64 and at most 4096.
-fn default_shards() -> usize {
-    let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
-    (cores * 16).next_power_of_two().clamp(64, 4096)
-}
+    /// What the limiter has done since it was built.
+    pub fn counters(&self) -> Counters {
+        self.v4.counters() + self.v6.counters()
+    }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+    #[inline]
+    fn decide(&self, ip: IpAddr, cost: u64, now: Nanos, live: bool) -> Decision {
+        let (ctx, now) = (self.settings.ctx(live), now.as_u64().min(MAX_TIME));
+        match self.key(ip) {
+            IpKey::V4(key) => self.v4.decide(ctx, &key, now, cost),
+            IpKey::V6(key) => self.v6.decide(ctx, &key, now, cost),
+        }
+    }
 
-    #[test]
-    fn rate_limiter_is_send_and_sync() {
-        fn assert_send_sync<T: Send + Sync>() {}
-        assert_send_sync::<RateLimiter>();
-        assert_send_sync::<RateLimiter<crate::ManualClock>>();
+    /// The key of `ip`'s bucket: its canonical address cut to the prefix.
+    #[inline]
+    fn key(&self, ip: IpAddr) -> IpKey {
+        IpKey::new(ip, self.v4_mask, self.v6_mask)
     }
 }
+
+/// Proves at compile time that limiters can be shared between threads.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<RateLimiter>();
+    assert_send_sync::<RateLimiter<crate::ManualClock>>();
+    assert_send_sync::<crate::KeyedRateLimiter<String>>();
+};

@@ -1,21 +1,98 @@
-//! A sharded map from keys to buckets, created lazily.
+//! A sharded map from keys to buckets: lazy creation, eviction and the key cap.
 
 use std::hash::{BuildHasher, Hash, RandomState};
 
 use hashbrown::HashTable;
 
-use crate::bucket::{Decision, Params, State};
-use crate::sync::{Mutex, RwLock};
+use crate::bucket::{Decision, Params};
+use crate::cell::{Cell, Narrow, Wide};
+use crate::policy::{Eviction, WhenFull};
+use crate::sync::{AtomicU64, AtomicUsize, Ordering, RwLock};
+
+/// Entries an insertion examines for idle buckets, besides its own.
+const SWEEP_PER_INSERT: usize = 8;
+
+/// Entries an insertion examines for idle buckets when the key cap is reached.
+const SWEEP_AT_CAP: usize = 64;
+
+/// Buckets [`WhenFull::EvictFullest`] compares to choose one to evict.
+const EVICTION_SAMPLE: usize = 16;
+
+/// The hash bits that pick a shard: above those that place an entry in its
+/// table (the low bits) and below those of its tag (the top 7 bits).
+const SHARD_SHIFT: u32 = 40;
+
+/// What every store of one limiter shares: the settings that bound its keys,
+/// and the count of keys tracked across all of its stores.
+#[derive(Debug)]
+pub(crate) struct Limits {
+    pub(crate) max_keys: usize,
+    pub(crate) when_full: WhenFull,
+    pub(crate) eviction: Eviction,
+    pub(crate) tracked: AtomicUsize,
+}
+
+/// Buckets for keys of type `K`, in the cell layout the limiter's parameters
+/// need.
+#[derive(Debug)]
+pub(crate) enum Buckets<K> {
+    Narrow(Store<K, Narrow>),
+    Wide(Store<K, Wide>),
+}
+
+/// What a limiter has done since it was built.
+///
+/// The counts are kept per shard with relaxed atomics, so keeping them costs
+/// the hot path almost nothing; read while calls are running, they are each
+/// exact but not a snapshot of one instant.
+///
+/// # Example
+///
+/// ```
+/// use limiter_core::{Counters, Rate, RateLimiter};
+///
+/// let limiter = RateLimiter::with_rate(1, Rate::per_second(1)?)?;
+/// let _ = limiter.allow("10.0.0.1")?;
+/// let _ = limiter.allow("10.0.0.1")?;
+/// let counters = limiter.counters();
+/// assert_eq!((counters.allowed, counters.denied, counters.created), (1, 1, 1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Counters {
+    /// Requests allowed.
+    pub allowed: u64,
+    /// Requests denied, those costing more than the capacity included.
+    pub denied: u64,
+    /// Buckets created.
+    pub created: u64,
+    /// Buckets evicted, idle or to make room under the key cap.
+    pub evicted: u64,
+}
+
+impl std::ops::Add for Counters {
+    type Output = Counters;
+
+    fn add(self, other: Counters) -> Counters {
+        Counters {
+            allowed: self.allowed + other.allowed,
+            denied: self.denied + other.denied,
+            created: self.created + other.created,
+            evicted: self.evicted + other.evicted,
+        }
+    }
+}
 
 /// Buckets for keys of type `K`, spread over independently locked shards.
 ///
-/// A request for a known key takes its shard's lock shared and then the
-/// bucket's own lock, so requests for different keys, even in one shard, run
-/// in parallel. Only a key's first request takes its shard exclusively, to
-/// insert the bucket.
+/// A request for a known key takes its shard's lock shared and then works on
+/// the bucket's atomics, so requests for different keys, even in one shard,
+/// run in parallel. Only a key's first request takes its shard exclusively, to
+/// insert the bucket, and it then also evicts a few idle buckets.
 #[derive(Debug)]
-pub(crate) struct Store<K> {
-    shards: Box<[Shard<K>]>,
+pub(crate) struct Store<K, B> {
+    shards: Box<[Shard<K, B>]>,
     /// SipHash-1-3 with random keys per store: keys come from the network, so
     /// an attacker must not be able to choose colliding ones.
     hasher: RandomState,
@@ -24,53 +101,185 @@ pub(crate) struct Store<K> {
 /// One shard, on its own cache lines so that shards never share one.
 #[derive(Debug)]
 #[repr(align(128))]
-struct Shard<K> {
-    table: RwLock<HashTable<Entry<K>>>,
+struct Shard<K, B> {
+    table: RwLock<Table<K, B>>,
+    allowed: AtomicU64,
+    denied: AtomicU64,
 }
 
 #[derive(Debug)]
-struct Entry<K> {
-    key: K,
-    state: Mutex<State>,
+struct Table<K, B> {
+    entries: HashTable<Entry<K, B>>,
+    /// The next bucket index the amortised sweep examines.
+    cursor: usize,
+    created: u64,
+    evicted: u64,
 }
 
-/// The hash bits that pick a shard: above those that place an entry in its
-/// table (the low bits) and below those of its tag (the top 7 bits).
-const SHARD_BITS_SHIFT: u32 = 40;
+#[derive(Debug)]
+struct Entry<K, B> {
+    key: K,
+    cell: B,
+}
 
-impl<K: Hash + Eq> Store<K> {
+impl<K: Hash + Eq + Clone> Buckets<K> {
+    pub(crate) fn new(params: &Params, shards: usize) -> Buckets<K> {
+        if params.is_narrow() {
+            Buckets::Narrow(Store::new(shards))
+        } else {
+            Buckets::Wide(Store::new(shards))
+        }
+    }
+
+    #[inline]
+    pub(crate) fn decide(&self, ctx: Ctx<'_>, key: &K, now: u64, cost: u64) -> Decision {
+        match self {
+            Buckets::Narrow(store) => store.decide(ctx, key, now, cost),
+            Buckets::Wide(store) => store.decide(ctx, key, now, cost),
+        }
+    }
+
+    pub(crate) fn peek(&self, params: &Params, key: &K, now: u64) -> u64 {
+        match self {
+            Buckets::Narrow(store) => store.peek(params, key, now),
+            Buckets::Wide(store) => store.peek(params, key, now),
+        }
+    }
+
+    pub(crate) fn prune(&self, ctx: Ctx<'_>, now: u64) -> usize {
+        match self {
+            Buckets::Narrow(store) => store.prune(ctx, now),
+            Buckets::Wide(store) => store.prune(ctx, now),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Buckets::Narrow(store) => store.len(),
+            Buckets::Wide(store) => store.len(),
+        }
+    }
+
+    pub(crate) fn counters(&self) -> Counters {
+        match self {
+            Buckets::Narrow(store) => store.counters(),
+            Buckets::Wide(store) => store.counters(),
+        }
+    }
+}
+
+/// What a store needs from its limiter for one call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ctx<'a> {
+    pub(crate) params: &'a Params,
+    pub(crate) limits: &'a Limits,
+    /// The time came from the limiter's own monotonic clock.
+    pub(crate) live: bool,
+}
+
+impl<K: Hash + Eq + Clone, B: Cell> Store<K, B> {
     /// A store with `shards` shards, a power of two.
-    pub(crate) fn new(shards: usize) -> Store<K> {
-        assert!(shards.is_power_of_two() && shards <= 1 << 16, "bad shard count {shards}");
-        let shards = (0..shards).map(|_| Shard { table: RwLock::new(HashTable::new()) }).collect();
+    pub(crate) fn new(shards: usize) -> Store<K, B> {
+        assert!(shards.is_power_of_two(), "shard count {shards} is not a power of two");
+        let shards = (0..shards)
+            .map(|_| Shard {
+                table: RwLock::new(Table {
+                    entries: HashTable::new(),
+                    cursor: 0,
+                    created: 0,
+                    evicted: 0,
+                }),
+                allowed: AtomicU64::new(0),
+                denied: AtomicU64::new(0),
+            })
+            .collect();
         Store { shards, hasher: RandomState::new() }
     }
 
     /// Decides a request of `cost` for `key` at `now`, creating a full bucket
     /// for a key never seen before. Cost 0 creates nothing.
     #[inline]
-    pub(crate) fn decide(&self, params: &Params, key: K, now: u64, cost: u64) -> Decision {
-        let hash = self.hasher.hash_one(&key);
+    pub(crate) fn decide(&self, ctx: Ctx<'_>, key: &K, now: u64, cost: u64) -> Decision {
+        let hash = self.hasher.hash_one(key);
         let shard = self.shard(hash);
-        {
+        let decision = {
             let table = shard.table.read();
-            if let Some(entry) = table.find(hash, |e| e.key == key) {
-                return params.decide(&mut entry.state.lock(), now, cost);
+            match table.entries.find(hash, |e| e.key == *key) {
+                Some(entry) => entry.cell.decide(ctx.params, now, cost, ctx.live),
+                None if cost == 0 => Decision::Allowed { remaining: ctx.params.capacity() },
+                None => {
+                    drop(table);
+                    self.insert(ctx, shard, hash, key, now, cost)
+                }
+            }
+        };
+        let counter = if decision.is_allowed() { &shard.allowed } else { &shard.denied };
+        counter.fetch_add(1, Ordering::Relaxed);
+        decision
+    }
+
+    /// The slow path of [`Store::decide`]: the key was missing a moment ago.
+    #[cold]
+    fn insert(
+        &self,
+        ctx: Ctx<'_>,
+        shard: &Shard<K, B>,
+        hash: u64,
+        key: &K,
+        now: u64,
+        cost: u64,
+    ) -> Decision {
+        let mut table = shard.table.write();
+        if let Some(entry) = table.entries.find(hash, |e| e.key == *key) {
+            // Another thread created it since the shared lookup.
+            return entry.cell.decide(ctx.params, now, cost, ctx.live);
+        }
+        let limits = ctx.limits;
+        let at_cap = limits.tracked.load(Ordering::Relaxed) >= limits.max_keys;
+        // Calls at explicit times may replay traffic far out of order, so they
+        // evict only to stay under a cap the user asked for.
+        if let Some(horizon) = limits.eviction.horizon(now).filter(|_| ctx.live || at_cap) {
+            // Sweep the whole shard rather than let its table grow, more than
+            // usual to make room under a full cap, and otherwise a few.
+            let entries = &table.entries;
+            let budget = if entries.len() == entries.capacity() {
+                entries.num_buckets()
+            } else if at_cap {
+                SWEEP_AT_CAP
+            } else {
+                SWEEP_PER_INSERT
+            };
+            table.sweep(ctx, horizon, budget);
+        }
+        if limits.tracked.fetch_add(1, Ordering::Relaxed) >= limits.max_keys {
+            limits.tracked.fetch_sub(1, Ordering::Relaxed);
+            match limits.when_full {
+                WhenFull::DenyNewKeys => {
+                    return Decision::Denied {
+                        remaining: 0,
+                        retry_after: ctx.params.token_interval(),
+                    };
+                }
+                WhenFull::AdmitUntracked => {
+                    let mut state = ctx.params.fresh(now);
+                    return ctx.params.decide(&mut state, now, cost);
+                }
+                WhenFull::EvictFullest => {
+                    if !table.evict_fullest(ctx.params, now) {
+                        return Decision::Denied {
+                            remaining: 0,
+                            retry_after: ctx.params.token_interval(),
+                        };
+                    }
+                }
             }
         }
-        if cost == 0 {
-            return Decision::Allowed { remaining: params.capacity() };
-        }
-        let mut table = shard.table.write();
-        if let Some(entry) = table.find(hash, |e| e.key == key) {
-            // Another thread created it since the shared lookup.
-            return params.decide(&mut entry.state.lock(), now, cost);
-        }
-        let mut state = params.fresh(now);
-        let decision = params.decide(&mut state, now, cost);
-        table.insert_unique(hash, Entry { key, state: Mutex::new(state) }, |e| {
+        let mut state = ctx.params.fresh(now);
+        let decision = ctx.params.decide(&mut state, now, cost);
+        table.entries.insert_unique(hash, Entry { key: key.clone(), cell: B::new(state) }, |e| {
             self.hasher.hash_one(&e.key)
         });
+        table.created += 1;
         decision
     }
 
@@ -80,17 +289,97 @@ impl<K: Hash + Eq> Store<K> {
         let hash = self.hasher.hash_one(key);
         let table = self.shard(hash).table.read();
         table
+            .entries
             .find(hash, |e| e.key == *key)
-            .map_or(params.capacity(), |e| params.peek(*e.state.lock(), now))
+            .map_or(params.capacity(), |e| params.peek(e.cell.load(), now))
+    }
+
+    /// Evicts every idle bucket, one shard at a time; returns how many.
+    pub(crate) fn prune(&self, ctx: Ctx<'_>, now: u64) -> usize {
+        let Some(horizon) = ctx.limits.eviction.horizon(now) else { return 0 };
+        self.shards
+            .iter()
+            .map(|shard| {
+                let mut table = shard.table.write();
+                let all = table.entries.num_buckets();
+                let evicted = table.sweep(ctx, horizon, all);
+                // Give memory back once the shard is mostly empty.
+                if table.entries.len() < table.entries.capacity() / 4 {
+                    let hasher = &self.hasher;
+                    table.entries.shrink_to_fit(|e| hasher.hash_one(&e.key));
+                }
+                evicted
+            })
+            .sum()
     }
 
     /// The number of keys with a bucket.
     pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.table.read().len()).sum()
+        self.shards.iter().map(|s| s.table.read().entries.len()).sum()
+    }
+
+    pub(crate) fn counters(&self) -> Counters {
+        self.shards.iter().fold(Counters::default(), |sum, shard| {
+            let table = shard.table.read();
+            sum + Counters {
+                allowed: shard.allowed.load(Ordering::Relaxed),
+                denied: shard.denied.load(Ordering::Relaxed),
+                created: table.created,
+                evicted: table.evicted,
+            }
+        })
     }
 
     #[inline]
-    fn shard(&self, hash: u64) -> &Shard<K> {
-        &self.shards[(hash >> SHARD_BITS_SHIFT) as usize & (self.shards.len() - 1)]
+    fn shard(&self, hash: u64) -> &Shard<K, B> {
+        &self.shards[(hash >> SHARD_SHIFT) as usize & (self.shards.len() - 1)]
+    }
+}
+
+impl<K, B: Cell> Table<K, B> {
+    /// Examines up to `budget` buckets from the cursor on, and evicts those
+    /// that are idle at `horizon`; returns how many.
+    fn sweep(&mut self, ctx: Ctx<'_>, horizon: u64, budget: usize) -> usize {
+        let buckets = self.entries.num_buckets();
+        let mut evicted = 0;
+        for _ in 0..budget.min(buckets) {
+            let index = self.cursor % buckets;
+            self.cursor = index + 1;
+            if let Ok(mut entry) = self.entries.get_bucket_entry(index)
+                && ctx.params.is_idle(entry.get_mut().cell.get_mut(), horizon)
+            {
+                entry.remove();
+                evicted += 1;
+            }
+        }
+        self.evicted += evicted as u64;
+        ctx.limits.tracked.fetch_sub(evicted, Ordering::Relaxed);
+        evicted
+    }
+
+    /// Evicts the fullest at `now` of the next few buckets from the cursor on;
+    /// false if the shard holds none.
+    fn evict_fullest(&mut self, params: &Params, now: u64) -> bool {
+        let buckets = self.entries.num_buckets();
+        let mut fullest = None;
+        let mut sampled = 0;
+        for _ in 0..buckets {
+            let index = self.cursor % buckets;
+            self.cursor = index + 1;
+            if let Some(entry) = self.entries.get_bucket(index) {
+                let units = params.units_at(entry.cell.load(), now);
+                fullest = fullest.max(Some((units, index)));
+                sampled += 1;
+                if sampled == EVICTION_SAMPLE {
+                    break;
+                }
+            }
+        }
+        let Some((_, index)) = fullest else { return false };
+        if let Ok(entry) = self.entries.get_bucket_entry(index) {
+            entry.remove();
+            self.evicted += 1;
+        }
+        true
     }
 }

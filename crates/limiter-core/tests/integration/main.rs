@@ -1,5 +1,6 @@
 //! limiter-core's integration tests, built as one binary to save link time.
 
 mod concurrency;
+mod memory;
 mod model;
 mod spec;
