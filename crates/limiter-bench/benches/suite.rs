@@ -78,6 +78,12 @@ fn suite(sizes: Sizes) -> Result<(), Box<dyn std::error::Error>> {
         "- memory: resident bytes added per key over {} keys, each in a fresh process with {}={}",
         sizes.memory_keys, CHILD_ENV.0, CHILD_ENV.1
     );
+    if load_before.parse::<f64>().is_ok_and(|load| load >= 0.5) {
+        println!(
+            "- warning: load average {load_before} at start: other processes share the CPU, \
+             so figures are noisy, two-thread rows most"
+        );
+    }
     println!();
     print!("{}", report.render());
     Ok(())
