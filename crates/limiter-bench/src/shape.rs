@@ -123,7 +123,7 @@ impl Sizes {
         requests: 400_000,
         samples: 7,
         warmups: 1,
-        fresh_keys: 200_000,
+        fresh_keys: 1_000_000,
         uniform_keys: 100_000,
         zipf_keys: 1_000_000,
         memory_keys: 1_000_000,
@@ -132,7 +132,7 @@ impl Sizes {
 
     /// A short run, with the same keys and fewer, shorter samples.
     pub const QUICK: Sizes =
-        Sizes { requests: 100_000, samples: 3, fresh_keys: 50_000, ..Sizes::FULL };
+        Sizes { requests: 100_000, samples: 3, fresh_keys: 100_000, ..Sizes::FULL };
 }
 
 /// The requests of one shape, generated before any timing.
