@@ -75,6 +75,9 @@ fn suite(sizes: Sizes) -> Result<(), Box<dyn std::error::Error>> {
         "- 2-thread rows: ns/op is wall time over one thread's requests; scaling = 2 × ns(1 thread) / ns(2 threads)"
     );
     println!(
+        "- ours allowed: the share of ours' timed requests allowed; under 10, 5/s most are denied"
+    );
+    println!(
         "- memory: resident bytes added per key over {} keys, each in a fresh process with {}={}",
         sizes.memory_keys, CHILD_ENV.0, CHILD_ENV.1
     );

@@ -6,7 +6,9 @@
 //! has left freed memory behind, and with glibc's mmap threshold fixed at
 //! 64 KiB (`GLIBC_TUNABLES`), so that every large table is its own mapping
 //! and a table freed when its map grows is returned to the kernel at once.
-//! A counting global allocator would need `unsafe impl GlobalAlloc` and would
+//! `VmRSS` in `/proc/self/status` is the resident size that `/proc/self/statm`
+//! gives in pages, already in kB, so no page size is needed. A counting
+//! global allocator would need `unsafe impl GlobalAlloc` and would
 //! count requested bytes, not the memory the process holds.
 
 use std::hint::black_box;
