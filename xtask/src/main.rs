@@ -18,6 +18,7 @@ tasks:
   bench [--quick]    build in release and run the benchmark suite: one table of
                      limiter-core against governor and a floor (--quick: short)
   ci                 fmt check, clippy -D warnings, the README's test command, docs -D warnings
+  loom               model-check limiter-core's concurrency (its tests/loom.rs, --cfg loom)
   stress [ARGS]      build in release and run limiter-stress with ARGS (--quick: smoke run)
 ";
 
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("bench") => bench::bench(&args[1..]),
         Some("ci") => ci(),
+        Some("loom") => loom(),
         Some("stress") => stress(&args[1..]),
         _ => {
             eprint!("{HELP}");
@@ -73,6 +75,14 @@ fn forbidden_core_dependencies() -> Result<(), Box<dyn Error>> {
     } else {
         Err(format!("limiter-core must not depend on {}", found.join(", ")).into())
     }
+}
+
+/// Runs the loom model tests, in their own target directory so that the
+/// `--cfg loom` build does not invalidate the normal one.
+fn loom() -> Result<(), Box<dyn Error>> {
+    let mut test = cargo_command(&["test", "-p", "limiter-core", "--test", "loom", "--release"]);
+    test.env("RUSTFLAGS", "--cfg loom").env("CARGO_TARGET_DIR", project_root().join("target/loom"));
+    run(test)
 }
 
 fn stress(args: &[String]) -> Result<(), Box<dyn Error>> {

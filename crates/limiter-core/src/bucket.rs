@@ -135,7 +135,7 @@ impl Params {
 
     /// How long one token takes to refill, rounded up to the next nanosecond.
     pub(crate) fn token_interval(&self) -> Duration {
-        nanos_to_duration(self.unit.div_ceil(self.refill))
+        nanos_to_duration(div_ceil(self.unit, self.refill))
     }
 
     /// Whether `state` is indistinguishable from a new bucket for every
@@ -181,7 +181,7 @@ impl Params {
             Decision::Allowed { remaining: self.whole(left) }
         } else {
             *state = State { last, tokens };
-            let wait = u128::from(last - now) + (need - tokens).div_ceil(self.refill);
+            let wait = u128::from(last - now) + div_ceil(need - tokens, self.refill);
             Decision::Denied { remaining: self.whole(tokens), retry_after: nanos_to_duration(wait) }
         }
     }
@@ -197,13 +197,37 @@ impl Params {
     #[inline]
     fn whole(&self, units: u128) -> u64 {
         // `units <= full`, so the quotient is at most `capacity`.
-        (units / self.unit) as u64
+        div_floor(units, self.unit) as u64
+    }
+}
+
+// 128-bit division is a library call many times slower than a 64-bit one;
+// these take the 64-bit instruction whenever the operands fit, which for all
+// but the most extreme limiters is always.
+
+#[inline]
+fn div_floor(n: u128, d: u128) -> u128 {
+    match (u64::try_from(n), u64::try_from(d)) {
+        (Ok(n), Ok(d)) => u128::from(n / d),
+        _ => n / d,
+    }
+}
+
+#[inline]
+fn div_ceil(n: u128, d: u128) -> u128 {
+    match (u64::try_from(n), u64::try_from(d)) {
+        (Ok(n), Ok(d)) => u128::from(n.div_ceil(d)),
+        _ => n.div_ceil(d),
     }
 }
 
 /// At most 2⁶⁴ + 10²⁷ ns, so the seconds fit in a `u64`.
+#[inline]
 fn nanos_to_duration(nanos: u128) -> Duration {
-    Duration::new((nanos / 1_000_000_000) as u64, (nanos % 1_000_000_000) as u32)
+    match u64::try_from(nanos) {
+        Ok(nanos) => Duration::from_nanos(nanos),
+        Err(_) => Duration::new((nanos / 1_000_000_000) as u64, (nanos % 1_000_000_000) as u32),
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(doc)]
+use std::time::Instant;
 
 /// A point in time: whole nanoseconds since some epoch fixed by a [`Clock`].
 ///
@@ -81,21 +83,34 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> Nanos;
 }
 
-/// The default clock: [`Instant`], counted from the clock's creation.
+/// The default clock: the CPU's time-stamp counter, counted from the clock's
+/// creation.
 ///
-/// `Instant` is monotonic, reads the kernel's `CLOCK_MONOTONIC` through the
-/// vDSO (no system call, about 20 ns), and has nanosecond resolution. Its
-/// epoch is the moment the clock was made, so readings start near 0 and reach
-/// 2^63 ns only after 292 years.
-#[derive(Debug, Clone, Copy)]
+/// Reading the time is on the path of every call, so it must be cheap. This
+/// clock reads the time-stamp counter through the `quanta` crate and scales it
+/// to nanoseconds: about 10 ns a reading on the machine of our benchmarks,
+/// where [`Instant::now`] takes about 25 ns. `quanta` uses the counter only
+/// when the CPU reports it invariant (constant rate, synchronised across
+/// cores), calibrating it once per process against the OS monotonic clock (the
+/// first clock made in a process may block for up to 200 ms while it does); on
+/// other CPUs it reads the OS monotonic clock, as `Instant` does. Either way
+/// readings have nanosecond resolution and never run backwards, and the epoch
+/// is the moment the clock was made, so readings stay far below 2⁶³ ns.
+///
+/// If a clock should ever run backwards, the limiter stays safe: a request
+/// stamped before its bucket's time is decided at the bucket's time.
+#[derive(Debug, Clone)]
 pub struct MonotonicClock {
-    start: Instant,
+    clock: quanta::Clock,
+    start: u64,
 }
 
 impl MonotonicClock {
     /// A clock whose epoch is now.
     pub fn new() -> MonotonicClock {
-        MonotonicClock { start: Instant::now() }
+        let clock = quanta::Clock::new();
+        let start = clock.raw();
+        MonotonicClock { clock, start }
     }
 }
 
@@ -108,8 +123,7 @@ impl Default for MonotonicClock {
 impl Clock for MonotonicClock {
     #[inline]
     fn now(&self) -> Nanos {
-        // Saturates after 584 years of uptime.
-        Nanos(u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX))
+        Nanos(self.clock.delta_as_nanos(self.start, self.clock.raw()))
     }
 }
 

@@ -50,7 +50,7 @@ impl IpKey {
         }
     }
 
-    #[cfg(test)]
+    /// The address this key stands for.
     pub(crate) fn to_ip(self) -> IpAddr {
         match self {
             IpKey::V4(bits) => IpAddr::V4(std::net::Ipv4Addr::from_bits(bits)),

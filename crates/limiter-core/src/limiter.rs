@@ -8,6 +8,7 @@ use crate::cell::MAX_TIME;
 use crate::clock::{Clock, MonotonicClock, Nanos};
 use crate::error::{ConfigError, InvalidIp};
 use crate::key::IpKey;
+use crate::parse::parse_ip;
 use crate::rate::Rate;
 use crate::store::{Buckets, Counters};
 
@@ -139,14 +140,15 @@ impl<C: Clock> RateLimiter<C> {
     /// Takes one token from `ip`'s bucket now, if it has one.
     ///
     /// `ip` is an address exactly as [`IpAddr`]'s `FromStr` reads it: no port,
-    /// zone or surrounding spaces.
+    /// zone or surrounding spaces. (The limiter has its own parser, several
+    /// times faster for IPv6, proven to agree with std's.)
     ///
     /// # Errors
     ///
     /// [`InvalidIp`] naming `ip` if it is not an address; no bucket is touched.
     #[inline]
     pub fn allow(&self, ip: &str) -> Result<bool, InvalidIp> {
-        let ip: IpAddr = ip.parse().map_err(|_| InvalidIp::new(ip))?;
+        let ip = parse_ip(ip)?;
         Ok(self.allow_ip(ip))
     }
 
@@ -157,7 +159,7 @@ impl<C: Clock> RateLimiter<C> {
     /// [`InvalidIp`] naming `ip` if it is not an address; no bucket is touched.
     #[inline]
     pub fn allow_at(&self, ip: &str, now: Nanos) -> Result<bool, InvalidIp> {
-        let ip: IpAddr = ip.parse().map_err(|_| InvalidIp::new(ip))?;
+        let ip = parse_ip(ip)?;
         Ok(self.allow_ip_at(ip, now))
     }
 
@@ -231,6 +233,28 @@ impl<C: Clock> RateLimiter<C> {
             IpKey::V4(key) => self.v4.peek(params, &key, now),
             IpKey::V6(key) => self.v6.peek(params, &key, now),
         }
+    }
+
+    /// The address that names `ip`'s bucket: its canonical form (see
+    /// [`canonical_ip`](crate::canonical_ip)) cut to the limiter's prefix for
+    /// its family. Two addresses share a bucket exactly when their bucket
+    /// addresses are equal.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use limiter_core::{Rate, RateLimiter};
+    /// use std::net::IpAddr;
+    ///
+    /// let limiter = RateLimiter::builder(10, Rate::per_second(1)?).ipv6_prefix(64).build()?;
+    /// let bucket = limiter.bucket_address("2001:db8:0:7:1:2:3:4".parse()?);
+    /// assert_eq!(bucket, "2001:db8:0:7::".parse::<IpAddr>()?);
+    /// let mapped = limiter.bucket_address("::ffff:192.0.2.1".parse()?);
+    /// assert_eq!(mapped, "192.0.2.1".parse::<IpAddr>()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn bucket_address(&self, ip: IpAddr) -> IpAddr {
+        self.key(ip).to_ip()
     }
 
     /// Evicts every idle bucket now; returns how many. See [`Eviction`](crate::Eviction).

@@ -345,8 +345,8 @@ impl<K, B: Cell> Table<K, B> {
         for _ in 0..budget.min(buckets) {
             let index = self.cursor % buckets;
             self.cursor = index + 1;
-            if let Ok(mut entry) = self.entries.get_bucket_entry(index)
-                && ctx.params.is_idle(entry.get_mut().cell.get_mut(), horizon)
+            if let Ok(entry) = self.entries.get_bucket_entry(index)
+                && ctx.params.is_idle(entry.get().cell.load(), horizon)
             {
                 entry.remove();
                 evicted += 1;

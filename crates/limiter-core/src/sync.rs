@@ -1,10 +1,41 @@
 //! The synchronisation primitives the limiter is built on.
 //!
-//! This is the only module that names `parking_lot` or `std::sync::atomic`,
-//! so that a model checker such as loom can be swapped in here without
-//! touching the rest.
+//! This is the only module that names `parking_lot`, `std::sync::atomic` or
+//! `loom`. Built with `RUSTFLAGS="--cfg loom"`, the same code runs on loom's
+//! model-checked primitives instead (see `tests/loom.rs`).
 
+#[cfg(not(loom))]
 pub(crate) use parking_lot::RwLock;
+#[cfg(not(loom))]
 pub(crate) use std::hint::spin_loop;
+#[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
+#[cfg(not(loom))]
 pub(crate) use std::thread::yield_now;
+
+#[cfg(loom)]
+pub(crate) use loom::hint::spin_loop;
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
+#[cfg(loom)]
+pub(crate) use loom::thread::yield_now;
+
+/// loom's reader-writer lock with parking_lot's interface: no poisoning.
+#[cfg(loom)]
+#[derive(Debug)]
+pub(crate) struct RwLock<T>(loom::sync::RwLock<T>);
+
+#[cfg(loom)]
+impl<T> RwLock<T> {
+    pub(crate) fn new(value: T) -> RwLock<T> {
+        RwLock(loom::sync::RwLock::new(value))
+    }
+
+    pub(crate) fn read(&self) -> loom::sync::RwLockReadGuard<'_, T> {
+        self.0.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn write(&self) -> loom::sync::RwLockWriteGuard<'_, T> {
+        self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

@@ -1,3 +1,169 @@
-//! `limiter-stress`: hammers limiter-core from many threads.
+//! `limiter-stress`: hammers limiter-core from many threads, prints throughput
+//! and latency percentiles per workload, and checks exactly that no key was
+//! allowed more than its bucket allows. `--against governor` runs the same
+//! workloads on the `governor` crate in the same process for comparison.
+//!
+//! Run it through `cargo xtask stress [ARGS]`, which builds in release mode.
 
-fn main() {}
+mod args;
+mod check;
+mod limiters;
+mod report;
+mod run;
+mod svg;
+mod workload;
+
+#[cfg(test)]
+mod harness_tests;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+
+use crate::args::{Against, Args, Config, Stop};
+use crate::report::Header;
+use crate::run::RunResult;
+use crate::workload::Workload;
+
+fn main() -> ExitCode {
+    let config = match Config::try_from(Args::parse()) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("limiter-stress: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    match stress(&config) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("limiter-stress: the check failed: a limiter allowed more than its quota");
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!("limiter-stress: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs every workload under every quota on every limiter; `Ok(false)` if a check failed.
+fn stress(config: &Config) -> Result<bool, StressError> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(config.threads)
+        .thread_name(|i| format!("stress-{i}"))
+        .build()
+        .map_err(|err| StressError::Pool(err.to_string()))?;
+    let header = Header {
+        threads: config.threads,
+        seed: config.seed,
+        batch: config.batch,
+        timer: run::timer_cost(200_000),
+        load: load_average(),
+    };
+    let mut runs: Vec<RunResult> = Vec::new();
+    for &kind in &config.workloads {
+        let started = Instant::now();
+        let workload = Workload::generate(
+            kind,
+            config.threads,
+            config.stream_len,
+            config.seed,
+            config.zipf_exponent,
+        );
+        eprintln!("{}: generated keys in {:.2} s", kind.name(), started.elapsed().as_secs_f64());
+        for &quota in &config.quotas {
+            let ours = limiters::ours(quota);
+            runs.push(timed_run(&ours, &workload, quota, &pool, config));
+            drop(ours);
+            if config.against == Some(Against::Governor) {
+                let (theirs, exact) = limiters::governor(quota);
+                if !exact {
+                    eprintln!("note: governor's period is 1/R rounded up to a whole nanosecond");
+                }
+                runs.push(timed_run(&theirs, &workload, quota, &pool, config));
+            }
+        }
+    }
+    print!("{}", report::table(&header, &runs));
+    if let Some(path) = &config.json {
+        let text = serde_json::to_string_pretty(&report::json(&header, &runs))
+            .expect("JSON values serialise");
+        write(path, text + "\n")?;
+    }
+    if let Some(dir) = &config.hgrm {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| StressError::Io { path: dir.clone(), source })?;
+        for run in &runs {
+            write(&dir.join(report::hgrm_file_name(run)), report::hgrm(&run.histogram))?;
+        }
+    }
+    if let Some(path) = &config.svg {
+        let title = format!("limiter-stress: latency by percentile, {} threads", config.threads);
+        write(path, svg::plot(&title, &runs))?;
+    }
+    Ok(runs.iter().all(|run| run.check.passed()))
+}
+
+fn timed_run<L: limiters::Limiter>(
+    limiter: &L,
+    workload: &Workload,
+    quota: check::Quota,
+    pool: &rayon::ThreadPool,
+    config: &Config,
+) -> RunResult {
+    let what = match config.stop {
+        Stop::After(duration) => format!("{:.2} s", duration.as_secs_f64()),
+        Stop::Ops(ops) => format!("{ops} ops"),
+    };
+    eprintln!(
+        "{}: {} on {} for {what}",
+        workload.kind.name(),
+        report::short_quota(quota),
+        limiter.name()
+    );
+    run::run(limiter, workload, quota, pool, config.stop, config.batch)
+}
+
+/// The first three fields of Linux's `/proc/loadavg`, if it exists.
+fn load_average() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let fields: Vec<&str> = text.split_whitespace().take(3).collect();
+    (fields.len() == 3).then(|| fields.join(" "))
+}
+
+fn write(path: &Path, contents: String) -> Result<(), StressError> {
+    std::fs::write(path, contents)
+        .map_err(|source| StressError::Io { path: path.to_owned(), source })
+}
+
+/// Why a stress run could not finish.
+#[derive(Debug)]
+enum StressError {
+    /// The worker pool could not be built.
+    Pool(String),
+    /// An output file could not be written.
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+impl fmt::Display for StressError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StressError::Pool(err) => write!(f, "cannot start the worker threads: {err}"),
+            StressError::Io { path, source } => {
+                write!(f, "cannot write {:?}: {source}", path.display().to_string())
+            }
+        }
+    }
+}
+
+impl std::error::Error for StressError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StressError::Pool(_) => None,
+            StressError::Io { source, .. } => Some(source),
+        }
+    }
+}

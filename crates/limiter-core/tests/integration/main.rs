@@ -3,4 +3,5 @@
 mod concurrency;
 mod memory;
 mod model;
+mod parse;
 mod spec;
