@@ -120,8 +120,8 @@ pub struct Sizes {
 impl Sizes {
     /// The full suite.
     pub const FULL: Sizes = Sizes {
-        requests: 400_000,
-        samples: 7,
+        requests: 300_000,
+        samples: 11,
         warmups: 1,
         fresh_keys: 1_000_000,
         uniform_keys: 100_000,
