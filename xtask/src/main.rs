@@ -5,6 +5,8 @@
 //! to build fast, and runs cargo through `$CARGO`, the cargo that invoked it.
 
 mod bench;
+mod bench_replay;
+mod gen_trace;
 
 use std::env;
 use std::error::Error;
@@ -20,6 +22,8 @@ tasks:
   ci                 fmt check, clippy -D warnings, the README's test command, docs -D warnings
   loom               model-check limiter-core's concurrency (its tests/loom.rs, --cfg loom)
   stress [ARGS]      build in release and run limiter-stress with ARGS (--quick: smoke run)
+  gen-trace [ARGS]   write examples/trace.csv (or --out PATH) from a seeded generator
+  bench-replay       time limiter-cli replay on a 10M-record trace: 1 limit, a 3x3 sweep, read only
 ";
 
 fn main() -> ExitCode {
@@ -29,6 +33,8 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("loom") => loom(),
         Some("stress") => stress(&args[1..]),
+        Some("gen-trace") => gen_trace::run(&args[1..], &project_root()),
+        Some("bench-replay") => bench_replay::run(&args[1..], &project_root()),
         _ => {
             eprint!("{HELP}");
             return ExitCode::from(2);

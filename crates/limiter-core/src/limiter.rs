@@ -7,7 +7,7 @@ use crate::builder::{Builder, Settings};
 use crate::cell::MAX_TIME;
 use crate::clock::{Clock, MonotonicClock, Nanos};
 use crate::error::{ConfigError, InvalidIp};
-use crate::key::IpKey;
+use crate::key::{IpKey, V6Bits};
 use crate::parse::parse_ip;
 use crate::rate::Rate;
 use crate::store::{Buckets, Counters};
@@ -57,7 +57,7 @@ pub struct RateLimiter<C = MonotonicClock> {
     settings: Settings,
     clock: C,
     v4: Buckets<u32>,
-    v6: Buckets<[u64; 2]>,
+    v6: Buckets<V6Bits>,
     v4_mask: u32,
     v6_mask: u128,
 }
