@@ -4,6 +4,7 @@
 //! binary, so tasks need nothing installed beyond cargo. It uses std only,
 //! to build fast, and runs cargo through `$CARGO`, the cargo that invoked it.
 
+mod bench;
 mod bench_replay;
 mod gen_trace;
 
@@ -16,6 +17,8 @@ const HELP: &str = "\
 usage: cargo xtask <task> [args]
 
 tasks:
+  bench [--quick]    build in release and run the benchmark suite: one table of
+                     limiter-core against governor and a floor (--quick: short)
   ci                 fmt check, clippy -D warnings, the README's test command, docs -D warnings
   loom               model-check limiter-core's concurrency (its tests/loom.rs, --cfg loom)
   stress [ARGS]      build in release and run limiter-stress with ARGS (--quick: smoke run)
@@ -26,6 +29,7 @@ tasks:
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
+        Some("bench") => bench::bench(&args[1..]),
         Some("ci") => ci(),
         Some("loom") => loom(),
         Some("stress") => stress(&args[1..]),
