@@ -8,7 +8,7 @@ use limiter_core::{Decision, ManualClock, Nanos, RateLimiter};
 use crate::args::Limit;
 use crate::decisions::DecisionSink;
 use crate::error::CliError;
-use crate::keys::KeyCount;
+use crate::keys::{KeyCount, Prefixes};
 use crate::replay::{Batch, Rec};
 use crate::report::{KeyResult, LimitResult};
 
@@ -21,6 +21,7 @@ pub(crate) struct LimitState {
     pub(crate) index: usize,
     limit: Limit,
     limiter: RateLimiter<ManualClock>,
+    prefixes: Prefixes,
     allowed: u64,
     denied: u64,
     never_allowable: u64,
@@ -30,11 +31,12 @@ pub(crate) struct LimitState {
 }
 
 impl LimitState {
-    pub(crate) fn new(index: usize, limit: Limit) -> LimitState {
+    pub(crate) fn new(index: usize, limit: Limit, prefixes: Prefixes) -> LimitState {
         LimitState {
             index,
             limit,
-            limiter: limit.limiter(),
+            limiter: limit.limiter(prefixes),
+            prefixes,
             allowed: 0,
             denied: 0,
             never_allowable: 0,
@@ -68,18 +70,24 @@ impl LimitState {
 
     /// The limit's counts and top keys, given every key's record count.
     pub(crate) fn finish(self, keys: &[KeyCount], top: usize) -> LimitResult {
-        let mut denied: Vec<KeyResult> = self
+        let mut denied: Vec<(u64, u64, &KeyCount)> = self
             .denied_per_key
             .iter()
             .zip(keys)
             .filter(|(denied, _)| **denied > 0)
-            .map(|(&denied, key)| KeyResult { ip: key.ip, allowed: key.records - denied, denied })
+            .map(|(&denied, key)| (denied, key.records - denied, key))
             .collect();
         let keys_denied = denied.len() as u64;
-        denied.sort_unstable_by(|a, b| {
-            b.denied.cmp(&a.denied).then(b.allowed.cmp(&a.allowed)).then(a.ip.cmp(&b.ip))
-        });
+        denied.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.ip.cmp(&b.2.ip)));
         denied.truncate(top);
+        let denied = denied
+            .into_iter()
+            .map(|(denied, allowed, key)| KeyResult {
+                key: self.prefixes.show(key.ip),
+                allowed,
+                denied,
+            })
+            .collect();
         LimitResult {
             limit: self.limit,
             allowed: self.allowed,
@@ -209,7 +217,7 @@ mod tests {
 
     fn limits() -> Vec<LimitState> {
         let limit = |index, capacity, rate: &str| {
-            LimitState::new(index, Limit { capacity, rate: rate.parse().unwrap() })
+            LimitState::new(index, Limit { capacity, rate: rate.parse().unwrap() }, Prefixes::WHOLE)
         };
         vec![limit(0, 2, "1"), limit(1, 5, "0.5"), limit(2, 3, "7/m")]
     }

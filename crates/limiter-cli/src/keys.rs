@@ -1,5 +1,6 @@
-//! Distinct keys of a trace: a dense id per canonical address, each key's
-//! record count, and its latest timestamp for the out-of-order count.
+//! Distinct keys of a trace: a dense id per bucket address (the canonical
+//! address cut to its family's prefix, see [`Prefixes`]), each key's record
+//! count, and its latest timestamp for the out-of-order count.
 //!
 //! This table, and the per-key counters indexed by its ids, are the only
 //! state of a replay that grows with its input, and they grow with the number
@@ -7,12 +8,67 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher, RandomState};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use limiter_core::canonical_ip;
 
 /// A key's index in per-key tables, in order of first appearance.
 pub(crate) type KeyId = u32;
 
-/// Every distinct canonical address seen so far.
+/// The address prefixes that group addresses into buckets, as the core's
+/// `Builder::ipv4_prefix` and `Builder::ipv6_prefix` take them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Prefixes {
+    v4: u8,
+    v6: u8,
+    v4_mask: u32,
+    v6_mask: u128,
+}
+
+impl Prefixes {
+    /// One bucket per address: /32 and /128.
+    #[cfg(test)]
+    pub(crate) const WHOLE: Prefixes = Prefixes::new(32, 128);
+
+    /// Prefixes of `v4` and `v6` bits, which must be at most 32 and 128.
+    pub(crate) const fn new(v4: u8, v6: u8) -> Prefixes {
+        assert!(v4 <= 32 && v6 <= 128, "prefix lengths are validated first");
+        let v4_mask = if v4 == 0 { 0 } else { u32::MAX << (32 - v4) };
+        let v6_mask = if v6 == 0 { 0 } else { u128::MAX << (128 - v6) };
+        Prefixes { v4, v6, v4_mask, v6_mask }
+    }
+
+    pub(crate) fn v4(&self) -> u8 {
+        self.v4
+    }
+
+    pub(crate) fn v6(&self) -> u8 {
+        self.v6
+    }
+
+    /// The address of `ip`'s bucket, by the core's rule: the canonical
+    /// address (`::ffff:a.b.c.d` is the IPv4 `a.b.c.d`, which then takes the
+    /// IPv4 prefix), with the bits after its family's prefix cleared.
+    #[inline]
+    pub(crate) fn bucket(&self, ip: IpAddr) -> IpAddr {
+        match canonical_ip(ip) {
+            IpAddr::V4(v4) => IpAddr::V4(Ipv4Addr::from_bits(v4.to_bits() & self.v4_mask)),
+            IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & self.v6_mask)),
+        }
+    }
+
+    /// How a bucket address is shown: the address, with `/LEN` when its
+    /// family's prefix is shorter than a whole address (`2001:db8::/64`).
+    pub(crate) fn show(&self, bucket: IpAddr) -> String {
+        match bucket {
+            IpAddr::V4(_) if self.v4 < 32 => format!("{bucket}/{}", self.v4),
+            IpAddr::V6(_) if self.v6 < 128 => format!("{bucket}/{}", self.v6),
+            _ => bucket.to_string(),
+        }
+    }
+}
+
+/// Every distinct bucket address seen so far.
 #[derive(Debug)]
 pub(crate) struct KeyTable {
     v4: HashMap<u32, Slot, SeededHash>,
@@ -52,7 +108,7 @@ impl KeyTable {
         }
     }
 
-    /// Notes a record of the canonical address `ip` at `nanos`: returns the
+    /// Notes a record of the bucket address `ip` at `nanos`: returns the
     /// key's id and whether the record is out of order, that is earlier than
     /// the latest timestamp seen before for this key; `None` for a new key
     /// when the table already holds 2³² keys and ids have run out.
@@ -156,6 +212,94 @@ impl Hasher for FoldHasher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Addresses around the edges of both families, their mapped and
+    /// compatible forms, and pseudo-random ones from a fixed seed.
+    fn addresses() -> Vec<IpAddr> {
+        let mut ips: Vec<IpAddr> = [
+            "0.0.0.0",
+            "255.255.255.255",
+            "10.1.2.3",
+            "192.0.2.255",
+            "::",
+            "::1",
+            "0:0:0:0:0:0:0:1",
+            "::ffff:10.1.2.3",
+            "::ffff:0:0",
+            "::ffff:255.255.255.255",
+            "::10.1.2.3",
+            "64:ff9b::10.1.2.3",
+            "2001:db8::1",
+            "2001:db8:0:7:1:2:3:4",
+            "2001:db8:0:7:ffff:ffff:ffff:ffff",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+            "fe80::1",
+        ]
+        .iter()
+        .map(|text| text.parse().unwrap())
+        .collect();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..200 {
+            let v6 = u128::from(next()) << 64 | u128::from(next());
+            ips.push(IpAddr::V6(v6.into()));
+            ips.push(IpAddr::V4((next() as u32).into()));
+            ips.push(IpAddr::V6(Ipv4Addr::from_bits(next() as u32).to_ipv6_mapped()));
+        }
+        ips
+    }
+
+    #[test]
+    fn buckets_are_the_cores_bucket_addresses() {
+        let ips = addresses();
+        let mut lengths: Vec<(u8, u8)> = vec![(0, 0), (32, 128), (32, 64), (24, 64), (0, 128)];
+        lengths.extend((0..=32).map(|v4| (v4, 128 - 4 * v4)));
+        lengths.extend((0..=128).step_by(7).map(|v6| (v6 as u8 / 4, v6 as u8)));
+        let rate = limiter_core::Rate::per_second(1).unwrap();
+        for (v4, v6) in lengths {
+            let limiter = limiter_core::RateLimiter::builder(1, rate)
+                .ipv4_prefix(v4)
+                .ipv6_prefix(v6)
+                .build_with_clock(limiter_core::ManualClock::default())
+                .unwrap();
+            let prefixes = Prefixes::new(v4, v6);
+            for &ip in &ips {
+                assert_eq!(prefixes.bucket(ip), limiter.bucket_address(ip), "{ip} /{v4} /{v6}");
+            }
+        }
+    }
+
+    #[test]
+    fn prefixes_group_addresses() {
+        let bucket = |v4, v6, ip: &str| Prefixes::new(v4, v6).bucket(ip.parse().unwrap());
+        let ip = |text: &str| text.parse::<IpAddr>().unwrap();
+        assert_eq!(bucket(32, 64, "2001:db8:0:7:1:2:3:4"), ip("2001:db8:0:7::"));
+        assert_eq!(bucket(32, 128, "0:0:0:0:0:0:0:1"), ip("::1"));
+        assert_eq!(bucket(24, 64, "::ffff:10.1.2.3"), ip("10.1.2.0"));
+        assert_eq!(bucket(32, 0, "::ffff:10.1.2.3"), ip("10.1.2.3"));
+        assert_eq!(bucket(0, 0, "10.1.2.3"), ip("0.0.0.0"));
+        assert_eq!(bucket(0, 0, "2001:db8::1"), ip("::"));
+        assert_eq!(bucket(32, 64, "::10.1.2.3"), ip("::"));
+    }
+
+    #[test]
+    fn buckets_show_their_prefix_when_it_is_short() {
+        let show = |v4, v6, ip: &str| {
+            let prefixes = Prefixes::new(v4, v6);
+            prefixes.show(prefixes.bucket(ip.parse().unwrap()))
+        };
+        assert_eq!(show(32, 128, "2001:db8::1"), "2001:db8::1");
+        assert_eq!(show(32, 64, "2001:db8::1"), "2001:db8::/64");
+        assert_eq!(show(32, 64, "10.0.0.1"), "10.0.0.1");
+        assert_eq!(show(24, 128, "10.0.0.1"), "10.0.0.0/24");
+        assert_eq!(show(0, 0, "::ffff:10.0.0.1"), "0.0.0.0/0");
+        assert_eq!(show(0, 0, "::1"), "::/0");
+    }
 
     #[test]
     fn ids_are_dense_in_order_of_first_appearance() {

@@ -19,9 +19,6 @@ use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread;
 
-use indicatif::ProgressBar;
-use limiter_core::canonical_ip;
-
 use crate::access_log::{looks_like_access_log, parse_access_line};
 use crate::args::{ArgsError, InputFormat, ReplayConfig};
 use crate::decide::{self, LimitState, work};
@@ -31,6 +28,7 @@ use crate::input::{Input, Line};
 use crate::keys::{KeyCount, KeyId, KeyTable};
 use crate::report::Summary;
 use crate::trace::{Field, LineError, Record, TraceError, TraceErrorKind, parse_csv_line, trim};
+use indicatif::ProgressBar;
 
 /// Records per batch: big enough that handing a batch over costs little per
 /// record, small enough that a batch stays in cache.
@@ -66,7 +64,7 @@ pub(crate) fn replay(config: &ReplayConfig, progress: &ProgressBar) -> Result<Su
     let workers = config.limits.len().min(cores);
     let mut groups: Vec<Vec<LimitState>> = (0..workers).map(|_| Vec::new()).collect();
     for (index, &limit) in config.limits.iter().enumerate() {
-        groups[index % workers].push(LimitState::new(index, limit));
+        groups[index % workers].push(LimitState::new(index, limit, config.prefixes));
     }
 
     let (parsed, worked) = thread::scope(|scope| {
@@ -138,7 +136,7 @@ pub(crate) fn count_lines(paths: &[impl AsRef<Path>]) -> Result<u64, CliError> {
 /// A record as the workers need it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Rec {
-    /// The canonical address.
+    /// The bucket address: canonical, cut to its family's prefix.
     pub(crate) ip: IpAddr,
     pub(crate) id: KeyId,
     pub(crate) nanos: u64,
@@ -294,7 +292,7 @@ impl<'a> Parser<'a> {
 
     #[inline]
     fn record(&mut self, line_no: u64, record: &Record<'_>) -> Result<(), Stop> {
-        let ip = canonical_ip(record.ip);
+        let ip = self.config.prefixes.bucket(record.ip);
         self.records += 1;
         self.first = self.first.min(record.nanos);
         self.last = self.last.max(record.nanos);

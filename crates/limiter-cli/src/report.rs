@@ -2,7 +2,6 @@
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
-use std::net::IpAddr;
 
 use limiter_core::Rate;
 use serde::Serialize;
@@ -20,7 +19,7 @@ pub(crate) struct Summary {
     pub(crate) records: u64,
     /// Malformed records skipped under `--skip-invalid`.
     pub(crate) skipped: u64,
-    /// Distinct canonical addresses among the replayed records.
+    /// Distinct keys (bucket addresses) among the replayed records.
     pub(crate) distinct_keys: u64,
     /// Records earlier than the latest timestamp seen before for their key.
     pub(crate) out_of_order: u64,
@@ -47,10 +46,11 @@ pub(crate) struct LimitResult {
 }
 
 /// One key's counts under one limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct KeyResult {
-    /// The canonical address.
-    pub(crate) ip: IpAddr,
+    /// The key as shown: the bucket address, with `/LEN` under a prefix
+    /// shorter than the whole address.
+    pub(crate) key: String,
     pub(crate) allowed: u64,
     pub(crate) denied: u64,
 }
@@ -151,7 +151,7 @@ fn top_table(out: &mut String, result: &LimitResult) {
     ]];
     for key in &result.top {
         rows.push(vec![
-            Cell::Left(key.ip.to_string()),
+            Cell::Left(key.key.clone()),
             Cell::Right(key.allowed.to_string()),
             Cell::Right(key.denied.to_string()),
         ]);
@@ -314,7 +314,7 @@ impl<'a> From<&'a Summary> for JsonSummary<'a> {
                         .top
                         .iter()
                         .map(|k| JsonKey {
-                            ip: k.ip.to_string(),
+                            ip: k.key.clone(),
                             allowed: k.allowed,
                             denied: k.denied,
                         })

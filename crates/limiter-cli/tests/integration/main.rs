@@ -8,6 +8,7 @@ mod errors;
 mod io;
 mod model;
 mod output;
+mod prefixes;
 mod readme;
 mod spec_rules;
 mod util;
