@@ -1,6 +1,7 @@
 //! Distinct keys of a trace: a dense id per bucket address (the canonical
-//! address cut to its family's prefix, see [`Prefixes`]), each key's record
-//! count, and its latest timestamp for the out-of-order count.
+//! address cut to its family's prefix, see [`Prefixes`]) or per opaque key
+//! (`--key any`), each key's record count, and its latest timestamp for the
+//! out-of-order count.
 //!
 //! This table, and the per-key counters indexed by its ids, are the only
 //! state of a replay that grows with its input, and they grow with the number
@@ -68,13 +69,16 @@ impl Prefixes {
     }
 }
 
-/// Every distinct bucket address seen so far.
+/// Every distinct bucket address, or every distinct opaque key, seen so far.
 #[derive(Debug)]
 pub(crate) struct KeyTable {
     v4: HashMap<u32, Slot, SeededHash>,
     v6: HashMap<u128, Slot, SeededHash>,
-    /// Indexed by id.
+    /// The bucket addresses, indexed by id.
     ips: Vec<IpAddr>,
+    /// Opaque keys, each stored once (its one allocation), hashed with
+    /// SipHash and a random key, as their bytes are chosen by the trace.
+    text: HashMap<Box<[u8]>, Slot, RandomState>,
     /// How many keys fit: 2³², the number of ids.
     capacity: usize,
 }
@@ -90,10 +94,17 @@ struct Slot {
     records: u64,
 }
 
-/// A key's address and record count, as [`KeyTable::into_keys`] lists them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A key: a bucket address, or an opaque key's bytes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Key {
+    Ip(IpAddr),
+    Text(Box<[u8]>),
+}
+
+/// A key and its record count, as [`KeyTable::into_keys`] lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct KeyCount {
-    pub(crate) ip: IpAddr,
+    pub(crate) key: Key,
     pub(crate) records: u64,
 }
 
@@ -104,6 +115,7 @@ impl KeyTable {
             v4: HashMap::with_hasher(hash),
             v6: HashMap::with_hasher(hash),
             ips: Vec::new(),
+            text: HashMap::default(),
             capacity: 1 << 32,
         }
     }
@@ -128,21 +140,51 @@ impl KeyTable {
         if !full && slot.id == next {
             self.ips.push(ip);
         }
-        slot.records += 1;
-        let out_of_order = nanos < slot.latest;
-        slot.latest = slot.latest.max(nanos);
-        Some((slot.id, out_of_order))
+        Some(note(slot, nanos))
+    }
+
+    /// Notes a record of the opaque key `key` at `nanos`, as
+    /// [`KeyTable::observe`] does for an address. A table holds addresses or
+    /// opaque keys, never both. Allocates only for a new key.
+    #[inline]
+    pub(crate) fn observe_text(&mut self, key: &[u8], nanos: u64) -> Option<(KeyId, bool)> {
+        if let Some(slot) = self.text.get_mut(key) {
+            return Some(note(slot, nanos));
+        }
+        if self.text.len() >= self.capacity {
+            return None;
+        }
+        let id = KeyId::try_from(self.text.len()).expect("below the capacity of 2³² ids");
+        let slot = self.text.entry(key.into()).or_insert(Slot { id, latest: nanos, records: 0 });
+        Some(note(slot, nanos))
     }
 
     /// Every key with its record count, indexed by id.
     pub(crate) fn into_keys(self) -> Vec<KeyCount> {
         let mut keys: Vec<KeyCount> =
-            self.ips.iter().map(|&ip| KeyCount { ip, records: 0 }).collect();
+            self.ips.iter().map(|&ip| KeyCount { key: Key::Ip(ip), records: 0 }).collect();
         for slot in self.v4.values().chain(self.v6.values()) {
             keys[slot.id as usize].records = slot.records;
         }
+        let mut text: Vec<(KeyId, KeyCount)> = self
+            .text
+            .into_iter()
+            .map(|(key, slot)| (slot.id, KeyCount { key: Key::Text(key), records: slot.records }))
+            .collect();
+        text.sort_unstable_by_key(|(id, _)| *id);
+        keys.extend(text.into_iter().map(|(_, count)| count));
         keys
     }
+}
+
+/// Counts a record at `nanos` in its key's slot: the key's id, and whether
+/// the record is earlier than the latest before it.
+#[inline]
+fn note(slot: &mut Slot, nanos: u64) -> (KeyId, bool) {
+    slot.records += 1;
+    let out_of_order = nanos < slot.latest;
+    slot.latest = slot.latest.max(nanos);
+    (slot.id, out_of_order)
 }
 
 /// A fast keyed hash for addresses: one folded multiply per word with a
@@ -311,7 +353,7 @@ mod tests {
         assert_eq!(keys.observe(b, 5), Some((1, false)));
         assert_eq!(keys.observe(a, 7), Some((0, false)));
         assert_eq!(keys.observe(c, 1), Some((2, false)));
-        let count = |ip, records| KeyCount { ip, records };
+        let count = |ip, records| KeyCount { key: Key::Ip(ip), records };
         assert_eq!(keys.into_keys(), vec![count(a, 2), count(b, 1), count(c, 1)]);
     }
 
@@ -348,8 +390,48 @@ mod tests {
         assert_eq!(keys.observe("::3".parse().unwrap(), 5), None);
         assert_eq!(keys.observe(b, 4), Some((1, true)));
         assert_eq!(keys.observe(a, 6), Some((0, false)));
-        let count = |ip, records| KeyCount { ip, records };
+        let count = |ip, records| KeyCount { key: Key::Ip(ip), records };
         assert_eq!(keys.into_keys(), vec![count(a, 2), count(b, 2)]);
+    }
+
+    #[test]
+    fn opaque_keys_are_their_bytes() {
+        let mut keys = KeyTable::new();
+        let steps: [(&[u8], u64, (KeyId, bool)); 7] = [
+            (b"::1", 5, (0, false)),
+            (b"0:0:0:0:0:0:0:1", 5, (1, false)),
+            (b"api-key-7", 9, (2, false)),
+            (b"::1", 4, (0, true)),
+            (b"API-KEY-7", 1, (3, false)),
+            (b"api-key-7", 9, (2, false)),
+            (b"\xff\x00", 0, (4, false)),
+        ];
+        for (i, &(key, t, expected)) in steps.iter().enumerate() {
+            assert_eq!(keys.observe_text(key, t), Some(expected), "step {i}");
+        }
+        let count = |key: &[u8], records| KeyCount { key: Key::Text(key.into()), records };
+        assert_eq!(
+            keys.into_keys(),
+            vec![
+                count(b"::1", 2),
+                count(b"0:0:0:0:0:0:0:1", 1),
+                count(b"api-key-7", 2),
+                count(b"API-KEY-7", 1),
+                count(b"\xff\x00", 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_full_table_takes_no_more_opaque_keys() {
+        let mut keys = KeyTable { capacity: 1, ..KeyTable::new() };
+        assert_eq!(keys.observe_text(b"a", 5), Some((0, false)));
+        assert_eq!(keys.observe_text(b"b", 5), None);
+        assert_eq!(keys.observe_text(b"a", 4), Some((0, true)));
+        assert_eq!(
+            keys.into_keys(),
+            vec![KeyCount { key: Key::Text(b"a"[..].into()), records: 2 }]
+        );
     }
 
     #[test]

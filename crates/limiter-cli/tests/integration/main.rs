@@ -7,6 +7,7 @@ mod access_log;
 mod errors;
 mod io;
 mod model;
+mod opaque_keys;
 mod output;
 mod prefixes;
 mod readme;
