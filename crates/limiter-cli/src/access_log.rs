@@ -14,14 +14,17 @@
 //! quotes.
 
 use crate::timestamp::{self, TimestampError};
-use crate::trace::{Field, LineError, Record, TraceErrorKind, parse_ip, trim};
+use crate::trace::{Field, KeyField, LineError, Record, TraceErrorKind, trim};
 
 const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
 
-/// Reads one access log line: `Ok(None)` for a blank or `#` line.
-pub(crate) fn parse_access_line(line: &[u8]) -> Result<Option<Record<'_>>, LineError<'_>> {
+/// Reads one access log line: `Ok(None)` for a blank or `#` line. The host
+/// is the key: an address, or under `--key any` opaque text.
+pub(crate) fn parse_access_line<K: KeyField>(
+    line: &[u8],
+) -> Result<Option<Record<'_, K>>, LineError<'_>> {
     let line = trim(line);
     if line.is_empty() || line[0] == b'#' {
         return Ok(None);
@@ -36,13 +39,9 @@ pub(crate) fn parse_access_line(line: &[u8]) -> Result<Option<Record<'_>>, LineE
         value: time,
         kind: TraceErrorKind::Timestamp(kind),
     })?;
-    let ip = parse_ip(host).ok_or_else(|| {
-        let name = host.iter().any(u8::is_ascii_alphabetic)
-            && host.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
-        let kind = if name { TraceErrorKind::HostName } else { TraceErrorKind::NotAnIp };
-        LineError { field: Field::Host, value: host, kind }
-    })?;
-    Ok(Some(Record { timestamp: time, ip_text: host, nanos, ip, cost: 1 }))
+    let key =
+        K::read_host(host).map_err(|kind| LineError { field: Field::Host, value: host, kind })?;
+    Ok(Some(Record { timestamp: time, key_text: host, nanos, key, cost: 1 }))
 }
 
 /// Whether a line is laid out as an access log line, whatever its host and
@@ -167,9 +166,9 @@ mod tests {
 
     #[track_caller]
     fn check(line: &str, expected: Option<(&str, u64, &str, &str)>) {
-        let got = parse_access_line(line.as_bytes())
+        let got = parse_access_line::<std::net::IpAddr>(line.as_bytes())
             .unwrap_or_else(|e| panic!("{line:?}: {}", e.at("log", 1)));
-        let got = got.map(|r| (r.ip, r.nanos, r.ip_text, r.timestamp));
+        let got = got.map(|r| (r.key, r.nanos, r.key_text, r.timestamp));
         let expected = expected
             .map(|(ip, t, host, time)| (ip.parse().unwrap(), t, host.as_bytes(), time.as_bytes()));
         assert_eq!(got, expected, "{line:?}");
@@ -178,8 +177,17 @@ mod tests {
 
     #[track_caller]
     fn check_err(line: &str, message: &str) {
-        let err = parse_access_line(line.as_bytes()).expect_err(line);
+        let err = parse_access_line::<std::net::IpAddr>(line.as_bytes()).expect_err(line);
         assert_eq!(err.at("access.log", 4).to_string(), message, "{line:?}");
+    }
+
+    #[test]
+    fn opaque_hosts_are_taken_as_written() {
+        for host in ["www.example.com", "localhost", "[::1]", "10.0.0.1:443", "::FFFF:10.0.0.1"] {
+            let line = format!(r#"{host} - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 1"#);
+            let record = parse_access_line::<crate::trace::Opaque>(line.as_bytes()).unwrap();
+            assert_eq!(record.map(|r| (r.key_text, r.nanos)), Some((host.as_bytes(), OCT_10)));
+        }
     }
 
     #[test]
@@ -222,8 +230,8 @@ mod tests {
 
     #[test]
     fn blank_and_comment_lines_are_skipped() {
-        assert_eq!(parse_access_line(b"  \t"), Ok(None));
-        assert_eq!(parse_access_line(b"# nginx log"), Ok(None));
+        assert_eq!(parse_access_line::<std::net::IpAddr>(b"  \t"), Ok(None));
+        assert_eq!(parse_access_line::<std::net::IpAddr>(b"# nginx log"), Ok(None));
     }
 
     #[test]

@@ -7,7 +7,11 @@ use std::fmt;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use limiter_core::{ConfigError, MAX_CAPACITY, ManualClock, Rate, RateLimiter};
+use limiter_core::{
+    ConfigError, Eviction, KeyedRateLimiter, MAX_CAPACITY, ManualClock, Rate, RateLimiter,
+};
+
+use crate::keys::{KeyId, Prefixes};
 
 /// Replays recorded traffic through a per-IP token-bucket rate limiter.
 #[derive(Debug, Parser)]
@@ -77,6 +81,28 @@ pub(crate) struct ReplayArgs {
     /// Counts and skips malformed records instead of stopping at the first.
     #[arg(long)]
     pub(crate) skip_invalid: bool,
+    /// IPv4 addresses sharing their first LEN bits share a bucket (0 to 32;
+    /// 32 by default).
+    #[arg(long, value_name = "LEN", allow_negative_numbers = true)]
+    pub(crate) ipv4_prefix: Option<String>,
+    /// IPv6 addresses sharing their first LEN bits share a bucket (0 to 128;
+    /// 128 by default; 64 groups each subscriber's network). IPv4-mapped
+    /// addresses take the IPv4 prefix.
+    #[arg(long, value_name = "LEN", allow_negative_numbers = true)]
+    pub(crate) ipv6_prefix: Option<String>,
+    /// What the second field is: an IP address, or any text as an opaque
+    /// key (an API key, a user id), compared byte for byte.
+    #[arg(long, value_enum, value_name = "KIND", default_value_t = KeyKind::Ip)]
+    pub(crate) key: KeyKind,
+}
+
+/// What a record's key is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum KeyKind {
+    /// An IPv4 or IPv6 address, canonicalised and cut to the prefixes.
+    Ip,
+    /// Any non-empty text, as written (trimmed), never parsed.
+    Any,
 }
 
 /// How to read the inputs.
@@ -108,10 +134,25 @@ pub(crate) struct Limit {
 }
 
 impl Limit {
-    /// A limiter for this limit, in trace time.
-    pub(crate) fn limiter(&self) -> RateLimiter<ManualClock> {
-        RateLimiter::with_clock(self.capacity, self.rate, ManualClock::default())
-            .expect("capacity was validated when the limit was built")
+    /// A limiter for this limit with these prefixes, in trace time. It never
+    /// evicts, so that it decides exactly however far out of order a trace is.
+    pub(crate) fn limiter(&self, prefixes: Prefixes) -> RateLimiter<ManualClock> {
+        RateLimiter::builder(self.capacity, self.rate)
+            .ipv4_prefix(prefixes.v4())
+            .ipv6_prefix(prefixes.v6())
+            .eviction(Eviction::Never)
+            .build_with_clock(ManualClock::default())
+            .expect("capacity and prefixes were validated when the config was built")
+    }
+
+    /// A limiter for opaque keys, by their id in the replay's key table
+    /// (ids are one-to-one with the keys' bytes), in trace time; it never
+    /// evicts either.
+    pub(crate) fn keyed_limiter(&self) -> KeyedRateLimiter<KeyId, ManualClock> {
+        RateLimiter::builder(self.capacity, self.rate)
+            .eviction(Eviction::Never)
+            .build_keyed_with_clock(ManualClock::default())
+            .expect("capacity was validated when the config was built")
     }
 }
 
@@ -126,6 +167,10 @@ pub(crate) struct ReplayConfig {
     pub(crate) output: OutputFormat,
     pub(crate) top: usize,
     pub(crate) skip_invalid: bool,
+    /// How addresses are grouped into buckets.
+    pub(crate) prefixes: Prefixes,
+    /// What the records' keys are.
+    pub(crate) key: KeyKind,
 }
 
 impl ReplayConfig {
@@ -150,6 +195,21 @@ impl TryFrom<ReplayArgs> for ReplayConfig {
             .iter()
             .flat_map(|&capacity| rates.iter().map(move |&rate| Limit { capacity, rate }))
             .collect();
+        let ipv4_prefix = match &args.ipv4_prefix {
+            Some(text) => parse_prefix("--ipv4-prefix", text, 32)?,
+            None => 32,
+        };
+        let ipv6_prefix = match &args.ipv6_prefix {
+            Some(text) => parse_prefix("--ipv6-prefix", text, 128)?,
+            None => 128,
+        };
+        if args.key == KeyKind::Any {
+            let given =
+                [("--ipv4-prefix", &args.ipv4_prefix), ("--ipv6-prefix", &args.ipv6_prefix)];
+            if let Some((flag, _)) = given.iter().find(|(_, value)| value.is_some()) {
+                return Err(ArgsError::PrefixWithOpaqueKeys { flag });
+            }
+        }
         if limits.len() > 1 && args.decisions.is_some() {
             return Err(ArgsError::DecisionsWithSweep);
         }
@@ -161,6 +221,8 @@ impl TryFrom<ReplayArgs> for ReplayConfig {
             output: args.output,
             top: args.top,
             skip_invalid: args.skip_invalid,
+            prefixes: Prefixes::new(ipv4_prefix, ipv6_prefix),
+            key: args.key,
         })
     }
 }
@@ -178,6 +240,11 @@ pub(crate) enum ArgsError {
     DecisionsWithSweep,
     /// `--decisions` names one of the inputs, which creating it would wipe.
     DecisionsOverwriteInput { path: String },
+    /// A prefix length that is not a whole number from 0 to the family's
+    /// address length.
+    PrefixOutOfRange { flag: &'static str, input: String, max: u8 },
+    /// An address prefix with `--key any`, whose keys are not addresses.
+    PrefixWithOpaqueKeys { flag: &'static str },
 }
 
 impl fmt::Display for ArgsError {
@@ -193,6 +260,12 @@ impl fmt::Display for ArgsError {
             ArgsError::Rate(err) => write!(f, "--rate: {err}"),
             ArgsError::DecisionsOverwriteInput { path } => {
                 write!(f, "--decisions {path:?} is one of the traces; it would be overwritten")
+            }
+            ArgsError::PrefixOutOfRange { flag, input, max } => {
+                write!(f, "{flag}: {input:?} is not a prefix length: expected 0 to {max} bits")
+            }
+            ArgsError::PrefixWithOpaqueKeys { flag } => {
+                write!(f, "{flag} needs --key ip: opaque keys (--key any) have no prefixes")
             }
             ArgsError::DecisionsWithSweep => {
                 f.write_str("--decisions needs a single capacity and rate, not a sweep of several")
@@ -212,6 +285,15 @@ fn parse_capacity(text: &str) -> Result<u64, ArgsError> {
         .ok()
         .filter(|capacity| (1..=MAX_CAPACITY).contains(capacity))
         .ok_or_else(|| ArgsError::CapacityOutOfRange { input: text.to_owned() })
+}
+
+/// Reads a prefix length: unsigned decimal digits, at most `max`.
+fn parse_prefix(flag: &'static str, text: &str, max: u8) -> Result<u8, ArgsError> {
+    let err = || ArgsError::PrefixOutOfRange { flag, input: text.to_owned(), max };
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(err());
+    }
+    text.parse::<u8>().ok().filter(|len| *len <= max).ok_or_else(err)
 }
 
 #[cfg(test)]
@@ -256,6 +338,18 @@ mod tests {
     }
 
     #[test]
+    fn prefixes_default_to_whole_addresses() {
+        assert_eq!(config(&[]).unwrap().prefixes, Prefixes::WHOLE);
+        let prefixes = config(&["--ipv4-prefix", "0", "--ipv6-prefix", "064"]).unwrap().prefixes;
+        assert_eq!(prefixes, Prefixes::new(0, 64));
+        let prefixes = config(&["--ipv4-prefix", "32", "--ipv6-prefix", "128"]).unwrap().prefixes;
+        assert_eq!(prefixes, Prefixes::WHOLE);
+        assert_eq!(config(&[]).unwrap().key, KeyKind::Ip);
+        assert_eq!(config(&["--key", "any"]).unwrap().key, KeyKind::Any);
+        assert_eq!(config(&["--key", "ip", "--ipv6-prefix", "64"]).unwrap().key, KeyKind::Ip);
+    }
+
+    #[test]
     fn bad_limits_name_the_value() {
         check_err(
             &["--capacity", "0"],
@@ -279,6 +373,34 @@ mod tests {
         check_err(
             &["--rate", "0"],
             r#"--rate: rate "0" is out of range: expected 0.000000001 to 1000000000 tokens per second"#,
+        );
+        check_err(
+            &["--ipv4-prefix", "33"],
+            r#"--ipv4-prefix: "33" is not a prefix length: expected 0 to 32 bits"#,
+        );
+        check_err(
+            &["--ipv6-prefix", "129"],
+            r#"--ipv6-prefix: "129" is not a prefix length: expected 0 to 128 bits"#,
+        );
+        check_err(
+            &["--ipv6-prefix", "-1"],
+            r#"--ipv6-prefix: "-1" is not a prefix length: expected 0 to 128 bits"#,
+        );
+        check_err(
+            &["--ipv6-prefix", "99999"],
+            r#"--ipv6-prefix: "99999" is not a prefix length: expected 0 to 128 bits"#,
+        );
+        check_err(
+            &["--ipv4-prefix", "/24"],
+            r#"--ipv4-prefix: "/24" is not a prefix length: expected 0 to 32 bits"#,
+        );
+        check_err(
+            &["--key", "any", "--ipv6-prefix", "64"],
+            "--ipv6-prefix needs --key ip: opaque keys (--key any) have no prefixes",
+        );
+        check_err(
+            &["--ipv4-prefix", "32", "--key", "any"],
+            "--ipv4-prefix needs --key ip: opaque keys (--key any) have no prefixes",
         );
         check_err(
             &["--rate", "1,2", "--decisions", "d.csv"],

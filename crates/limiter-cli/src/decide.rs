@@ -3,24 +3,31 @@
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 
-use limiter_core::{Decision, ManualClock, Nanos, RateLimiter};
+use limiter_core::{Decision, KeyedRateLimiter, ManualClock, Nanos, RateLimiter};
 
-use crate::args::Limit;
+use crate::args::{KeyKind, Limit};
 use crate::decisions::DecisionSink;
 use crate::error::CliError;
-use crate::keys::KeyCount;
+use crate::keys::{Key, KeyCount, KeyId, Prefixes};
 use crate::replay::{Batch, Rec};
 use crate::report::{KeyResult, LimitResult};
 
 /// Batches a worker with several limits decides limit by limit, grouped by key.
 pub(crate) const WINDOW: usize = 64;
 
+/// The core limiter that decides: per bucket address, or per opaque key id.
+enum Limiter {
+    Ip(RateLimiter<ManualClock>),
+    Opaque(KeyedRateLimiter<KeyId, ManualClock>),
+}
+
 /// One limit's limiter and counts.
 pub(crate) struct LimitState {
     /// The limit's position in the configuration.
     pub(crate) index: usize,
     limit: Limit,
-    limiter: RateLimiter<ManualClock>,
+    limiter: Limiter,
+    prefixes: Prefixes,
     allowed: u64,
     denied: u64,
     never_allowable: u64,
@@ -30,11 +37,16 @@ pub(crate) struct LimitState {
 }
 
 impl LimitState {
-    pub(crate) fn new(index: usize, limit: Limit) -> LimitState {
+    pub(crate) fn new(index: usize, limit: Limit, prefixes: Prefixes, key: KeyKind) -> LimitState {
+        let limiter = match key {
+            KeyKind::Ip => Limiter::Ip(limit.limiter(prefixes)),
+            KeyKind::Any => Limiter::Opaque(limit.keyed_limiter()),
+        };
         LimitState {
             index,
             limit,
-            limiter: limit.limiter(),
+            limiter,
+            prefixes,
             allowed: 0,
             denied: 0,
             never_allowable: 0,
@@ -45,7 +57,12 @@ impl LimitState {
     /// Decides one record with the core limiter and counts the outcome.
     #[inline]
     fn decide(&mut self, rec: &Rec) -> bool {
-        let allowed = match self.limiter.check_n_at(rec.ip, rec.cost, Nanos::new(rec.nanos)) {
+        let now = Nanos::new(rec.nanos);
+        let decision = match &self.limiter {
+            Limiter::Ip(limiter) => limiter.check_n_at(rec.ip, rec.cost, now),
+            Limiter::Opaque(limiter) => limiter.check_n_at(&rec.id, rec.cost, now),
+        };
+        let allowed = match decision {
             Decision::Allowed { .. } => true,
             Decision::Denied { .. } => false,
             Decision::OverCapacity { .. } => {
@@ -68,18 +85,28 @@ impl LimitState {
 
     /// The limit's counts and top keys, given every key's record count.
     pub(crate) fn finish(self, keys: &[KeyCount], top: usize) -> LimitResult {
-        let mut denied: Vec<KeyResult> = self
+        let mut denied: Vec<(u64, u64, &KeyCount)> = self
             .denied_per_key
             .iter()
             .zip(keys)
             .filter(|(denied, _)| **denied > 0)
-            .map(|(&denied, key)| KeyResult { ip: key.ip, allowed: key.records - denied, denied })
+            .map(|(&denied, key)| (denied, key.records - denied, key))
             .collect();
         let keys_denied = denied.len() as u64;
-        denied.sort_unstable_by(|a, b| {
-            b.denied.cmp(&a.denied).then(b.allowed.cmp(&a.allowed)).then(a.ip.cmp(&b.ip))
-        });
+        denied
+            .sort_unstable_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.key.cmp(&b.2.key)));
         denied.truncate(top);
+        let denied = denied
+            .into_iter()
+            .map(|(denied, allowed, key)| KeyResult {
+                key: match &key.key {
+                    Key::Ip(ip) => self.prefixes.show(*ip),
+                    Key::Text(text) => String::from_utf8_lossy(text).into_owned(),
+                },
+                allowed,
+                denied,
+            })
+            .collect();
         LimitResult {
             limit: self.limit,
             allowed: self.allowed,
@@ -209,7 +236,12 @@ mod tests {
 
     fn limits() -> Vec<LimitState> {
         let limit = |index, capacity, rate: &str| {
-            LimitState::new(index, Limit { capacity, rate: rate.parse().unwrap() })
+            LimitState::new(
+                index,
+                Limit { capacity, rate: rate.parse().unwrap() },
+                Prefixes::WHOLE,
+                KeyKind::Ip,
+            )
         };
         vec![limit(0, 2, "1"), limit(1, 5, "0.5"), limit(2, 3, "7/m")]
     }

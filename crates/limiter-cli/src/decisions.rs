@@ -18,14 +18,23 @@ pub(crate) fn header(file_column: bool) -> &'static [u8] {
 }
 
 /// Appends a decisions row's first four fields and the comma before
-/// `allowed`. The timestamp and address were validated, so they hold no
-/// comma, quote or line break and need no quoting.
+/// `allowed`. The timestamp was validated, so it holds no comma, quote or
+/// line break and needs no quoting; nor does an address. An opaque key holds
+/// no comma or `\n` but may hold a quote or `\r`, and is then quoted.
 #[inline]
-pub(crate) fn row_start(row: &mut Vec<u8>, line: u64, timestamp: &[u8], ip: &[u8], cost: u64) {
+pub(crate) fn row_start(row: &mut Vec<u8>, line: u64, timestamp: &[u8], key: &[u8], cost: u64) {
     let _ = write!(row, "{line},");
     row.extend_from_slice(timestamp);
     row.push(b',');
-    row.extend_from_slice(ip);
+    if memchr::memchr2(b'"', b'\r', key).is_some() {
+        row.push(b'"');
+        for &b in key {
+            row.extend_from_slice(if b == b'"' { b"\"\"" } else { std::slice::from_ref(&b) });
+        }
+        row.push(b'"');
+    } else {
+        row.extend_from_slice(key);
+    }
     let _ = write!(row, ",{cost},");
 }
 
@@ -105,5 +114,15 @@ mod tests {
         let mut row = Vec::new();
         row_start(&mut row, 17, b"2023-11-14T22:13:20+01:00", b"::FFFF:10.0.0.1", 0);
         assert_eq!(row, b"17,2023-11-14T22:13:20+01:00,::FFFF:10.0.0.1,0,");
+    }
+
+    #[test]
+    fn opaque_keys_with_quotes_are_quoted() {
+        let mut row = Vec::new();
+        row_start(&mut row, 3, b"1", b"say \"hi\"", 1);
+        assert_eq!(row, b"3,1,\"say \"\"hi\"\"\",1,");
+        row.clear();
+        row_start(&mut row, 3, b"1", b"a\rb", 1);
+        assert_eq!(row, b"3,1,\"a\rb\",1,");
     }
 }

@@ -23,7 +23,7 @@ pub(crate) enum CliError {
     CreateDecisions { path: String, err: io::Error },
     /// Writing the decisions file or standard output failed.
     Write { path: String, err: io::Error },
-    /// More distinct addresses than key ids (2³²).
+    /// More distinct keys than key ids (2³²).
     TooManyKeys,
 }
 
@@ -59,9 +59,9 @@ impl fmt::Display for CliError {
             CliError::Write { path, err } => {
                 write!(f, "cannot write {path}: {}", Describe(err))
             }
-            CliError::TooManyKeys => f.write_str(
-                "more than 4294967296 distinct addresses: the most one replay can count",
-            ),
+            CliError::TooManyKeys => {
+                f.write_str("more than 4294967296 distinct keys: the most one replay can count")
+            }
         }
     }
 }

@@ -13,24 +13,24 @@
 //! the trace.
 
 use std::collections::VecDeque;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread;
 
-use indicatif::ProgressBar;
-use limiter_core::canonical_ip;
-
 use crate::access_log::{looks_like_access_log, parse_access_line};
-use crate::args::{ArgsError, InputFormat, ReplayConfig};
+use crate::args::{ArgsError, InputFormat, KeyKind, ReplayConfig};
 use crate::decide::{self, LimitState, work};
 use crate::decisions::{self, DecisionSink};
 use crate::error::CliError;
 use crate::input::{Input, Line};
 use crate::keys::{KeyCount, KeyId, KeyTable};
 use crate::report::Summary;
-use crate::trace::{Field, LineError, Record, TraceError, TraceErrorKind, parse_csv_line, trim};
+use crate::trace::{
+    Field, KeyField, LineError, Opaque, Record, TraceError, TraceErrorKind, parse_csv_line, trim,
+};
+use indicatif::ProgressBar;
 
 /// Records per batch: big enough that handing a batch over costs little per
 /// record, small enough that a batch stays in cache.
@@ -66,7 +66,7 @@ pub(crate) fn replay(config: &ReplayConfig, progress: &ProgressBar) -> Result<Su
     let workers = config.limits.len().min(cores);
     let mut groups: Vec<Vec<LimitState>> = (0..workers).map(|_| Vec::new()).collect();
     for (index, &limit) in config.limits.iter().enumerate() {
-        groups[index % workers].push(LimitState::new(index, limit));
+        groups[index % workers].push(LimitState::new(index, limit, config.prefixes, config.key));
     }
 
     let (parsed, worked) = thread::scope(|scope| {
@@ -102,6 +102,7 @@ pub(crate) fn replay(config: &ReplayConfig, progress: &ProgressBar) -> Result<Su
         records: parsed.records,
         skipped: parsed.skipped,
         distinct_keys: parsed.keys.len() as u64,
+        opaque_keys: config.key == KeyKind::Any,
         out_of_order: parsed.out_of_order,
         first: parsed.first,
         last: parsed.last,
@@ -138,7 +139,8 @@ pub(crate) fn count_lines(paths: &[impl AsRef<Path>]) -> Result<u64, CliError> {
 /// A record as the workers need it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Rec {
-    /// The canonical address.
+    /// The bucket address: canonical, cut to its family's prefix (unused,
+    /// and unspecified, for an opaque key, which its id stands for).
     pub(crate) ip: IpAddr,
     pub(crate) id: KeyId,
     pub(crate) nanos: u64,
@@ -279,12 +281,14 @@ impl<'a> Parser<'a> {
                     *format.insert(detected)
                 }
             };
-            let parsed = match format {
-                InputFormat::Combined => parse_access_line(text),
-                _ => parse_csv_line(line_no, text),
+            let result = match self.config.key {
+                KeyKind::Ip => parse::<IpAddr>(format, line_no, text)
+                    .map(|record| record.map(|record| self.record(line_no, &record))),
+                KeyKind::Any => parse::<Opaque>(format, line_no, text)
+                    .map(|record| record.map(|record| self.record_opaque(line_no, &record))),
             };
-            match parsed {
-                Ok(Some(record)) => self.record(line_no, &record)?,
+            match result {
+                Ok(Some(recorded)) => recorded?,
                 Ok(None) => {}
                 Err(err) => self.invalid(err.at(&name, line_no))?,
             }
@@ -292,9 +296,28 @@ impl<'a> Parser<'a> {
         self.send()
     }
 
+    /// Batches a record keyed by address; its key id is filled in by `send`.
     #[inline]
     fn record(&mut self, line_no: u64, record: &Record<'_>) -> Result<(), Stop> {
-        let ip = canonical_ip(record.ip);
+        let ip = self.config.prefixes.bucket(record.key);
+        self.push(line_no, record, Rec { ip, id: 0, nanos: record.nanos, cost: record.cost })
+    }
+
+    /// Batches a record with an opaque key, looking its id up at once, as
+    /// the key's text lives only as long as its line.
+    #[inline]
+    fn record_opaque(&mut self, line_no: u64, record: &Record<'_, Opaque>) -> Result<(), Stop> {
+        let (id, out_of_order) = self
+            .keys
+            .observe_text(record.key_text, record.nanos)
+            .ok_or(Stop::Error(CliError::TooManyKeys))?;
+        self.out_of_order += u64::from(out_of_order);
+        let ip = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        self.push(line_no, record, Rec { ip, id, nanos: record.nanos, cost: record.cost })
+    }
+
+    #[inline]
+    fn push<K>(&mut self, line_no: u64, record: &Record<'_, K>, rec: Rec) -> Result<(), Stop> {
         self.records += 1;
         self.first = self.first.min(record.nanos);
         self.last = self.last.max(record.nanos);
@@ -304,13 +327,12 @@ impl<'a> Parser<'a> {
                 &mut batch.rows,
                 line_no,
                 record.timestamp,
-                record.ip_text,
+                record.key_text,
                 record.cost,
             );
             batch.row_ends.push(batch.rows.len());
         }
-        // The key id is filled in by `send`.
-        self.batch.recs.push(Rec { ip, id: 0, nanos: record.nanos, cost: record.cost });
+        self.batch.recs.push(rec);
         if self.batch.recs.len() == BATCH {
             self.send()?;
         }
@@ -332,13 +354,18 @@ impl<'a> Parser<'a> {
         if self.batch.recs.is_empty() {
             return Ok(());
         }
-        // Key lookups in a loop of their own, apart from parsing, so that
-        // the processor overlaps the cache misses of successive records.
-        for rec in &mut self.batch.recs {
-            let (id, out_of_order) =
-                self.keys.observe(rec.ip, rec.nanos).ok_or(Stop::Error(CliError::TooManyKeys))?;
-            rec.id = id;
-            self.out_of_order += u64::from(out_of_order);
+        // Address lookups in a loop of their own, apart from parsing, so
+        // that the processor overlaps the cache misses of successive records.
+        // Opaque keys were looked up as they were read.
+        if self.config.key == KeyKind::Ip {
+            for rec in &mut self.batch.recs {
+                let (id, out_of_order) = self
+                    .keys
+                    .observe(rec.ip, rec.nanos)
+                    .ok_or(Stop::Error(CliError::TooManyKeys))?;
+                rec.id = id;
+                self.out_of_order += u64::from(out_of_order);
+            }
         }
         let next = self.recycled();
         let batch = Arc::new(std::mem::replace(&mut self.batch, next));
@@ -369,6 +396,19 @@ impl<'a> Parser<'a> {
             row_ends: Vec::with_capacity(if self.rows { BATCH } else { 0 }),
             row_tail: tail,
         }
+    }
+}
+
+/// Reads one line of a CSV trace or access log with keys of type `K`.
+#[inline]
+fn parse<K: KeyField>(
+    format: InputFormat,
+    line_no: u64,
+    text: &[u8],
+) -> Result<Option<Record<'_, K>>, LineError<'_>> {
+    match format {
+        InputFormat::Combined => parse_access_line(text),
+        _ => parse_csv_line(line_no, text),
     }
 }
 

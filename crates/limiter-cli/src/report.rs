@@ -2,7 +2,6 @@
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
-use std::net::IpAddr;
 
 use limiter_core::Rate;
 use serde::Serialize;
@@ -20,8 +19,11 @@ pub(crate) struct Summary {
     pub(crate) records: u64,
     /// Malformed records skipped under `--skip-invalid`.
     pub(crate) skipped: u64,
-    /// Distinct canonical addresses among the replayed records.
+    /// Distinct keys (bucket addresses, or opaque keys) among the replayed
+    /// records.
     pub(crate) distinct_keys: u64,
+    /// Whether the keys are opaque (`--key any`), not addresses.
+    pub(crate) opaque_keys: bool,
     /// Records earlier than the latest timestamp seen before for their key.
     pub(crate) out_of_order: u64,
     /// The earliest and latest timestamps, in ns; `None` without records.
@@ -47,10 +49,12 @@ pub(crate) struct LimitResult {
 }
 
 /// One key's counts under one limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct KeyResult {
-    /// The canonical address.
-    pub(crate) ip: IpAddr,
+    /// The key as shown: the bucket address, with `/LEN` under a prefix
+    /// shorter than the whole address, or the opaque key's text (invalid
+    /// UTF-8 replaced).
+    pub(crate) key: String,
     pub(crate) allowed: u64,
     pub(crate) denied: u64,
 }
@@ -100,7 +104,7 @@ fn render_text(summary: &Summary) -> String {
     rows.push(("span", summary.span().map_or_else(none, |t| Value::Text(span_text(t)))));
     let mut out = overview(&rows);
     if let Some(result) = single {
-        top_table(&mut out, result);
+        top_table(&mut out, result, summary.opaque_keys);
     } else {
         sweep_table(&mut out, summary);
     }
@@ -138,20 +142,20 @@ fn overview(rows: &[(&str, Value)]) -> String {
     out
 }
 
-fn top_table(out: &mut String, result: &LimitResult) {
+fn top_table(out: &mut String, result: &LimitResult, opaque_keys: bool) {
     if result.top.is_empty() {
         out.push_str("\nno key was denied\n");
         return;
     }
     let _ = writeln!(out, "\ntop {} keys by denials", result.top.len());
     let mut rows = vec![vec![
-        Cell::Left("ip".into()),
+        Cell::Left(if opaque_keys { "key" } else { "ip" }.into()),
         Cell::Right("allowed".into()),
         Cell::Right("denied".into()),
     ]];
     for key in &result.top {
         rows.push(vec![
-            Cell::Left(key.ip.to_string()),
+            Cell::Left(escape_controls(&key.key)),
             Cell::Right(key.allowed.to_string()),
             Cell::Right(key.denied.to_string()),
         ]);
@@ -208,6 +212,17 @@ fn table(out: &mut String, rows: &[Vec<Cell>]) {
         out.push_str(line.trim_end());
         out.push('\n');
     }
+}
+
+/// `text` with control characters (tabs, carriage returns, escapes) written
+/// as Rust escapes, so that an opaque key cannot break the table's layout.
+fn escape_controls(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() })
+        .collect()
 }
 
 /// `part` as a percentage of `total` with two decimals, `0.00%` of nothing.
@@ -275,9 +290,13 @@ struct JsonResult {
     top: Vec<JsonKey>,
 }
 
+/// A top key: `ip` for addresses, `key` for opaque keys.
 #[derive(Serialize)]
 struct JsonKey {
-    ip: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
     allowed: u64,
     denied: u64,
 }
@@ -314,7 +333,8 @@ impl<'a> From<&'a Summary> for JsonSummary<'a> {
                         .top
                         .iter()
                         .map(|k| JsonKey {
-                            ip: k.ip.to_string(),
+                            ip: (!s.opaque_keys).then(|| k.key.clone()),
+                            key: s.opaque_keys.then(|| k.key.clone()),
                             allowed: k.allowed,
                             denied: k.denied,
                         })
@@ -379,6 +399,13 @@ mod tests {
         assert_eq!(span_text(3_598_500_000_000), "3598.5 s (59m 58.5s)");
         assert_eq!(span_text(3_600_000_000_000), "3600 s (1h 0m 0s)");
         assert_eq!(span_text(90_061_000_000_001), "90061.000000001 s (1d 1h 1m 1.000000001s)");
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape_controls("api key 7"), "api key 7");
+        assert_eq!(escape_controls("a\tb\rc\u{1b}[0m"), "a\\tb\\rc\\u{1b}[0m");
+        assert_eq!(escape_controls("ключ\\"), "ключ\\");
     }
 
     #[test]

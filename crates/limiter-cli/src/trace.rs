@@ -1,4 +1,5 @@
-//! CSV trace records, `timestamp,ip[,cost]`, and the errors that name a bad one.
+//! CSV trace records, `timestamp,ip[,cost]` (or `timestamp,key[,cost]` under
+//! `--key any`), and the errors that name a bad one.
 //!
 //! [`parse_csv_line`] applies SPEC's fine print to one line whose line ending
 //! (and byte-order mark, on line 1) [`crate::input::LineReader`] has already
@@ -16,17 +17,62 @@ const QUOTED_MAX: usize = 64;
 
 /// One replayable record, borrowing its text from the line it came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Record<'a> {
+pub(crate) struct Record<'a, K = IpAddr> {
     /// The timestamp field as written, trimmed.
     pub(crate) timestamp: &'a [u8],
-    /// The address field as written, trimmed.
-    pub(crate) ip_text: &'a [u8],
+    /// The key field (the address, or the opaque key) as written, trimmed.
+    pub(crate) key_text: &'a [u8],
     /// The timestamp in nanoseconds after the Unix epoch.
     pub(crate) nanos: u64,
-    /// The address, as parsed (not yet canonical).
-    pub(crate) ip: IpAddr,
+    /// The key as read: the address (not yet canonical), or [`Opaque`].
+    pub(crate) key: K,
     /// The cost: the third field, or 1 when there is none.
     pub(crate) cost: u64,
+}
+
+/// What a trace's key field is read as.
+pub(crate) trait KeyField: Sized {
+    /// How errors name a CSV trace's key field.
+    const FIELD: Field;
+    /// Reads a CSV trace's trimmed key field.
+    fn read(text: &[u8]) -> Result<Self, TraceErrorKind>;
+    /// Reads an access log's host field, which is never empty.
+    fn read_host(text: &[u8]) -> Result<Self, TraceErrorKind>;
+}
+
+impl KeyField for IpAddr {
+    const FIELD: Field = Field::Ip;
+
+    #[inline]
+    fn read(text: &[u8]) -> Result<IpAddr, TraceErrorKind> {
+        parse_ip(text).ok_or(TraceErrorKind::NotAnIp)
+    }
+
+    fn read_host(host: &[u8]) -> Result<IpAddr, TraceErrorKind> {
+        parse_ip(host).ok_or_else(|| {
+            let name = host.iter().any(u8::is_ascii_alphabetic)
+                && host.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+            if name { TraceErrorKind::HostName } else { TraceErrorKind::NotAnIp }
+        })
+    }
+}
+
+/// An opaque key (`--key any`): the field's trimmed bytes themselves, any
+/// text but empty, never parsed or canonicalised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Opaque;
+
+impl KeyField for Opaque {
+    const FIELD: Field = Field::Key;
+
+    #[inline]
+    fn read(text: &[u8]) -> Result<Opaque, TraceErrorKind> {
+        if text.is_empty() { Err(TraceErrorKind::EmptyKey) } else { Ok(Opaque) }
+    }
+
+    fn read_host(_host: &[u8]) -> Result<Opaque, TraceErrorKind> {
+        Ok(Opaque)
+    }
 }
 
 /// The part of a line that an error is about.
@@ -36,8 +82,10 @@ pub(crate) enum Field {
     Record,
     /// A CSV trace's first field.
     Timestamp,
-    /// A CSV trace's second field.
+    /// A CSV trace's second field, an address.
     Ip,
+    /// A CSV trace's second field, an opaque key (`--key any`).
+    Key,
     /// A CSV trace's third field.
     Cost,
     /// An access log's client address, its first field.
@@ -57,6 +105,8 @@ pub(crate) enum TraceErrorKind {
     NotAnIp,
     /// An access log host that is a name, not an address.
     HostName,
+    /// An empty opaque key.
+    EmptyKey,
     /// An empty cost field, which is not the same as no cost field.
     EmptyCost,
     /// A cost that is not unsigned decimal digits.
@@ -110,10 +160,10 @@ impl LineError<'_> {
 /// Reads one line of a CSV trace: `Ok(None)` for a blank line, a comment or
 /// the header.
 #[inline]
-pub(crate) fn parse_csv_line(
+pub(crate) fn parse_csv_line<K: KeyField>(
     line_no: u64,
     line: &[u8],
-) -> Result<Option<Record<'_>>, LineError<'_>> {
+) -> Result<Option<Record<'_, K>>, LineError<'_>> {
     let line = trim(line);
     if line.is_empty() || line[0] == b'#' {
         return Ok(None);
@@ -127,11 +177,11 @@ pub(crate) fn parse_csv_line(
         return Err(field_count(line, 4 + more));
     }
     let timestamp = trim(&line[..first]);
-    let (ip_text, cost_text) = match second {
+    let (key_text, cost_text) = match second {
         Some(second) => (trim(&line[first + 1..second]), Some(trim(&line[second + 1..]))),
         None => (trim(&line[first + 1..]), None),
     };
-    if line_no == 1 && is_header(timestamp, ip_text, cost_text) {
+    if line_no == 1 && is_header(timestamp, key_text, cost_text) {
         return Ok(None);
     }
     let nanos = timestamp::parse(timestamp).map_err(|kind| LineError {
@@ -139,18 +189,15 @@ pub(crate) fn parse_csv_line(
         value: timestamp,
         kind: TraceErrorKind::Timestamp(kind),
     })?;
-    let ip = parse_ip(ip_text).ok_or(LineError {
-        field: Field::Ip,
-        value: ip_text,
-        kind: TraceErrorKind::NotAnIp,
-    })?;
+    let key =
+        K::read(key_text).map_err(|kind| LineError { field: K::FIELD, value: key_text, kind })?;
     let cost = match cost_text {
         None => 1,
         Some(text) => {
             parse_cost(text).map_err(|kind| LineError { field: Field::Cost, value: text, kind })?
         }
     };
-    Ok(Some(Record { timestamp, ip_text, nanos, ip, cost }))
+    Ok(Some(Record { timestamp, key_text, nanos, key, cost }))
 }
 
 /// The position of the first comma in `line` at or after `from`.
@@ -221,6 +268,7 @@ impl fmt::Display for Field {
             Field::Record => "record",
             Field::Timestamp => "timestamp",
             Field::Ip => "ip",
+            Field::Key => "key",
             Field::Cost => "cost",
             Field::Host => "host",
             Field::Time => "time",
@@ -239,6 +287,7 @@ impl fmt::Display for TraceErrorKind {
             TraceErrorKind::HostName => {
                 f.write_str("not an IP address (host names cannot be rate-limited keys)")
             }
+            TraceErrorKind::EmptyKey => f.write_str("empty (a key must have at least one character)"),
             TraceErrorKind::EmptyCost => {
                 f.write_str("empty (leave out the cost column for the default cost 1)")
             }
@@ -271,16 +320,16 @@ mod tests {
 
     #[track_caller]
     fn check(line_no: u64, line: &str, expected: Outcome) {
-        let record = parse_csv_line(line_no, line.as_bytes())
+        let record = parse_csv_line::<IpAddr>(line_no, line.as_bytes())
             .unwrap_or_else(|e| panic!("{line:?}: {}", e.at("t", line_no)));
-        let got = record.map(|r| (r.nanos, r.ip, r.cost));
+        let got = record.map(|r| (r.nanos, r.key, r.cost));
         let expected = expected.map(|(t, ip, cost)| (t, ip.parse().unwrap(), cost));
         assert_eq!(got, expected, "{line:?}");
     }
 
     #[track_caller]
     fn check_err(line_no: u64, line: &str, message: &str) {
-        let err = parse_csv_line(line_no, line.as_bytes()).expect_err(line);
+        let err = parse_csv_line::<IpAddr>(line_no, line.as_bytes()).expect_err(line);
         assert_eq!(err.at("trace.csv", line_no).to_string(), message, "{line:?}");
     }
 
@@ -415,6 +464,34 @@ mod tests {
     }
 
     #[test]
+    fn opaque_keys_are_the_trimmed_text() {
+        let read = |line_no, line: &'static str| {
+            parse_csv_line::<Opaque>(line_no, line.as_bytes())
+                .map(|r| r.map(|r| (r.nanos, r.key_text, r.cost)))
+                .map_err(|e| e.at("trace.csv", line_no).to_string())
+        };
+        let ok = |t, key: &'static str, cost| Ok(Some((t * S, key.as_bytes(), cost)));
+        assert_eq!(read(2, "1,api-key-1"), ok(1, "api-key-1", 1));
+        assert_eq!(read(2, " 1 ,\t user 42 \t, 3"), ok(1, "user 42", 3));
+        assert_eq!(read(2, "1,0:0:0:0:0:0:0:1"), ok(1, "0:0:0:0:0:0:0:1", 1));
+        assert_eq!(read(2, "1,::FFFF:10.0.0.1,0"), ok(1, "::FFFF:10.0.0.1", 0));
+        assert_eq!(read(2, "1,\"quoted\" key\r"), ok(1, "\"quoted\" key\r", 1));
+        assert_eq!(read(1, "timestamp,ip,cost"), Ok(None));
+        assert_eq!(read(2, "# comment"), Ok(None));
+        let empty = "empty (a key must have at least one character)";
+        assert_eq!(read(3, "1,"), Err(format!(r#"trace.csv:3: key "": {empty}"#)));
+        assert_eq!(read(3, "1, \t ,5"), Err(format!(r#"trace.csv:3: key "": {empty}"#)));
+        assert_eq!(
+            read(3, "x,,5"),
+            Err(r#"trace.csv:3: timestamp "x": not a decimal number of seconds"#.to_owned())
+        );
+        assert_eq!(
+            read(3, "1,k,-1"),
+            Err(r#"trace.csv:3: cost "-1": not a whole number"#.to_owned())
+        );
+    }
+
+    #[test]
     fn find_comma_finds_the_first_at_or_after_a_position() {
         let line = b"1700000000.123456789,2001:db8::1,,17";
         let naive = |from: usize| line[from..].iter().position(|&b| b == b',').map(|i| from + i);
@@ -463,9 +540,9 @@ mod tests {
     #[test]
     fn long_and_binary_values_are_shortened_and_escaped() {
         let long = format!("{},10.0.0.1", "9".repeat(100));
-        let err = parse_csv_line(2, long.as_bytes()).unwrap_err().at("t", 2);
+        let err = parse_csv_line::<IpAddr>(2, long.as_bytes()).unwrap_err().at("t", 2);
         assert_eq!(err.value, format!("{}…", "9".repeat(64)));
-        let err = parse_csv_line(2, b"1,\xff\"\x01").unwrap_err().at("t", 2);
+        let err = parse_csv_line::<IpAddr>(2, b"1,\xff\"\x01").unwrap_err().at("t", 2);
         assert_eq!(err.to_string(), "t:2: ip \"\u{fffd}\\\"\\u{1}\": not an IPv4 or IPv6 address");
     }
 }
