@@ -4,6 +4,8 @@
 //! binary, so tasks need nothing installed beyond cargo. It uses std only,
 //! to build fast, and runs cargo through `$CARGO`, the cargo that invoked it.
 
+mod fuzz;
+
 use std::env;
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -16,6 +18,8 @@ tasks:
   ci                 fmt check, clippy -D warnings, the README's test command, docs -D warnings
   loom               model-check limiter-core's concurrency (its tests/loom.rs, --cfg loom)
   stress [ARGS]      build in release and run limiter-stress with ARGS (--quick: smoke run)
+  fuzz TARGET --time SECONDS
+                     run a cargo-fuzz target on nightly (fuzz --list: the targets)
 ";
 
 fn main() -> ExitCode {
@@ -24,6 +28,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("loom") => loom(),
         Some("stress") => stress(&args[1..]),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         _ => {
             eprint!("{HELP}");
             return ExitCode::from(2);
