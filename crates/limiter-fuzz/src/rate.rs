@@ -105,13 +105,16 @@ fn expected_value(text: &str) -> Option<Option<(u128, u128)>> {
 }
 
 /// `Some(Some(v))` for ASCII digits worth `v`, `Some(None)` when they are worth
-/// more than 10³⁰ (far out of any range), `None` when not all digits.
+/// 10²⁰ or more (far out of any range), `None` when not all digits.
+///
+/// The cap keeps [`expected_value`]'s checks inside `u128`: a value below 10²⁰
+/// scaled by up to 10⁹ and then by 10⁹ stays below 10³⁸.
 fn digits_value(digits: &str) -> Option<Option<u128>> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let significant = digits.trim_start_matches('0');
-    if significant.len() > 30 {
+    if significant.len() > 20 {
         return Some(None);
     }
     Some(Some(significant.bytes().fold(0, |v, b| v * 10 + u128::from(b - b'0'))))
