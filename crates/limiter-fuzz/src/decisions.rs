@@ -38,7 +38,7 @@ const RATES: &[&str] = &[
 ///
 /// Asserts that every decision equals SPEC's model computed exactly, and,
 /// independently of that model, that each key's allowed cost never exceeds
-/// `C + R · (latest time − first time)` over the times its requests carried.
+/// `C + R · (latest time − earliest time)` over the times its requests carried.
 ///
 /// # Panics
 ///
@@ -107,10 +107,10 @@ pub fn decisions(data: &[u8]) {
     }
 }
 
-/// One key's requests: its time span and the cost it was allowed.
+/// One key's requests: the span of their times and the cost it was allowed.
 #[derive(Debug)]
 struct Span {
-    first: u64,
+    earliest: u64,
     latest: u64,
     allowed: u128,
 }
@@ -118,30 +118,34 @@ struct Span {
 impl Span {
     fn new(t: u64) -> Span {
         let t = t.min(MAX_TIME);
-        Span { first: t, latest: t, allowed: 0 }
+        Span { earliest: t, latest: t, allowed: 0 }
     }
 
     fn record(&mut self, t: u64, cost: u64, decision: Decision) {
-        self.latest = self.latest.max(t.min(MAX_TIME));
+        let t = t.min(MAX_TIME);
+        (self.earliest, self.latest) = (self.earliest.min(t), self.latest.max(t));
         if decision.is_allowed() {
             self.allowed += u128::from(cost);
         }
     }
 
-    /// A bucket starts with `C` tokens when its key is first seen, and gains
-    /// at most `R · elapsed` by its latest time, so no key can ever be allowed
-    /// more than `C + R · (latest − first)`. Compared as
-    /// `allowed · d · 10⁹ <= C · d · 10⁹ + n · (latest − first)` for `R = n/d`
-    /// tokens per second: at most about 10³⁷, well inside `u128`.
+    /// A bucket starts with `C` tokens at the time of some request for its
+    /// key (not necessarily the first one: a cost-0 request creates nothing,
+    /// and a later request may carry an earlier time), and its time only
+    /// moves forwards to times that requests carried. So it gains at most
+    /// `R · (latest − earliest)`, and no key can ever be allowed more than
+    /// `C + R · (latest − earliest)`. Compared as
+    /// `allowed · d · 10⁹ <= C · d · 10⁹ + n · (latest − earliest)` for
+    /// `R = n/d` tokens per second: at most about 10³⁷, well inside `u128`.
     #[track_caller]
     fn assert_within_bound(&self, capacity: u64, rate: Rate) {
         let unit = u128::from(rate.denom()) * 1_000_000_000;
-        let refill = u128::from(rate.numer()) * u128::from(self.latest - self.first);
+        let refill = u128::from(rate.numer()) * u128::from(self.latest - self.earliest);
         assert!(
             self.allowed * unit <= u128::from(capacity) * unit + refill,
             "over-admission: {} tokens allowed over {} ns, capacity {capacity}, {rate}",
             self.allowed,
-            self.latest - self.first,
+            self.latest - self.earliest,
         );
     }
 }
@@ -199,6 +203,18 @@ mod tests {
         span.record(1_000_000_000, 1, Decision::Allowed { remaining: 0 });
         let over = std::panic::catch_unwind(|| span.assert_within_bound(2, rate));
         assert!(over.is_err(), "4 tokens in 1 s with capacity 2 at 1/s must fail the bound");
+    }
+
+    #[test]
+    fn bound_spans_requests_stamped_before_the_first() {
+        // A cost-0 request at 5 s creates no bucket; one stamped 0 s creates
+        // it full, and by 5 s it has refilled 5 more tokens: 7 in all.
+        let rate = Rate::per_second(1).unwrap();
+        let mut span = Span::new(5_000_000_000);
+        span.record(5_000_000_000, 0, Decision::Allowed { remaining: 2 });
+        span.record(0, 2, Decision::Allowed { remaining: 0 });
+        span.record(5_000_000_000, 5, Decision::Allowed { remaining: 0 });
+        span.assert_within_bound(2, rate);
     }
 
     #[test]
