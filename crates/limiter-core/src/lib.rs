@@ -116,6 +116,7 @@ pub use crate::error::{ConfigError, InvalidIp, RateSyntax};
 pub use crate::key::canonical_ip;
 pub use crate::keyed::KeyedRateLimiter;
 pub use crate::limiter::{MAX_CAPACITY, RateLimiter};
+pub use crate::parse::parse_ip;
 pub use crate::policy::{Eviction, WhenFull};
 pub use crate::rate::Rate;
 pub use crate::store::Counters;

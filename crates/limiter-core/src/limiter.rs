@@ -7,7 +7,7 @@ use crate::builder::{Builder, Settings};
 use crate::cell::MAX_TIME;
 use crate::clock::{Clock, MonotonicClock, Nanos};
 use crate::error::{ConfigError, InvalidIp};
-use crate::key::IpKey;
+use crate::key::{IpKey, V6Bits};
 use crate::parse::parse_ip;
 use crate::rate::Rate;
 use crate::store::{Buckets, Counters};
@@ -57,7 +57,7 @@ pub struct RateLimiter<C = MonotonicClock> {
     settings: Settings,
     clock: C,
     v4: Buckets<u32>,
-    v6: Buckets<[u64; 2]>,
+    v6: Buckets<V6Bits>,
     v4_mask: u32,
     v6_mask: u128,
 }
@@ -148,7 +148,7 @@ impl<C: Clock> RateLimiter<C> {
     /// [`InvalidIp`] naming `ip` if it is not an address; no bucket is touched.
     #[inline]
     pub fn allow(&self, ip: &str) -> Result<bool, InvalidIp> {
-        let ip = parse_ip(ip).ok_or_else(|| InvalidIp::new(ip))?;
+        let ip = parse_ip(ip)?;
         Ok(self.allow_ip(ip))
     }
 
@@ -159,7 +159,7 @@ impl<C: Clock> RateLimiter<C> {
     /// [`InvalidIp`] naming `ip` if it is not an address; no bucket is touched.
     #[inline]
     pub fn allow_at(&self, ip: &str, now: Nanos) -> Result<bool, InvalidIp> {
-        let ip = parse_ip(ip).ok_or_else(|| InvalidIp::new(ip))?;
+        let ip = parse_ip(ip)?;
         Ok(self.allow_ip_at(ip, now))
     }
 
@@ -233,6 +233,28 @@ impl<C: Clock> RateLimiter<C> {
             IpKey::V4(key) => self.v4.peek(params, &key, now),
             IpKey::V6(key) => self.v6.peek(params, &key, now),
         }
+    }
+
+    /// The address that names `ip`'s bucket: its canonical form (see
+    /// [`canonical_ip`](crate::canonical_ip)) cut to the limiter's prefix for
+    /// its family. Two addresses share a bucket exactly when their bucket
+    /// addresses are equal.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use limiter_core::{Rate, RateLimiter};
+    /// use std::net::IpAddr;
+    ///
+    /// let limiter = RateLimiter::builder(10, Rate::per_second(1)?).ipv6_prefix(64).build()?;
+    /// let bucket = limiter.bucket_address("2001:db8:0:7:1:2:3:4".parse()?);
+    /// assert_eq!(bucket, "2001:db8:0:7::".parse::<IpAddr>()?);
+    /// let mapped = limiter.bucket_address("::ffff:192.0.2.1".parse()?);
+    /// assert_eq!(mapped, "192.0.2.1".parse::<IpAddr>()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn bucket_address(&self, ip: IpAddr) -> IpAddr {
+        self.key(ip).to_ip()
     }
 
     /// Evicts every idle bucket now; returns how many. See [`Eviction`](crate::Eviction).

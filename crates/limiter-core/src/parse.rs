@@ -43,10 +43,37 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::error::InvalidIp;
+
 /// Parses `s` as an IPv4 or IPv6 address exactly as `s.parse::<IpAddr>()`
-/// does, returning `None` where std returns an error.
+/// does, several times faster for IPv6.
+///
+/// This is the parser behind [`RateLimiter::allow`](crate::RateLimiter::allow);
+/// use it to turn addresses into keys ahead of time, as `limiter-cli` does.
+///
+/// # Errors
+///
+/// [`InvalidIp`] naming `s` wherever std's parser fails.
+///
+/// # Example
+///
+/// ```
+/// use limiter_core::parse_ip;
+/// use std::net::IpAddr;
+///
+/// assert_eq!(parse_ip("2001:db8::1")?, "2001:db8::1".parse::<IpAddr>()?);
+/// assert!(parse_ip("010.0.0.1").is_err()); // no octal, as in std
+/// assert_eq!(parse_ip("fe80::1%eth0").unwrap_err().input(), "fe80::1%eth0");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[inline]
-pub(crate) fn parse_ip(s: &str) -> Option<IpAddr> {
+pub fn parse_ip(s: &str) -> Result<IpAddr, InvalidIp> {
+    parse(s).ok_or_else(|| InvalidIp::new(s))
+}
+
+/// [`parse_ip`] without the error: `None` where std returns an error.
+#[inline]
+fn parse(s: &str) -> Option<IpAddr> {
     let bytes = s.as_bytes();
     match parse_v4(bytes) {
         Some(v4) => Some(IpAddr::V4(v4)),
@@ -219,7 +246,7 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::{RngExt, SeedableRng};
 
-    use super::parse_ip;
+    use super::parse;
 
     /// Asserts that `parse_ip` agrees with std on `input` and that std's verdict
     /// is `valid`, so the table below documents std's behaviour too.
@@ -227,7 +254,7 @@ mod tests {
     fn check(input: &str, valid: bool) {
         let expected = input.parse::<IpAddr>().ok();
         assert_eq!(expected.is_some(), valid, "std's verdict on {input:?}");
-        assert_eq!(parse_ip(input), expected, "on {input:?}");
+        assert_eq!(parse(input), expected, "on {input:?}");
     }
 
     #[test]
@@ -363,7 +390,7 @@ mod tests {
                             text.push_str("1.2.3.4");
                         }
                         let expected = text.parse::<IpAddr>().ok();
-                        assert_eq!(parse_ip(&text), expected, "on {text:?}");
+                        assert_eq!(parse(&text), expected, "on {text:?}");
                         accepted += usize::from(expected.is_some());
                     }
                 }
@@ -390,7 +417,7 @@ mod tests {
                 .collect();
             for text in &strings {
                 let expected = text.parse::<IpAddr>().ok();
-                assert_eq!(parse_ip(text), expected, "on {text:?}");
+                assert_eq!(parse(text), expected, "on {text:?}");
                 accepted += usize::from(expected.is_some());
             }
         }
@@ -538,7 +565,7 @@ mod tests {
                 _ => junk(&mut rng),
             };
             let expected = input.parse::<IpAddr>().ok();
-            assert_eq!(parse_ip(&input), expected, "case {case}: {input:?}");
+            assert_eq!(parse(&input), expected, "case {case}: {input:?}");
             match expected {
                 Some(IpAddr::V4(_)) => v4 += 1,
                 Some(IpAddr::V6(_)) => v6 += 1,

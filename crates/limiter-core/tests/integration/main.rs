@@ -4,4 +4,5 @@ mod concurrency;
 mod memory;
 mod model;
 mod parse;
+mod readme;
 mod spec;
