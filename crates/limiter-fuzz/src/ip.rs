@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use limiter_core::{Nanos, Rate, RateLimiter, canonical_ip};
+use limiter_core::{Nanos, Rate, RateLimiter, canonical_ip, parse_ip};
 
 /// Tokens per bucket: small, so that the bucket each address lands in shows.
 const CAPACITY: u64 = 3;
@@ -11,8 +11,9 @@ const CAPACITY: u64 = 3;
 /// Sends each line of `data` (lossily decoded as UTF-8) through
 /// [`RateLimiter::allow_at`], all at one instant, and the whole input once.
 ///
-/// Asserts that an input is accepted exactly when `std` parses it as an
-/// [`IpAddr`]; that an accepted one takes a token from the bucket of the
+/// Asserts that [`parse_ip`] returns exactly the address `std` reads, and
+/// that an input is accepted exactly when `std` parses it as an [`IpAddr`];
+/// that an accepted one takes a token from the bucket of the
 /// address `std` reads (checked through [`RateLimiter::tokens_at`]), so that
 /// spellings of one address share a bucket; and that a rejected one names a
 /// prefix of the input and creates no bucket.
@@ -26,8 +27,15 @@ pub fn ip(data: &[u8]) {
     let mut taken: HashMap<IpAddr, u64> = HashMap::new();
     for input in text.split('\n').chain([text.as_ref()]) {
         let before = limiter.len();
-        match (limiter.allow_at(input, Nanos::new(0)), input.parse::<IpAddr>()) {
+        let std = input.parse::<IpAddr>();
+        assert_eq!(parse_ip(input).ok(), std.as_ref().ok().copied(), "{input:?}: parse_ip and std");
+        match (limiter.allow_at(input, Nanos::new(0)), std) {
             (Ok(allowed), Ok(ip)) => {
+                assert_eq!(
+                    limiter.bucket_address(ip),
+                    canonical_ip(ip),
+                    "{input:?}: bucket address"
+                );
                 let count = taken.entry(canonical_ip(ip)).or_default();
                 assert_eq!(allowed, *count < CAPACITY, "{input:?} allowed after {count} takes");
                 *count = (*count + 1).min(CAPACITY);
