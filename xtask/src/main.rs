@@ -4,7 +4,9 @@
 //! binary, so tasks need nothing installed beyond cargo. It uses std only,
 //! to build fast, and runs cargo through `$CARGO`, the cargo that invoked it.
 
+mod bench_replay;
 mod fuzz;
+mod gen_trace;
 
 use std::env;
 use std::error::Error;
@@ -18,6 +20,8 @@ tasks:
   ci                 fmt check, clippy -D warnings, the README's test command, docs -D warnings
   loom               model-check limiter-core's concurrency (its tests/loom.rs, --cfg loom)
   stress [ARGS]      build in release and run limiter-stress with ARGS (--quick: smoke run)
+  gen-trace [ARGS]   write examples/trace.csv (or --out PATH) from a seeded generator
+  bench-replay       time limiter-cli replay on a 10M-record trace: 1 limit, a 3x3 sweep, read only
   fuzz TARGET --time SECONDS
                      run a cargo-fuzz target on nightly (fuzz --list: the targets)
 ";
@@ -28,6 +32,8 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("loom") => loom(),
         Some("stress") => stress(&args[1..]),
+        Some("gen-trace") => gen_trace::run(&args[1..], &project_root()),
+        Some("bench-replay") => bench_replay::run(&args[1..], &project_root()),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
         _ => {
             eprint!("{HELP}");

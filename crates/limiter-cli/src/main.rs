@@ -1,3 +1,49 @@
-//! `limiter-cli`: replays recorded traffic through a rate limiter.
+//! `limiter-cli`: replays recorded traffic through a per-IP rate limiter.
+//!
+//! `main` only parses arguments, runs, and maps errors to exit statuses: 2 for
+//! usage errors, 1 for everything else, 0 when standard output is a closed
+//! pipe (as when piped into `head`).
 
-fn main() {}
+mod access_log;
+mod args;
+mod decide;
+mod decisions;
+mod error;
+mod input;
+mod keys;
+mod replay;
+mod report;
+mod timestamp;
+mod trace;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+use crate::args::{Cli, Command, OutputFormat, ReplayConfig};
+use crate::error::CliError;
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("limiter-cli: {err}");
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Replay(args) => {
+            let config = ReplayConfig::try_from(args)?;
+            let progress = input::progress_bar(&config.traces);
+            let summary = replay::replay(&config, &progress)?;
+            progress.finish_and_clear();
+            let json = config.output == OutputFormat::Json;
+            report::print_summary(&summary, json, config.decisions_on_stdout())
+        }
+        Command::Lines { traces } => report::print_line_count(replay::count_lines(&traces)?),
+    }
+}

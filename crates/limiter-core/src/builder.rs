@@ -21,17 +21,19 @@ use crate::sync::AtomicUsize;
 /// # Example
 ///
 /// ```
-/// use limiter_core::{Rate, RateLimiter, WhenFull};
+/// use limiter_core::{Eviction, Rate, RateLimiter, WhenFull};
 ///
 /// let limiter = RateLimiter::builder(10, Rate::per_second(5)?)
-///     .max_keys(100_000)
-///     .when_full(WhenFull::DenyNewKeys)
-///     .ipv6_prefix(64)
+///     .max_keys(100_000) // bounded memory under a flood of new addresses
+///     .when_full(WhenFull::DenyNewKeys) // or EvictFullest (default), AdmitUntracked
+///     .ipv6_prefix(64) // one bucket per /64, as ISPs assign them
+///     .eviction(Eviction::default()) // forget idle (full) buckets: lossless
 ///     .build()?;
-/// // Two addresses in one /64 share a bucket.
-/// assert!(limiter.check_n("2001:db8::1".parse()?, 10).is_allowed());
-/// assert!(!limiter.allow("2001:db8::ffff")?);
-/// assert!(RateLimiter::builder(10, Rate::MAX).ipv4_prefix(33).build().is_err());
+/// let keyed = RateLimiter::builder(100, "30/m".parse()?).build_keyed::<String>()?; // any key type
+/// # assert!(limiter.check_n("2001:db8::1".parse()?, 10).is_allowed());
+/// # assert!(!limiter.allow("2001:db8::ffff")?); // the same /64
+/// # assert!(keyed.allow(&"api-key-1".to_string()));
+/// # assert!(RateLimiter::builder(10, Rate::MAX).ipv4_prefix(33).build().is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone)]

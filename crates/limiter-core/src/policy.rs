@@ -80,9 +80,13 @@ impl Eviction {
 /// - [`WhenFull::EvictFullest`] (the default) keeps admitting newcomers under
 ///   their own limit. It evicts the bucket with the most tokens among a sample
 ///   of tracked ones, which is most often a flooding address that sent one
-///   request and never came back. An established client evicted this way had
-///   nearly refilled, and its next request starts from a full bucket: it can
-///   gain at most the few tokens it was short of capacity.
+///   request and never came back. An evicted client's next request starts
+///   from a full bucket, so each eviction can give it at most the tokens its
+///   bucket was short of capacity. Under a sustained flood the same client
+///   can be evicted again and again, and then gains that much each time: the
+///   `flood` stress workload shows greedy clients allowed up to a third more
+///   than their limit when a flood outpaces them. Choose a cap above the
+///   flood's working set, or `DenyNewKeys`, when limits must hold exactly.
 /// - [`WhenFull::DenyNewKeys`] keeps every established client's limit exact,
 ///   but denies every new address until buckets turn idle: a flood locks out
 ///   newcomers, legitimate ones included.

@@ -6,15 +6,18 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use limiter_core::{ConfigError, Rate, RateLimiter};
+use limiter_core::{ConfigError, Rate, RateLimiter, WhenFull};
 
 use crate::check::Quota;
+use crate::flood::FloodSize;
 use crate::workload::WorkloadKind;
 
 /// How long each run lasts in the standard suite.
 const SUITE_DURATION: Duration = Duration::from_secs(5);
 /// How long each run lasts with `--quick`.
 const QUICK_DURATION: Duration = Duration::from_millis(150);
+/// How long each run lasts in a soak, unless `--duration` or `--ops` says.
+const SOAK_RUN_DURATION: Duration = Duration::from_secs(1);
 /// Keys pre-generated per thread when runs are timed; each thread cycles through them.
 const SUITE_STREAM_LEN: usize = 1 << 20;
 /// Keys pre-generated per thread with `--quick`.
@@ -39,7 +42,7 @@ pub(crate) struct Args {
     /// Worker threads [default: all cores].
     #[arg(long)]
     pub(crate) threads: Option<NonZeroUsize>,
-    /// Workloads to run, comma-separated: hot, uniform, zipf, churn, ipv6 or all.
+    /// Workloads to run, comma-separated: hot, uniform, zipf, churn, ipv6, flood or all.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "all")]
     pub(crate) workload: Vec<WorkloadArg>,
     /// Bucket capacity in tokens.
@@ -78,6 +81,14 @@ pub(crate) struct Args {
     /// Write a latency-by-percentile plot as SVG to FILE.
     #[arg(long, value_name = "FILE")]
     pub(crate) svg: Option<PathBuf>,
+    /// Run the chosen workloads round after round for MINUTES ("10", "0.5"),
+    /// each run on a fresh limiter and checked; 1 s per run unless --duration or --ops.
+    #[arg(long, value_name = "MINUTES", conflicts_with_all = ["json", "hgrm", "svg", "against"])]
+    pub(crate) soak: Option<String>,
+    /// Internal: run one flood case (POLICY:THREADS) and print it as JSON, so
+    /// that each case's memory is measured in a fresh process.
+    #[arg(long, hide = true, value_name = "POLICY:THREADS")]
+    pub(crate) flood_child: Option<String>,
 }
 
 /// A `--workload` value.
@@ -88,6 +99,8 @@ pub(crate) enum WorkloadArg {
     Zipf,
     Churn,
     Ipv6,
+    /// 10M new IPv4 and 10M new IPv6 addresses against a key cap, in trace time.
+    Flood,
     All,
 }
 
@@ -122,6 +135,12 @@ pub(crate) struct Config {
     pub(crate) json: Option<PathBuf>,
     pub(crate) hgrm: Option<PathBuf>,
     pub(crate) svg: Option<PathBuf>,
+    /// The flood to send, if `flood` is among the workloads.
+    pub(crate) flood: Option<FloodSize>,
+    /// How long to soak, if `--soak` was given.
+    pub(crate) soak: Option<Duration>,
+    /// The one flood case to run in this process, for a parent.
+    pub(crate) flood_child: Option<(WhenFull, usize)>,
 }
 
 /// An argument that parsed but makes no sense.
@@ -137,6 +156,10 @@ pub(crate) enum ArgsError {
     ZipfExponent { exponent: f64 },
     /// `--batch` is zero.
     ZeroBatch,
+    /// `--soak` is not a positive number of minutes.
+    Soak { input: String },
+    /// `--flood-child` is not `POLICY:THREADS`.
+    FloodChild { input: String },
 }
 
 impl fmt::Display for ArgsError {
@@ -154,6 +177,13 @@ impl fmt::Display for ArgsError {
                 write!(f, "invalid zipf exponent \"{exponent}\": expected a positive finite number")
             }
             ArgsError::ZeroBatch => write!(f, "invalid batch \"0\": expected at least 1"),
+            ArgsError::FloodChild { input } => {
+                write!(f, "invalid flood case {input:?}: expected POLICY:THREADS")
+            }
+            ArgsError::Soak { input } => write!(
+                f,
+                "invalid soak time {input:?}: expected a positive number of minutes (\"10\", \"0.5\")"
+            ),
         }
     }
 }
@@ -181,6 +211,8 @@ impl TryFrom<Args> for Config {
             let capacity = args.capacity.unwrap_or(DENY_QUOTA.0);
             vec![quota(capacity, args.rate.as_deref().unwrap_or(DENY_QUOTA.1))?]
         };
+        let soak = args.soak.as_deref().map(parse_minutes).transpose()?;
+        let flood_child = args.flood_child.as_deref().map(parse_flood_case).transpose()?;
         let stop = match (args.ops, args.duration) {
             (Some(ops), _) if ops < threads as u64 => {
                 return Err(ArgsError::TooFewOps { ops, threads });
@@ -188,6 +220,7 @@ impl TryFrom<Args> for Config {
             (Some(ops), _) => Stop::Ops(ops),
             (None, Some(text)) => Stop::After(parse_duration(&text)?),
             (None, None) if args.quick => Stop::After(QUICK_DURATION),
+            (None, None) if soak.is_some() => Stop::After(SOAK_RUN_DURATION),
             (None, None) => Stop::After(SUITE_DURATION),
         };
         let mut stream_len = if args.quick { QUICK_STREAM_LEN } else { SUITE_STREAM_LEN };
@@ -201,6 +234,16 @@ impl TryFrom<Args> for Config {
         if args.batch == 0 {
             return Err(ArgsError::ZeroBatch);
         }
+        let flood = args
+            .workload
+            .iter()
+            .any(|w| matches!(w, WorkloadArg::Flood | WorkloadArg::All))
+            // A soak repeats the flood every round, so it sends the short one.
+            .then_some(if args.quick || soak.is_some() {
+                FloodSize::QUICK
+            } else {
+                FloodSize::FULL
+            });
         Ok(Config {
             threads,
             workloads: workloads(&args.workload),
@@ -214,6 +257,9 @@ impl TryFrom<Args> for Config {
             json: args.json,
             hgrm: args.hgrm,
             svg: args.svg,
+            flood,
+            soak,
+            flood_child,
         })
     }
 }
@@ -237,10 +283,29 @@ fn workloads(chosen: &[WorkloadArg]) -> Vec<WorkloadKind> {
                 WorkloadArg::Zipf => *kind == WorkloadKind::Zipf,
                 WorkloadArg::Churn => *kind == WorkloadKind::Churn,
                 WorkloadArg::Ipv6 => *kind == WorkloadKind::Ipv6,
+                WorkloadArg::Flood => false,
                 WorkloadArg::All => true,
             })
         })
         .collect()
+}
+
+/// Parses `"EvictFullest:2"`.
+fn parse_flood_case(input: &str) -> Result<(WhenFull, usize), ArgsError> {
+    let error = || ArgsError::FloodChild { input: input.to_owned() };
+    let (policy, threads) = input.split_once(':').ok_or_else(error)?;
+    let threads = threads.parse::<NonZeroUsize>().map_err(|_| error())?;
+    Ok((crate::flood::policy_named(policy).ok_or_else(error)?, threads.get()))
+}
+
+/// Parses `"10"` or `"0.5"` minutes into a positive duration.
+fn parse_minutes(input: &str) -> Result<Duration, ArgsError> {
+    let error = || ArgsError::Soak { input: input.to_owned() };
+    if input.is_empty() || !input.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return Err(error());
+    }
+    let minutes = input.parse::<f64>().map_err(|_| error())?;
+    Duration::try_from_secs_f64(minutes * 60.0).ok().filter(|d| !d.is_zero()).ok_or_else(error)
 }
 
 /// Parses `"2"`, `"0.5"`, `"3s"` or `"500ms"` into a positive duration.
@@ -335,5 +400,33 @@ mod tests {
             ArgsError::Quota(ConfigError::CapacityOutOfRange { capacity: 5_000_000_000 })
         );
         assert_eq!(config(&["--batch", "0"]).unwrap_err(), ArgsError::ZeroBatch);
+    }
+
+    #[test]
+    fn flood_is_chosen_by_name_or_all_and_shrinks_with_quick_or_soak() {
+        let config = config_ok(&["--workload", "flood"]);
+        assert_eq!((config.workloads.len(), config.flood), (0, Some(FloodSize::FULL)));
+        assert_eq!(config_ok(&["--workload", "flood", "--quick"]).flood, Some(FloodSize::QUICK));
+        assert_eq!(config_ok(&[]).flood, Some(FloodSize::FULL));
+        assert_eq!(config_ok(&["--workload", "hot"]).flood, None);
+        assert_eq!(config_ok(&["--soak", "1"]).flood, Some(FloodSize::QUICK));
+    }
+
+    #[test]
+    fn soak_takes_positive_minutes() {
+        let soak = config_ok(&["--soak", "10"]);
+        assert_eq!(soak.soak, Some(Duration::from_secs(600)));
+        assert_eq!(soak.stop, Stop::After(SOAK_RUN_DURATION));
+        assert_eq!(config_ok(&["--soak", "0.5"]).soak, Some(Duration::from_secs(30)));
+        assert_eq!(config_ok(&[]).soak, None);
+        let soak = config_ok(&["--soak", "2", "--duration", "200ms"]);
+        assert_eq!(soak.stop, Stop::After(Duration::from_millis(200)));
+        for bad in ["0", "-1", "ten", "", "1e3", "0.0000000000000000001"] {
+            let err = config(&[&format!("--soak={bad}")]).expect_err(bad);
+            assert_eq!(err, ArgsError::Soak { input: bad.to_owned() });
+            assert!(err.to_string().starts_with(&format!("invalid soak time {bad:?}")), "{err}");
+        }
+        let output = Args::try_parse_from(["limiter-stress", "--soak", "1", "--json", "out.json"]);
+        assert!(output.is_err(), "a soak writes no JSON");
     }
 }

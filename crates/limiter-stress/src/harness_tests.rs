@@ -214,7 +214,7 @@ fn sample_runs() -> (Header, Vec<RunResult>) {
 #[test]
 fn json_holds_every_run_and_the_ratios() {
     let (header, runs) = sample_runs();
-    let text = serde_json::to_string(&report::json(&header, &runs)).unwrap();
+    let text = serde_json::to_string(&report::json(&header, &runs, &[])).unwrap();
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(json["threads"], 2);
     assert_eq!(json["timer"]["pair_p50_ns"], 20);

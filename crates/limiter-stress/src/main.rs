@@ -2,14 +2,18 @@
 //! and latency percentiles per workload, and checks exactly that no key was
 //! allowed more than its bucket allows. `--against governor` runs the same
 //! workloads on the `governor` crate in the same process for comparison.
+//! `--workload flood` floods a limiter with a key cap with new addresses, in
+//! trace time, and `--soak MINUTES` repeats every workload for that long.
 //!
 //! Run it through `cargo xtask stress [ARGS]`, which builds in release mode.
 
 mod args;
 mod check;
+mod flood;
 mod limiters;
 mod report;
 mod run;
+mod soak;
 mod svg;
 mod workload;
 
@@ -18,12 +22,15 @@ mod harness_tests;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
 use clap::Parser;
 
+use limiter_core::WhenFull;
+
 use crate::args::{Against, Args, Config, Stop};
+use crate::flood::{FloodResult, FloodSize};
 use crate::report::Header;
 use crate::run::RunResult;
 use crate::workload::Workload;
@@ -36,10 +43,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some((policy, threads)) = config.flood_child {
+        let size = config.flood.unwrap_or(FloodSize::FULL);
+        println!("{}", flood::run(size, policy, threads).to_json());
+        return ExitCode::SUCCESS;
+    }
     match stress(&config) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => {
-            eprintln!("limiter-stress: the check failed: a limiter allowed more than its quota");
+            eprintln!("limiter-stress: a check failed: see FAILED above");
             ExitCode::FAILURE
         }
         Err(err) => {
@@ -56,6 +68,9 @@ fn stress(config: &Config) -> Result<bool, StressError> {
         .thread_name(|i| format!("stress-{i}"))
         .build()
         .map_err(|err| StressError::Pool(err.to_string()))?;
+    if let Some(duration) = config.soak {
+        return Ok(soak::soak(config, &pool, duration));
+    }
     let header = Header {
         threads: config.threads,
         seed: config.seed,
@@ -87,9 +102,21 @@ fn stress(config: &Config) -> Result<bool, StressError> {
             }
         }
     }
-    print!("{}", report::table(&header, &runs));
+    if !runs.is_empty() {
+        print!("{}", report::table(&header, &runs));
+    }
+    let mut floods = Vec::new();
+    if let Some(size) = config.flood {
+        for threads in [1, 2] {
+            for policy in flood::POLICIES {
+                eprintln!("flood: {policy:?} on {threads} thread(s), in a fresh process");
+                floods.push(flood_in_child(size, policy, threads)?);
+            }
+        }
+        print!("{}", report::flood_table(&floods));
+    }
     if let Some(path) = &config.json {
-        let text = serde_json::to_string_pretty(&report::json(&header, &runs))
+        let text = serde_json::to_string_pretty(&report::json(&header, &runs, &floods))
             .expect("JSON values serialise");
         write(path, text + "\n")?;
     }
@@ -104,7 +131,7 @@ fn stress(config: &Config) -> Result<bool, StressError> {
         let title = format!("limiter-stress: latency by percentile, {} threads", config.threads);
         write(path, svg::plot(&title, &runs))?;
     }
-    Ok(runs.iter().all(|run| run.check.passed()))
+    Ok(runs.iter().all(|run| run.check.passed()) && floods.iter().all(|run| run.passed()))
 }
 
 fn timed_run<L: limiters::Limiter>(
@@ -128,10 +155,41 @@ fn timed_run<L: limiters::Limiter>(
 }
 
 /// The first three fields of Linux's `/proc/loadavg`, if it exists.
-fn load_average() -> Option<String> {
+pub(crate) fn load_average() -> Option<String> {
     let text = std::fs::read_to_string("/proc/loadavg").ok()?;
     let fields: Vec<&str> = text.split_whitespace().take(3).collect();
     (fields.len() == 3).then(|| fields.join(" "))
+}
+
+/// Runs one flood case in a child process of this binary, so that its
+/// memory is measured from a fresh heap rather than one that earlier runs
+/// left pages in.
+fn flood_in_child(
+    size: FloodSize,
+    policy: WhenFull,
+    threads: usize,
+) -> Result<FloodResult, StressError> {
+    let exe = std::env::current_exe().map_err(|err| StressError::Child(err.to_string()))?;
+    let mut command = Command::new(exe);
+    command.arg("--workload=flood").arg(format!("--flood-child={policy:?}:{threads}"));
+    if size == FloodSize::QUICK {
+        command.arg("--quick");
+    }
+    let output = command
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|err| StressError::Child(err.to_string()))?;
+    if !output.status.success() {
+        return Err(StressError::Child(format!(
+            "{policy:?} on {threads} exited {}",
+            output.status
+        )));
+    }
+    serde_json::from_slice(&output.stdout)
+        .ok()
+        .as_ref()
+        .and_then(FloodResult::from_json)
+        .ok_or_else(|| StressError::Child(format!("{policy:?} on {threads}: unreadable result")))
 }
 
 fn write(path: &Path, contents: String) -> Result<(), StressError> {
@@ -144,6 +202,8 @@ fn write(path: &Path, contents: String) -> Result<(), StressError> {
 enum StressError {
     /// The worker pool could not be built.
     Pool(String),
+    /// A flood's child process could not run or report.
+    Child(String),
     /// An output file could not be written.
     Io { path: PathBuf, source: std::io::Error },
 }
@@ -152,6 +212,7 @@ impl fmt::Display for StressError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StressError::Pool(err) => write!(f, "cannot start the worker threads: {err}"),
+            StressError::Child(err) => write!(f, "flood child process failed: {err}"),
             StressError::Io { path, source } => {
                 write!(f, "cannot write {:?}: {source}", path.display().to_string())
             }
@@ -162,7 +223,7 @@ impl fmt::Display for StressError {
 impl std::error::Error for StressError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            StressError::Pool(_) => None,
+            StressError::Pool(_) | StressError::Child(_) => None,
             StressError::Io { source, .. } => Some(source),
         }
     }

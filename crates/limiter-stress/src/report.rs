@@ -6,6 +6,7 @@ use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
 use crate::check::Quota;
+use crate::flood::{self, FloodResult};
 use crate::run::{RunResult, TimerCost};
 
 /// The percentiles every report shows, with their column names.
@@ -193,7 +194,7 @@ fn power_of_ten(n: u64) -> String {
 }
 
 /// Every run's figures as one JSON document.
-pub(crate) fn json(header: &Header, runs: &[RunResult]) -> Value {
+pub(crate) fn json(header: &Header, runs: &[RunResult], floods: &[FloodResult]) -> Value {
     let saturate = |v: u128| u64::try_from(v).unwrap_or(u64::MAX);
     let rows: Vec<Value> = runs
         .iter()
@@ -253,6 +254,7 @@ pub(crate) fn json(header: &Header, runs: &[RunResult]) -> Value {
         "load_average": header.load,
         "runs": rows,
         "comparisons": comparisons,
+        "floods": floods.iter().map(FloodResult::to_json).collect::<Vec<_>>(),
     })
 }
 
@@ -303,4 +305,93 @@ fn sub_buckets(sigfig: u8) -> u64 {
 pub(crate) fn hgrm_file_name(run: &RunResult) -> String {
     let rate = run.quota.rate.to_string().replace('/', "per");
     format!("{}-c{}-r{rate}-{}.hgrm", run.workload.name(), run.quota.capacity, run.limiter)
+}
+
+/// The flood runs as a table, then each failed run's violations.
+pub(crate) fn flood_table(runs: &[FloodResult]) -> String {
+    let mut out = String::new();
+    let Some(first) = runs.first() else { return out };
+    let size = first.size;
+    let _ = writeln!(
+        out,
+        "\nflood: {} new IPv4 + {} new IPv6 addresses (one /64) at {} requests per simulated second, \
+         cap {} keys, quota {}@{}/s; {} established clients at 4/s and {} greedy ones at {}/s, \
+         created before the flood",
+        size.per_family,
+        size.per_family,
+        1_000_000_000 / flood::SPACING_NS,
+        size.max_keys,
+        flood::CAPACITY,
+        flood::RATE_PER_SEC,
+        size.established,
+        size.greedy,
+        flood::greedy_rate(size)
+    );
+    let _ = writeln!(
+        out,
+        "{:<14} {:>3} {:>10} {:>10} {:>8} {:>10} {:>15} {:>17} {:>19} {:>9} {:>6} {:>6} {:>7}  check",
+        "policy",
+        "thr",
+        "requests",
+        "flood keys",
+        "max kept",
+        "evicted",
+        "est. allow/deny",
+        "greedy al/exact",
+        "new allow/deny",
+        "peak RSS+",
+        "B/slot",
+        "wall s",
+        "Mrec/s"
+    );
+    for run in runs {
+        let delta = run
+            .rss_delta()
+            .map_or_else(|| "n/a".to_owned(), |d| format!("{:.1} MiB", d as f64 / 1048576.0));
+        let per_slot = run.bytes_per_slot().map_or_else(|| "n/a".to_owned(), |b| format!("{b:.1}"));
+        let _ = writeln!(
+            out,
+            "{:<14} {:>3} {:>10} {:>10} {:>8} {:>10} {:>15} {:>17} {:>19} {:>9} {:>6} {:>6.2} {:>7.2}  {}",
+            format!("{:?}", run.policy),
+            run.threads,
+            run.requests,
+            run.flood_keys,
+            run.max_tracked(),
+            run.last().counters.evicted,
+            format!("{}/{}", run.established.allowed, run.established.denied),
+            format!("{}/{}", run.greedy.allowed, run.greedy_exact),
+            format!("{}/{}", run.newcomers.allowed, run.newcomers.denied),
+            delta,
+            per_slot,
+            run.elapsed.as_secs_f64(),
+            run.records_per_sec() / 1e6,
+            if run.passed() {
+                "ok".to_owned()
+            } else {
+                format!("FAILED ({})", run.violations.len())
+            }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "check: len() and created-evicted <= cap at every sample ({} requests apart) and at the end; \
+         established clients never denied; greedy clients \
+         allowed exactly what an uncapped bucket allows (DenyNewKeys, AdmitUntracked); newcomers all allowed (EvictFullest, AdmitUntracked) or \
+         denied while the cap is full (DenyNewKeys); peak RSS - RSS before <= {} bytes per cap slot",
+        size.sample_every,
+        flood::MAX_BYTES_PER_SLOT
+    );
+    if runs.iter().any(|r| r.rss_peak.is_some_and(|(_, s)| s == flood::PeakSource::Sampled)) {
+        let _ = writeln!(out, "note: peak RSS is the highest sample (VmHWM could not be reset)");
+    }
+    for run in runs.iter().filter(|r| !r.passed()) {
+        let _ = writeln!(out, "{:?} on {} threads FAILED", run.policy, run.threads);
+        for violation in run.violations.iter().take(10) {
+            let _ = writeln!(out, "    {violation}");
+        }
+        if run.violations.len() > 10 {
+            let _ = writeln!(out, "    ... and {} more", run.violations.len() - 10);
+        }
+    }
+    out
 }

@@ -75,3 +75,16 @@ fn unwritable_output_exits_1_naming_the_file() {
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("cannot write \"/nonexistent/dir/out.json\""), "{stderr}");
 }
+
+#[test]
+fn bad_soak_times_exit_2_naming_the_value() {
+    for bad in ["0", "ten", "-3"] {
+        let output = stress(&[&format!("--soak={bad}")]);
+        assert_eq!(output.status.code(), Some(2), "--soak={bad}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(
+            stderr.starts_with(&format!("limiter-stress: invalid soak time \"{bad}\"")),
+            "{stderr}"
+        );
+    }
+}

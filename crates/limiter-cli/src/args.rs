@@ -1,0 +1,288 @@
+//! Command-line arguments: clap's raw strings, then a validated [`ReplayConfig`].
+//!
+//! Capacities and rates stay text until [`ReplayConfig::try_from`] parses
+//! them, rates with the core's exact `Rate::from_str`, never through `f64`.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use limiter_core::{ConfigError, MAX_CAPACITY, ManualClock, Rate, RateLimiter};
+
+/// Replays recorded traffic through a per-IP token-bucket rate limiter.
+#[derive(Debug, Parser)]
+#[command(name = "limiter-cli", version, about, max_term_width = 100)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Replays traces through a limit and shows what it would allow and deny.
+    ///
+    /// Records are decided in trace time, not wall time, so a day of traffic
+    /// replays in seconds. Give comma lists to --capacity and --rate to
+    /// compare every combination in one pass.
+    Replay(ReplayArgs),
+    /// Reads and splits the inputs' lines and prints how many there are (a
+    /// baseline for benchmarks).
+    #[command(hide = true)]
+    Lines {
+        /// Files to read; `-` reads standard input.
+        #[arg(required = true)]
+        traces: Vec<PathBuf>,
+    },
+}
+
+/// The raw arguments of `replay`.
+#[derive(Debug, Args)]
+pub(crate) struct ReplayArgs {
+    /// Traces to replay, in order, as one stream; `-` reads standard input.
+    /// Gzip-compressed input is decompressed.
+    #[arg(required = true, value_name = "TRACE")]
+    pub(crate) traces: Vec<PathBuf>,
+    /// Bucket capacity in whole tokens, or a comma list for a what-if sweep.
+    #[arg(
+        long,
+        value_name = "N[,N...]",
+        value_delimiter = ',',
+        default_value = "10",
+        allow_negative_numbers = true
+    )]
+    pub(crate) capacity: Vec<String>,
+    /// Refill rate in tokens per second (5, 0.5) or per period (100/s, 30/m,
+    /// 1/h), or a comma list for a what-if sweep.
+    #[arg(
+        long,
+        value_name = "R[,R...]",
+        value_delimiter = ',',
+        default_value = "5",
+        allow_negative_numbers = true
+    )]
+    pub(crate) rate: Vec<String>,
+    /// The input format; `auto` reads each input's first record to choose.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = InputFormat::Auto)]
+    pub(crate) input: InputFormat,
+    /// Writes one CSV row per replayed record to FILE (`-`: standard output,
+    /// which moves the summary to standard error).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) decisions: Option<PathBuf>,
+    /// The summary's format.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = OutputFormat::Text)]
+    pub(crate) output: OutputFormat,
+    /// How many keys to list by denials.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub(crate) top: usize,
+    /// Counts and skips malformed records instead of stopping at the first.
+    #[arg(long)]
+    pub(crate) skip_invalid: bool,
+}
+
+/// How to read the inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum InputFormat {
+    /// Access log if the first record reads as one, else CSV.
+    Auto,
+    /// `timestamp,ip[,cost]` lines.
+    Csv,
+    /// Web server access logs in common or combined log format.
+    #[value(alias = "common")]
+    Combined,
+}
+
+/// How to write the summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    /// Aligned tables for people.
+    Text,
+    /// One JSON object, as documented in the README.
+    Json,
+}
+
+/// One capacity and rate to replay with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limit {
+    pub(crate) capacity: u64,
+    pub(crate) rate: Rate,
+}
+
+impl Limit {
+    /// A limiter for this limit, in trace time.
+    pub(crate) fn limiter(&self) -> RateLimiter<ManualClock> {
+        RateLimiter::with_clock(self.capacity, self.rate, ManualClock::default())
+            .expect("capacity was validated when the limit was built")
+    }
+}
+
+/// Validated `replay` arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ReplayConfig {
+    pub(crate) traces: Vec<PathBuf>,
+    /// Every capacity with every rate, capacity-major, in the order given.
+    pub(crate) limits: Vec<Limit>,
+    pub(crate) input: InputFormat,
+    pub(crate) decisions: Option<PathBuf>,
+    pub(crate) output: OutputFormat,
+    pub(crate) top: usize,
+    pub(crate) skip_invalid: bool,
+}
+
+impl ReplayConfig {
+    /// Whether the decisions CSV goes to standard output.
+    pub(crate) fn decisions_on_stdout(&self) -> bool {
+        self.decisions.as_deref().is_some_and(|p| p.as_os_str() == "-")
+    }
+}
+
+impl TryFrom<ReplayArgs> for ReplayConfig {
+    type Error = ArgsError;
+
+    fn try_from(args: ReplayArgs) -> Result<ReplayConfig, ArgsError> {
+        let capacities =
+            args.capacity.iter().map(|text| parse_capacity(text)).collect::<Result<Vec<_>, _>>()?;
+        let rates = args
+            .rate
+            .iter()
+            .map(|text| text.parse::<Rate>().map_err(ArgsError::Rate))
+            .collect::<Result<Vec<_>, _>>()?;
+        let limits: Vec<Limit> = capacities
+            .iter()
+            .flat_map(|&capacity| rates.iter().map(move |&rate| Limit { capacity, rate }))
+            .collect();
+        if limits.len() > 1 && args.decisions.is_some() {
+            return Err(ArgsError::DecisionsWithSweep);
+        }
+        Ok(ReplayConfig {
+            traces: args.traces,
+            limits,
+            input: args.input,
+            decisions: args.decisions,
+            output: args.output,
+            top: args.top,
+            skip_invalid: args.skip_invalid,
+        })
+    }
+}
+
+/// Arguments that clap accepts but that do not make a valid replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ArgsError {
+    /// A capacity that is not unsigned decimal digits.
+    CapacityNotANumber { input: String },
+    /// A capacity outside `1..=10⁹`.
+    CapacityOutOfRange { input: String },
+    /// A rate the core's `Rate::from_str` rejects.
+    Rate(ConfigError),
+    /// `--decisions` with more than one limit: the CSV has one `allowed` column.
+    DecisionsWithSweep,
+    /// `--decisions` names one of the inputs, which creating it would wipe.
+    DecisionsOverwriteInput { path: String },
+}
+
+impl fmt::Display for ArgsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ArgsError::CapacityNotANumber { input } => {
+                write!(f, "--capacity: {input:?} is not a whole number of tokens")
+            }
+            ArgsError::CapacityOutOfRange { input } => write!(
+                f,
+                "--capacity: {input:?} is out of range: expected 1 to {MAX_CAPACITY} tokens"
+            ),
+            ArgsError::Rate(err) => write!(f, "--rate: {err}"),
+            ArgsError::DecisionsOverwriteInput { path } => {
+                write!(f, "--decisions {path:?} is one of the traces; it would be overwritten")
+            }
+            ArgsError::DecisionsWithSweep => {
+                f.write_str("--decisions needs a single capacity and rate, not a sweep of several")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ArgsError {}
+
+fn parse_capacity(text: &str) -> Result<u64, ArgsError> {
+    let not_a_number = || ArgsError::CapacityNotANumber { input: text.to_owned() };
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(not_a_number());
+    }
+    text.parse::<u64>()
+        .ok()
+        .filter(|capacity| (1..=MAX_CAPACITY).contains(capacity))
+        .ok_or_else(|| ArgsError::CapacityOutOfRange { input: text.to_owned() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(args: &[&str]) -> Result<ReplayConfig, String> {
+        let cli = Cli::try_parse_from(["limiter-cli", "replay", "t.csv"].iter().chain(args))
+            .map_err(|e| e.to_string())?;
+        let Command::Replay(args) = cli.command else { unreachable!("replay was given") };
+        ReplayConfig::try_from(args).map_err(|e| e.to_string())
+    }
+
+    #[track_caller]
+    fn check_limits(args: &[&str], expected: &[(u64, &str)]) {
+        let limits = config(args).unwrap().limits;
+        let expected: Vec<Limit> = expected
+            .iter()
+            .map(|&(capacity, rate)| Limit { capacity, rate: rate.parse().unwrap() })
+            .collect();
+        assert_eq!(limits, expected, "{args:?}");
+    }
+
+    #[track_caller]
+    fn check_err(args: &[&str], message: &str) {
+        assert_eq!(config(args).unwrap_err(), message, "{args:?}");
+    }
+
+    #[test]
+    fn limits_are_every_capacity_with_every_rate() {
+        check_limits(&[], &[(10, "5")]);
+        check_limits(&["--capacity", "3", "--rate", "1/h"], &[(3, "1/h")]);
+        check_limits(&["--capacity", "007"], &[(7, "5")]);
+        check_limits(
+            &["--capacity", "5,10", "--rate", "1,0.5,30/m"],
+            &[(5, "1"), (5, "0.5"), (5, "0.5"), (10, "1"), (10, "0.5"), (10, "0.5")],
+        );
+        check_limits(
+            &["--capacity", "1000000000", "--rate", "0.000000001"],
+            &[(1_000_000_000, "0.000000001")],
+        );
+    }
+
+    #[test]
+    fn bad_limits_name_the_value() {
+        check_err(
+            &["--capacity", "0"],
+            r#"--capacity: "0" is out of range: expected 1 to 1000000000 tokens"#,
+        );
+        check_err(
+            &["--capacity", "1000000001"],
+            r#"--capacity: "1000000001" is out of range: expected 1 to 1000000000 tokens"#,
+        );
+        check_err(
+            &["--capacity", "99999999999999999999999"],
+            r#"--capacity: "99999999999999999999999" is out of range: expected 1 to 1000000000 tokens"#,
+        );
+        check_err(&["--capacity", "+5"], r#"--capacity: "+5" is not a whole number of tokens"#);
+        check_err(&["--capacity", "5,,6"], r#"--capacity: "" is not a whole number of tokens"#);
+        check_err(&["--capacity", "1.5"], r#"--capacity: "1.5" is not a whole number of tokens"#);
+        check_err(
+            &["--rate", "fast"],
+            r#"--rate: invalid rate "fast": expected a decimal number of tokens per second like 5 or 0.5, or N/s, N/m or N/h"#,
+        );
+        check_err(
+            &["--rate", "0"],
+            r#"--rate: rate "0" is out of range: expected 0.000000001 to 1000000000 tokens per second"#,
+        );
+        check_err(
+            &["--rate", "1,2", "--decisions", "d.csv"],
+            "--decisions needs a single capacity and rate, not a sweep of several",
+        );
+    }
+}

@@ -1,0 +1,336 @@
+//! Opening inputs (files, standard input, gzip) and splitting them into lines.
+//!
+//! [`LineReader`] reads big chunks and hands out each line as a slice of its
+//! buffer, so reading allocates nothing per line and its memory is bounded by
+//! [`MAX_LINE`] plus one chunk, however long the input.
+
+use std::fs::File;
+use std::io::{self, IsTerminal, Read};
+use std::path::{Path, PathBuf};
+
+use flate2::read::MultiGzDecoder;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::error::CliError;
+
+/// The longest line kept whole, in bytes; a longer one is reported and skipped.
+pub(crate) const MAX_LINE: usize = 1 << 20;
+
+/// How much [`LineReader`] asks its source for at a time.
+const CHUNK: usize = 1 << 20;
+
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// An opened input: its name for messages and a reader of its (decompressed)
+/// bytes.
+pub(crate) struct Input {
+    /// The path as given, or `<stdin>` for `-`.
+    pub(crate) name: String,
+    reader: Box<dyn Read + Send>,
+}
+
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Input").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+impl Input {
+    /// Opens `path` (`-` for standard input), decompressing it if it starts
+    /// with the gzip magic bytes. Bytes read from the underlying file or
+    /// stream advance `progress`.
+    ///
+    /// Opening reads the first two bytes, so a missing, unreadable or
+    /// directory path fails here, before any record is replayed.
+    pub(crate) fn open(path: &Path, progress: &ProgressBar) -> Result<Input, CliError> {
+        let (name, raw): (String, Box<dyn Read + Send>) = if path == Path::new("-") {
+            ("<stdin>".to_owned(), Box::new(io::stdin()))
+        } else {
+            let name = path.display().to_string();
+            let file =
+                File::open(path).map_err(|err| CliError::Open { path: name.clone(), err })?;
+            if file.metadata().is_ok_and(|m| m.is_dir()) {
+                return Err(CliError::IsDirectory { path: name });
+            }
+            (name, Box::new(file))
+        };
+        let mut counted = Counted { inner: raw, progress: progress.clone() };
+        let mut head = [0; 2];
+        let mut filled = 0;
+        while filled < head.len() {
+            match counted.read(&mut head[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(CliError::Read { path: name, err }),
+            }
+        }
+        let whole = io::Cursor::new(head[..filled].to_vec()).chain(counted);
+        let reader: Box<dyn Read + Send> = if head[..filled] == GZIP_MAGIC {
+            Box::new(MultiGzDecoder::new(whole))
+        } else {
+            Box::new(whole)
+        };
+        Ok(Input { name, reader })
+    }
+
+    /// An input over bytes already in memory, for tests.
+    #[cfg(test)]
+    pub(crate) fn from_bytes(name: &str, bytes: Vec<u8>) -> Input {
+        Input { name: name.to_owned(), reader: Box::new(io::Cursor::new(bytes)) }
+    }
+
+    /// Splits this input into lines.
+    pub(crate) fn lines(self) -> LineReader {
+        LineReader {
+            name: self.name,
+            reader: self.reader,
+            buf: vec![0; CHUNK],
+            start: 0,
+            end: 0,
+            line: 0,
+            eof: false,
+            discarding: false,
+        }
+    }
+}
+
+/// A progress bar on standard error, measuring input bytes read, for inputs
+/// of at least [`PROGRESS_MIN_BYTES`] or of unknown size; hidden unless
+/// standard error is a terminal, so that nothing but warnings and errors
+/// reaches a redirected standard error.
+pub(crate) fn progress_bar(paths: &[PathBuf]) -> ProgressBar {
+    if !io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let (bar, template) = match total_size(paths) {
+        Some(size) if size < PROGRESS_MIN_BYTES => return ProgressBar::hidden(),
+        Some(size) => (
+            ProgressBar::new(size),
+            "{elapsed_precise} {wide_bar} {binary_bytes}/{binary_total_bytes} \
+             {binary_bytes_per_sec} eta {eta}",
+        ),
+        None => (
+            ProgressBar::new_spinner(),
+            "{spinner} {elapsed_precise} {binary_bytes} {binary_bytes_per_sec}",
+        ),
+    };
+    bar.with_style(ProgressStyle::with_template(template).expect("the templates are valid"))
+}
+
+/// Inputs smaller than this replay too fast to need a progress bar.
+const PROGRESS_MIN_BYTES: u64 = 32 << 20;
+
+/// The total size of the named files, when every input is a regular file.
+fn total_size(paths: &[PathBuf]) -> Option<u64> {
+    paths
+        .iter()
+        .map(
+            |p| {
+                if p == Path::new("-") { None } else { std::fs::metadata(p).ok().map(|m| m.len()) }
+            },
+        )
+        .sum()
+}
+
+/// One physical line of an input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Line<'a> {
+    /// The line's bytes without its `\n` and one trailing `\r` (and without
+    /// a byte-order mark on line 1).
+    Text(&'a [u8]),
+    /// A line longer than [`MAX_LINE`] bytes, with its first bytes; the
+    /// rest is skipped.
+    TooLong(&'a [u8]),
+}
+
+/// Splits an input into numbered lines as SPEC's fine print says: a UTF-8
+/// byte-order mark at the start is dropped, lines end at `\n`, one `\r` before
+/// it is dropped, and every physical line counts.
+pub(crate) struct LineReader {
+    name: String,
+    reader: Box<dyn Read + Send>,
+    buf: Vec<u8>,
+    /// The unread bytes are `buf[start..end]`.
+    start: usize,
+    end: usize,
+    /// The number of the last line returned.
+    line: u64,
+    eof: bool,
+    /// Whether the rest of an over-long line is being skipped.
+    discarding: bool,
+}
+
+impl std::fmt::Debug for LineReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineReader").field("name", &self.name).field("line", &self.line).finish()
+    }
+}
+
+impl LineReader {
+    /// The next line and its 1-based number, or `None` at the end.
+    ///
+    /// # Errors
+    ///
+    /// [`CliError::Read`] when the source fails, a gzip stream included.
+    #[inline]
+    pub(crate) fn next_line(&mut self) -> Result<Option<(u64, Line<'_>)>, CliError> {
+        let (from, to) = loop {
+            let unread = &self.buf[self.start..self.end];
+            if let Some(pos) = memchr::memchr(b'\n', unread) {
+                let from = self.start;
+                self.start += pos + 1;
+                if std::mem::take(&mut self.discarding) {
+                    continue;
+                }
+                break (from, from + pos);
+            }
+            if self.eof {
+                if self.start == self.end || std::mem::take(&mut self.discarding) {
+                    return Ok(None);
+                }
+                let from = self.start;
+                self.start = self.end;
+                break (from, self.end);
+            }
+            if unread.len() >= MAX_LINE && !self.discarding {
+                let from = self.start;
+                self.start = self.end;
+                self.discarding = true;
+                self.line += 1;
+                return Ok(Some((self.line, Line::TooLong(&self.buf[from..from + 256]))));
+            }
+            if self.discarding {
+                self.start = self.end;
+            }
+            self.fill()?;
+        };
+        self.line += 1;
+        let mut line = &self.buf[from..to];
+        if let Some(rest) = line.strip_suffix(b"\r") {
+            line = rest;
+        }
+        if self.line == 1 {
+            line = line.strip_prefix(UTF8_BOM).unwrap_or(line);
+        }
+        Ok(Some((self.line, Line::Text(line))))
+    }
+
+    /// Moves the unread bytes to the front and reads one more chunk after them.
+    fn fill(&mut self) -> Result<(), CliError> {
+        self.buf.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+        if self.buf.len() < self.end + CHUNK {
+            self.buf.resize(self.end + CHUNK, 0);
+        }
+        loop {
+            match self.reader.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(());
+                }
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(());
+                }
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(CliError::Read { path: self.name.clone(), err }),
+            }
+        }
+    }
+}
+
+/// A reader that advances a progress bar by the bytes it reads.
+struct Counted {
+    inner: Box<dyn Read + Send>,
+    progress: ProgressBar,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.inc(n as u64);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads every line of `bytes`, writing a too-long line as `None`.
+    fn lines(bytes: &[u8]) -> Vec<(u64, Option<Vec<u8>>)> {
+        let mut reader = Input::from_bytes("t", bytes.to_vec()).lines();
+        let mut out = Vec::new();
+        while let Some((n, line)) = reader.next_line().unwrap() {
+            out.push((
+                n,
+                match line {
+                    Line::Text(text) => Some(text.to_vec()),
+                    Line::TooLong(start) => {
+                        assert_eq!(start.len(), 256);
+                        None
+                    }
+                },
+            ));
+        }
+        out
+    }
+
+    #[track_caller]
+    fn check(input: &str, expected: &[&str]) {
+        let got = lines(input.as_bytes());
+        let expected: Vec<(u64, Option<Vec<u8>>)> = expected
+            .iter()
+            .enumerate()
+            .map(|(i, line)| (i as u64 + 1, Some(line.as_bytes().to_vec())))
+            .collect();
+        assert_eq!(got, expected, "{input:?}");
+    }
+
+    #[test]
+    fn splits_lines_like_the_fine_print() {
+        check("", &[]);
+        check("a", &["a"]);
+        check("a\n", &["a"]);
+        check("a\nb", &["a", "b"]);
+        check("a\r\nb\r\n", &["a", "b"]);
+        check("a\r\r\n", &["a\r"]);
+        check("a\rb\n", &["a\rb"]);
+        check("\n\n\n", &["", "", ""]);
+        check("\r\n", &[""]);
+        check("\u{feff}a\n\u{feff}b\n", &["a", "\u{feff}b"]);
+        check("\u{feff}\r\n", &[""]);
+        check(" \u{feff}a", &[" \u{feff}a"]);
+    }
+
+    #[test]
+    fn lines_longer_than_the_limit_are_reported_and_skipped() {
+        let mut input = b"short\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 3 * MAX_LINE));
+        input.extend(b"\nafter\n");
+        input.extend(std::iter::repeat_n(b'y', MAX_LINE + 10));
+        let got = lines(&input);
+        assert_eq!(
+            got,
+            vec![(1, Some(b"short".to_vec())), (2, None), (3, Some(b"after".to_vec())), (4, None)]
+        );
+    }
+
+    #[test]
+    fn a_line_just_under_the_limit_is_kept() {
+        let long = "z".repeat(MAX_LINE - 1);
+        check(&format!("{long}\nnext"), &[&long, "next"]);
+    }
+
+    #[test]
+    fn lines_spanning_chunks_are_whole() {
+        let line = "1700000000.123456789,2001:db8::1234,17";
+        let text = format!("{line}\n").repeat(3 * CHUNK / line.len());
+        let got = lines(text.as_bytes());
+        assert_eq!(got.len(), 3 * CHUNK / line.len());
+        assert!(got.iter().all(|(_, l)| l.as_deref() == Some(line.as_bytes())));
+    }
+}

@@ -1,0 +1,387 @@
+//! The replay: one thread reads and parses records into batches, and one or
+//! more threads decide them with the core's `RateLimiter::check_n_at`.
+//!
+//! ```text
+//!  inputs ─▶ parser thread ─▶ Arc<Batch> ─┬▶ worker 1: limits 0, 2, 4 … ─▶ decisions CSV
+//!            (split, parse, key ids,      └▶ worker 2: limits 1, 3, 5 …
+//!             out-of-order count)
+//! ```
+//!
+//! Each worker owns a subset of the limits (one limiter each, see
+//! [`crate::decide`]) and sees every batch in input order. Channels are
+//! bounded and sent batches are reused, so memory holds a few batches, not
+//! the trace.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::thread;
+
+use indicatif::ProgressBar;
+use limiter_core::canonical_ip;
+
+use crate::access_log::{looks_like_access_log, parse_access_line};
+use crate::args::{ArgsError, InputFormat, ReplayConfig};
+use crate::decide::{self, LimitState, work};
+use crate::decisions::{self, DecisionSink};
+use crate::error::CliError;
+use crate::input::{Input, Line};
+use crate::keys::{KeyCount, KeyId, KeyTable};
+use crate::report::Summary;
+use crate::trace::{Field, LineError, Record, TraceError, TraceErrorKind, parse_csv_line, trim};
+
+/// Records per batch: big enough that handing a batch over costs little per
+/// record, small enough that a batch stays in cache.
+pub(crate) const BATCH: usize = 4096;
+/// Batches queued for a worker with one limit.
+const QUEUE: usize = 16;
+/// Malformed records shown on standard error under `--skip-invalid`.
+const WARNINGS_SHOWN: u64 = 5;
+
+/// Replays the configured traces through every configured limit.
+///
+/// # Errors
+///
+/// An input that cannot be opened or read, a malformed record without
+/// `--skip-invalid`, or a decisions file that cannot be created or written.
+pub(crate) fn replay(config: &ReplayConfig, progress: &ProgressBar) -> Result<Summary, CliError> {
+    let inputs = config
+        .traces
+        .iter()
+        .map(|path| Input::open(path, progress))
+        .collect::<Result<Vec<_>, _>>()?;
+    let file_column = inputs.len() > 1;
+    let mut sink = match &config.decisions {
+        Some(path) if is_an_input(path, &config.traces) => {
+            let path = path.display().to_string();
+            return Err(ArgsError::DecisionsOverwriteInput { path }.into());
+        }
+        Some(path) => Some(DecisionSink::create(path, file_column)?),
+        None => None,
+    };
+    let names: Vec<String> = inputs.iter().map(|input| input.name.clone()).collect();
+    let cores = thread::available_parallelism().map_or(2, |n| n.get());
+    let workers = config.limits.len().min(cores);
+    let mut groups: Vec<Vec<LimitState>> = (0..workers).map(|_| Vec::new()).collect();
+    for (index, &limit) in config.limits.iter().enumerate() {
+        groups[index % workers].push(LimitState::new(index, limit));
+    }
+
+    let (parsed, worked) = thread::scope(|scope| {
+        let mut senders = Vec::new();
+        let mut handles = Vec::new();
+        for group in groups {
+            // A worker with several limits takes a window at a time; room for
+            // the next window keeps the parser busy while it decides one.
+            let queue = if group.len() > 1 { 2 * decide::WINDOW } else { QUEUE };
+            let (sender, receiver) = sync_channel(queue);
+            senders.push(sender);
+            let sink = sink.take();
+            handles.push(scope.spawn(move || work(group, receiver, sink)));
+        }
+        let rows = config.decisions.is_some();
+        let parser = Parser::new(config, senders, progress, rows, file_column);
+        let parsed = parser.run(inputs);
+        let worked: Vec<_> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect();
+        (parsed, worked)
+    });
+    let mut states = Vec::new();
+    for result in worked {
+        states.extend(result?);
+    }
+    let parsed = parsed?;
+    states.sort_by_key(|state| state.index);
+    let results = states.into_iter().map(|state| state.finish(&parsed.keys, config.top)).collect();
+    Ok(Summary {
+        inputs: names,
+        records: parsed.records,
+        skipped: parsed.skipped,
+        distinct_keys: parsed.keys.len() as u64,
+        out_of_order: parsed.out_of_order,
+        first: parsed.first,
+        last: parsed.last,
+        results,
+    })
+}
+
+/// Whether `path` names an existing file that is also one of the inputs,
+/// which creating the decisions file would truncate.
+fn is_an_input(path: &Path, inputs: &[PathBuf]) -> bool {
+    let Ok(target) = std::fs::canonicalize(path) else {
+        return false;
+    };
+    inputs
+        .iter()
+        .filter(|input| input.as_os_str() != "-")
+        .any(|input| std::fs::canonicalize(input).is_ok_and(|input| input == target))
+}
+
+/// Reads and splits the inputs' lines, and counts them: the floor under a
+/// replay's time, for `cargo xtask bench-replay`.
+pub(crate) fn count_lines(paths: &[impl AsRef<Path>]) -> Result<u64, CliError> {
+    let progress = ProgressBar::hidden();
+    let mut count = 0;
+    for path in paths {
+        let mut lines = Input::open(path.as_ref(), &progress)?.lines();
+        while lines.next_line()?.is_some() {
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
+/// A record as the workers need it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rec {
+    /// The canonical address.
+    pub(crate) ip: IpAddr,
+    pub(crate) id: KeyId,
+    pub(crate) nanos: u64,
+    pub(crate) cost: u64,
+}
+
+/// Records in input order, all from one input.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    pub(crate) recs: Vec<Rec>,
+    /// With `--decisions`: each record's row up to `allowed`, back to back.
+    pub(crate) rows: Vec<u8>,
+    /// Where each record's part of `rows` ends.
+    pub(crate) row_ends: Vec<usize>,
+    /// What follows `allowed` on every row of this batch.
+    pub(crate) row_tail: Arc<[u8]>,
+}
+
+/// What the parser counted.
+#[derive(Debug)]
+struct Parsed {
+    records: u64,
+    skipped: u64,
+    out_of_order: u64,
+    first: Option<u64>,
+    last: Option<u64>,
+    /// The keys, indexed by id.
+    keys: Vec<KeyCount>,
+}
+
+struct Parser<'a> {
+    config: &'a ReplayConfig,
+    senders: Vec<SyncSender<Arc<Batch>>>,
+    progress: &'a ProgressBar,
+    rows: bool,
+    file_column: bool,
+    keys: KeyTable,
+    batch: Batch,
+    /// Batches sent, oldest first, until they are recycled.
+    sent: VecDeque<Arc<Batch>>,
+    records: u64,
+    skipped: u64,
+    out_of_order: u64,
+    first: u64,
+    last: u64,
+}
+
+impl<'a> Parser<'a> {
+    fn new(
+        config: &'a ReplayConfig,
+        senders: Vec<SyncSender<Arc<Batch>>>,
+        progress: &'a ProgressBar,
+        rows: bool,
+        file_column: bool,
+    ) -> Parser<'a> {
+        Parser {
+            config,
+            senders,
+            progress,
+            rows,
+            file_column,
+            keys: KeyTable::new(),
+            batch: Batch::default(),
+            sent: VecDeque::new(),
+            records: 0,
+            skipped: 0,
+            out_of_order: 0,
+            first: u64::MAX,
+            last: 0,
+        }
+    }
+
+    /// Parses every input in order, sending batches to the workers; dropping
+    /// the senders at the end tells the workers there is no more.
+    fn run(mut self, inputs: Vec<Input>) -> Result<Parsed, CliError> {
+        for input in inputs {
+            match self.input(input) {
+                Ok(()) => {}
+                Err(Stop::Error(err)) => {
+                    // Decide what came before the error, so that the
+                    // decisions file holds every record up to it.
+                    let _ = self.send();
+                    return Err(err);
+                }
+                Err(Stop::Cancelled) => break,
+            }
+        }
+        let shown = self.skipped.min(WARNINGS_SHOWN);
+        if self.skipped > shown {
+            let (more, all) = (self.skipped - shown, self.skipped);
+            self.progress.suspend(|| {
+                eprintln!(
+                    "limiter-cli: warning: skipped {more} more malformed records, {all} in all"
+                );
+            });
+        }
+        Ok(Parsed {
+            records: self.records,
+            skipped: self.skipped,
+            out_of_order: self.out_of_order,
+            first: (self.records > 0).then_some(self.first),
+            last: (self.records > 0).then_some(self.last),
+            keys: self.keys.into_keys(),
+        })
+    }
+
+    fn input(&mut self, input: Input) -> Result<(), Stop> {
+        self.batch.row_tail = decisions::row_tail(self.file_column, &input.name).into();
+        let mut format = match self.config.input {
+            InputFormat::Auto => None,
+            InputFormat::Csv => Some(InputFormat::Csv),
+            InputFormat::Combined => Some(InputFormat::Combined),
+        };
+        let name = input.name.clone();
+        let mut lines = input.lines();
+        while let Some((line_no, line)) = lines.next_line()? {
+            let text = match line {
+                Line::Text(text) => text,
+                Line::TooLong(start) => {
+                    let kind = TraceErrorKind::LineTooLong;
+                    let err = LineError { field: Field::Record, value: start, kind };
+                    self.invalid(err.at(&name, line_no))?;
+                    continue;
+                }
+            };
+            let format = match format {
+                Some(format) => format,
+                None => {
+                    let trimmed = trim(text);
+                    if trimmed.is_empty() || trimmed[0] == b'#' {
+                        continue;
+                    }
+                    let detected = if looks_like_access_log(text) {
+                        InputFormat::Combined
+                    } else {
+                        InputFormat::Csv
+                    };
+                    *format.insert(detected)
+                }
+            };
+            let parsed = match format {
+                InputFormat::Combined => parse_access_line(text),
+                _ => parse_csv_line(line_no, text),
+            };
+            match parsed {
+                Ok(Some(record)) => self.record(line_no, &record)?,
+                Ok(None) => {}
+                Err(err) => self.invalid(err.at(&name, line_no))?,
+            }
+        }
+        self.send()
+    }
+
+    #[inline]
+    fn record(&mut self, line_no: u64, record: &Record<'_>) -> Result<(), Stop> {
+        let ip = canonical_ip(record.ip);
+        self.records += 1;
+        self.first = self.first.min(record.nanos);
+        self.last = self.last.max(record.nanos);
+        if self.rows {
+            let batch = &mut self.batch;
+            decisions::row_start(
+                &mut batch.rows,
+                line_no,
+                record.timestamp,
+                record.ip_text,
+                record.cost,
+            );
+            batch.row_ends.push(batch.rows.len());
+        }
+        // The key id is filled in by `send`.
+        self.batch.recs.push(Rec { ip, id: 0, nanos: record.nanos, cost: record.cost });
+        if self.batch.recs.len() == BATCH {
+            self.send()?;
+        }
+        Ok(())
+    }
+
+    fn invalid(&mut self, err: TraceError) -> Result<(), Stop> {
+        if !self.config.skip_invalid {
+            return Err(Stop::Error(err.into()));
+        }
+        self.skipped += 1;
+        if self.skipped <= WARNINGS_SHOWN {
+            self.progress.suspend(|| eprintln!("limiter-cli: warning: skipped {err}"));
+        }
+        Ok(())
+    }
+
+    fn send(&mut self) -> Result<(), Stop> {
+        if self.batch.recs.is_empty() {
+            return Ok(());
+        }
+        // Key lookups in a loop of their own, apart from parsing, so that
+        // the processor overlaps the cache misses of successive records.
+        for rec in &mut self.batch.recs {
+            let (id, out_of_order) =
+                self.keys.observe(rec.ip, rec.nanos).ok_or(Stop::Error(CliError::TooManyKeys))?;
+            rec.id = id;
+            self.out_of_order += u64::from(out_of_order);
+        }
+        let next = self.recycled();
+        let batch = Arc::new(std::mem::replace(&mut self.batch, next));
+        for sender in &self.senders {
+            sender.send(Arc::clone(&batch)).map_err(|_| Stop::Cancelled)?;
+        }
+        self.sent.push_back(batch);
+        Ok(())
+    }
+
+    /// An empty batch, reusing the oldest sent one if every worker is done
+    /// with it, so that a replay allocates a bounded number of batches.
+    fn recycled(&mut self) -> Batch {
+        let tail = Arc::clone(&self.batch.row_tail);
+        if let Some(mut oldest) = self.sent.pop_front() {
+            if let Some(batch) = Arc::get_mut(&mut oldest) {
+                batch.recs.clear();
+                batch.rows.clear();
+                batch.row_ends.clear();
+                batch.row_tail = tail;
+                return std::mem::take(batch);
+            }
+            self.sent.push_front(oldest);
+        }
+        Batch {
+            recs: Vec::with_capacity(BATCH),
+            rows: Vec::with_capacity(if self.rows { BATCH * 64 } else { 0 }),
+            row_ends: Vec::with_capacity(if self.rows { BATCH } else { 0 }),
+            row_tail: tail,
+        }
+    }
+}
+
+/// Why parsing stopped early.
+enum Stop {
+    /// A malformed record or an input that failed.
+    Error(CliError),
+    /// The workers have stopped, one of them with an error it reports.
+    Cancelled,
+}
+
+impl From<CliError> for Stop {
+    fn from(err: CliError) -> Stop {
+        Stop::Error(err)
+    }
+}

@@ -1,0 +1,471 @@
+//! CSV trace records, `timestamp,ip[,cost]`, and the errors that name a bad one.
+//!
+//! [`parse_csv_line`] applies SPEC's fine print to one line whose line ending
+//! (and byte-order mark, on line 1) [`crate::input::LineReader`] has already
+//! removed: blank and `#` lines are skipped, a header is recognised on line 1
+//! only, fields are trimmed of spaces and tabs, and a record has exactly two
+//! or three fields.
+
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::timestamp::{self, TimestampError};
+
+/// The longest part of a bad value that an error message quotes, in characters.
+const QUOTED_MAX: usize = 64;
+
+/// One replayable record, borrowing its text from the line it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Record<'a> {
+    /// The timestamp field as written, trimmed.
+    pub(crate) timestamp: &'a [u8],
+    /// The address field as written, trimmed.
+    pub(crate) ip_text: &'a [u8],
+    /// The timestamp in nanoseconds after the Unix epoch.
+    pub(crate) nanos: u64,
+    /// The address, as parsed (not yet canonical).
+    pub(crate) ip: IpAddr,
+    /// The cost: the third field, or 1 when there is none.
+    pub(crate) cost: u64,
+}
+
+/// The part of a line that an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Field {
+    /// The whole line.
+    Record,
+    /// A CSV trace's first field.
+    Timestamp,
+    /// A CSV trace's second field.
+    Ip,
+    /// A CSV trace's third field.
+    Cost,
+    /// An access log's client address, its first field.
+    Host,
+    /// An access log's `[time]`.
+    Time,
+}
+
+/// What is wrong with a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TraceErrorKind {
+    /// A CSV record without 2 or 3 fields; carries how many it had.
+    FieldCount(usize),
+    /// A timestamp that cannot be read.
+    Timestamp(TimestampError),
+    /// Text that `std::net::IpAddr` does not read as an address.
+    NotAnIp,
+    /// An access log host that is a name, not an address.
+    HostName,
+    /// An empty cost field, which is not the same as no cost field.
+    EmptyCost,
+    /// A cost that is not unsigned decimal digits.
+    CostNotANumber,
+    /// A cost above `u64::MAX`.
+    CostTooLarge,
+    /// A line that is not in common or combined log format.
+    NotAccessLog,
+    /// A line longer than [`crate::input::MAX_LINE`] bytes.
+    LineTooLong,
+}
+
+/// A malformed record: where it is, which field, its text and what is wrong.
+///
+/// Displays as `trace.csv:17: timestamp "12x": not a decimal number of seconds`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TraceError {
+    /// The input's name as the user gave it, `<stdin>` for `-`.
+    pub(crate) path: String,
+    /// The 1-based physical line number.
+    pub(crate) line: u64,
+    /// The field at fault.
+    pub(crate) field: Field,
+    /// The field's text, shortened to 64 characters and lossily decoded.
+    pub(crate) value: String,
+    /// What is wrong with it.
+    pub(crate) kind: TraceErrorKind,
+}
+
+/// A [`TraceError`] before it knows its file and line, borrowing the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LineError<'a> {
+    pub(crate) field: Field,
+    pub(crate) value: &'a [u8],
+    pub(crate) kind: TraceErrorKind,
+}
+
+impl LineError<'_> {
+    /// Places this error at `line` of the input called `path`.
+    pub(crate) fn at(&self, path: &str, line: u64) -> TraceError {
+        let text = String::from_utf8_lossy(self.value);
+        let end = text.char_indices().nth(QUOTED_MAX).map_or(text.len(), |(i, _)| i);
+        let mut value = text[..end].to_owned();
+        if end < text.len() {
+            value.push('…');
+        }
+        TraceError { path: path.to_owned(), line, field: self.field, value, kind: self.kind }
+    }
+}
+
+/// Reads one line of a CSV trace: `Ok(None)` for a blank line, a comment or
+/// the header.
+#[inline]
+pub(crate) fn parse_csv_line(
+    line_no: u64,
+    line: &[u8],
+) -> Result<Option<Record<'_>>, LineError<'_>> {
+    let line = trim(line);
+    if line.is_empty() || line[0] == b'#' {
+        return Ok(None);
+    }
+    let Some(first) = find_comma(line, 0) else {
+        return Err(field_count(line, 1));
+    };
+    let second = find_comma(line, first + 1);
+    if let Some(third) = second.and_then(|second| find_comma(line, second + 1)) {
+        let more = line[third + 1..].iter().filter(|&&b| b == b',').count();
+        return Err(field_count(line, 4 + more));
+    }
+    let timestamp = trim(&line[..first]);
+    let (ip_text, cost_text) = match second {
+        Some(second) => (trim(&line[first + 1..second]), Some(trim(&line[second + 1..]))),
+        None => (trim(&line[first + 1..]), None),
+    };
+    if line_no == 1 && is_header(timestamp, ip_text, cost_text) {
+        return Ok(None);
+    }
+    let nanos = timestamp::parse(timestamp).map_err(|kind| LineError {
+        field: Field::Timestamp,
+        value: timestamp,
+        kind: TraceErrorKind::Timestamp(kind),
+    })?;
+    let ip = parse_ip(ip_text).ok_or(LineError {
+        field: Field::Ip,
+        value: ip_text,
+        kind: TraceErrorKind::NotAnIp,
+    })?;
+    let cost = match cost_text {
+        None => 1,
+        Some(text) => {
+            parse_cost(text).map_err(|kind| LineError { field: Field::Cost, value: text, kind })?
+        }
+    };
+    Ok(Some(Record { timestamp, ip_text, nanos, ip, cost }))
+}
+
+/// The position of the first comma in `line` at or after `from`.
+///
+/// Lines are short, so this looks at eight bytes at a time in a register
+/// rather than paying a vectorised search's set-up on every field.
+#[inline]
+fn find_comma(line: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const COMMAS: u64 = u64::from_ne_bytes([b','; 8]);
+    let mut at = from;
+    while let Some(chunk) = line.get(at..at + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes")) ^ COMMAS;
+        // The lowest byte flagged here is the first zero byte of `word`.
+        let zeros = word.wrapping_sub(ONES) & !word & HIGHS;
+        if zeros != 0 {
+            return Some(at + zeros.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    line.get(at..)?.iter().position(|&b| b == b',').map(|i| at + i)
+}
+
+/// Reads an address exactly as `std::net::IpAddr` does, with the core's
+/// parser (several times faster than std's for IPv6, and proven to agree).
+#[inline]
+pub(crate) fn parse_ip(text: &[u8]) -> Option<IpAddr> {
+    limiter_core::parse_ip(std::str::from_utf8(text).ok()?).ok()
+}
+
+/// Strips spaces and tabs from both ends.
+#[inline]
+pub(crate) fn trim(text: &[u8]) -> &[u8] {
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = text.iter().position(|b| !blank(b)).unwrap_or(text.len());
+    let end = text.iter().rposition(|b| !blank(b)).map_or(start, |i| i + 1);
+    &text[start..end]
+}
+
+/// Whether the fields are `timestamp,ip` or `timestamp,ip,cost` in any case.
+fn is_header(timestamp: &[u8], ip: &[u8], cost: Option<&[u8]>) -> bool {
+    timestamp.eq_ignore_ascii_case(b"timestamp")
+        && ip.eq_ignore_ascii_case(b"ip")
+        && cost.is_none_or(|cost| cost.eq_ignore_ascii_case(b"cost"))
+}
+
+/// Reads unsigned decimal digits, leading zeros allowed, into a `u64`.
+fn parse_cost(text: &[u8]) -> Result<u64, TraceErrorKind> {
+    if text.is_empty() {
+        return Err(TraceErrorKind::EmptyCost);
+    }
+    if !text.iter().all(u8::is_ascii_digit) {
+        return Err(TraceErrorKind::CostNotANumber);
+    }
+    text.iter()
+        .try_fold(0u64, |v, &d| v.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))))
+        .ok_or(TraceErrorKind::CostTooLarge)
+}
+
+fn field_count(line: &[u8], count: usize) -> LineError<'_> {
+    LineError { field: Field::Record, value: line, kind: TraceErrorKind::FieldCount(count) }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Field::Record => "record",
+            Field::Timestamp => "timestamp",
+            Field::Ip => "ip",
+            Field::Cost => "cost",
+            Field::Host => "host",
+            Field::Time => "time",
+        })
+    }
+}
+
+impl fmt::Display for TraceErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TraceErrorKind::FieldCount(count) => {
+                write!(f, "expected 2 or 3 comma-separated fields (timestamp,ip[,cost]), found {count}")
+            }
+            TraceErrorKind::Timestamp(err) => err.fmt(f),
+            TraceErrorKind::NotAnIp => f.write_str("not an IPv4 or IPv6 address"),
+            TraceErrorKind::HostName => {
+                f.write_str("not an IP address (host names cannot be rate-limited keys)")
+            }
+            TraceErrorKind::EmptyCost => {
+                f.write_str("empty (leave out the cost column for the default cost 1)")
+            }
+            TraceErrorKind::CostNotANumber => f.write_str("not a whole number"),
+            TraceErrorKind::CostTooLarge => f.write_str("larger than 18446744073709551615"),
+            TraceErrorKind::NotAccessLog => f.write_str(
+                "not in common or combined log format (host ident user [time] \"request\" status bytes)",
+            ),
+            TraceErrorKind::LineTooLong => {
+                write!(f, "line longer than {} bytes", crate::input::MAX_LINE)
+            }
+        }
+    }
+}
+
+impl fmt::Display for TraceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {} {:?}: {}", self.path, self.line, self.field, self.value, self.kind)
+    }
+}
+
+impl std::error::Error for TraceError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a line reads as: `None` when skipped, else `(nanos, ip, cost)`.
+    type Outcome = Option<(u64, &'static str, u64)>;
+
+    #[track_caller]
+    fn check(line_no: u64, line: &str, expected: Outcome) {
+        let record = parse_csv_line(line_no, line.as_bytes())
+            .unwrap_or_else(|e| panic!("{line:?}: {}", e.at("t", line_no)));
+        let got = record.map(|r| (r.nanos, r.ip, r.cost));
+        let expected = expected.map(|(t, ip, cost)| (t, ip.parse().unwrap(), cost));
+        assert_eq!(got, expected, "{line:?}");
+    }
+
+    #[track_caller]
+    fn check_err(line_no: u64, line: &str, message: &str) {
+        let err = parse_csv_line(line_no, line.as_bytes()).expect_err(line);
+        assert_eq!(err.at("trace.csv", line_no).to_string(), message, "{line:?}");
+    }
+
+    const S: u64 = 1_000_000_000;
+
+    #[test]
+    fn records() {
+        check(2, "12,10.0.0.1", Some((12 * S, "10.0.0.1", 1)));
+        check(2, "12,10.0.0.1,5", Some((12 * S, "10.0.0.1", 5)));
+        check(2, "12,10.0.0.1,0", Some((12 * S, "10.0.0.1", 0)));
+        check(2, "12,10.0.0.1,00002", Some((12 * S, "10.0.0.1", 2)));
+        check(2, "12,10.0.0.1,18446744073709551615", Some((12 * S, "10.0.0.1", u64::MAX)));
+        check(2, " \t12 ,\t10.0.0.1 , 3\t", Some((12 * S, "10.0.0.1", 3)));
+        check(2, "0.5,::1", Some((S / 2, "::1", 1)));
+        check(
+            2,
+            "2023-11-14T22:13:20.5Z,2001:db8::1",
+            Some((1_700_000_000 * S + S / 2, "2001:db8::1", 1)),
+        );
+        check(2, "1,::ffff:10.0.0.1", Some((S, "::ffff:10.0.0.1", 1)));
+    }
+
+    #[test]
+    fn skipped_lines() {
+        check(2, "", None);
+        check(2, " \t ", None);
+        check(2, "# a comment", None);
+        check(2, "  \t# indented comment, with, commas", None);
+        check(1, "timestamp,ip", None);
+        check(1, "timestamp,ip,cost", None);
+        check(1, "TimeStamp , IP , COST", None);
+        check(1, "\ttimestamp\t,\tip", None);
+    }
+
+    #[test]
+    fn header_only_on_line_one() {
+        check_err(
+            2,
+            "timestamp,ip",
+            r#"trace.csv:2: timestamp "timestamp": not a decimal number of seconds"#,
+        );
+        check_err(
+            1,
+            "timestamp,ip,size",
+            r#"trace.csv:1: timestamp "timestamp": not a decimal number of seconds"#,
+        );
+        check_err(
+            1,
+            "timestamp,address",
+            r#"trace.csv:1: timestamp "timestamp": not a decimal number of seconds"#,
+        );
+    }
+
+    #[test]
+    fn field_counts() {
+        let expected = "expected 2 or 3 comma-separated fields (timestamp,ip[,cost]), found";
+        check_err(3, "12", &format!(r#"trace.csv:3: record "12": {expected} 1"#));
+        check_err(3, "12;10.0.0.1", &format!(r#"trace.csv:3: record "12;10.0.0.1": {expected} 1"#));
+        check_err(
+            3,
+            "1,10.0.0.1,1,x",
+            &format!(r#"trace.csv:3: record "1,10.0.0.1,1,x": {expected} 4"#),
+        );
+        check_err(3, "1,2,3,4,5,6", &format!(r#"trace.csv:3: record "1,2,3,4,5,6": {expected} 6"#));
+        check_err(3, " 1,2,3,4 ", &format!(r#"trace.csv:3: record "1,2,3,4": {expected} 4"#));
+    }
+
+    #[test]
+    fn bad_fields() {
+        check_err(
+            7,
+            "12x,10.0.0.1",
+            r#"trace.csv:7: timestamp "12x": not a decimal number of seconds"#,
+        );
+        check_err(7, ",10.0.0.1", r#"trace.csv:7: timestamp "": empty"#);
+        check_err(
+            7,
+            "+5,10.0.0.1",
+            r#"trace.csv:7: timestamp "+5": not a decimal number of seconds"#,
+        );
+        check_err(7, "1,", r#"trace.csv:7: ip "": not an IPv4 or IPv6 address"#);
+        check_err(
+            7,
+            "1,10.0.0.300",
+            r#"trace.csv:7: ip "10.0.0.300": not an IPv4 or IPv6 address"#,
+        );
+        check_err(7, "1,[::1]", r#"trace.csv:7: ip "[::1]": not an IPv4 or IPv6 address"#);
+        check_err(
+            7,
+            "1,10.0.0.1:80",
+            r#"trace.csv:7: ip "10.0.0.1:80": not an IPv4 or IPv6 address"#,
+        );
+        check_err(
+            7,
+            "1,fe80::1%eth0",
+            r#"trace.csv:7: ip "fe80::1%eth0": not an IPv4 or IPv6 address"#,
+        );
+        check_err(
+            7,
+            "1,example.com",
+            r#"trace.csv:7: ip "example.com": not an IPv4 or IPv6 address"#,
+        );
+        check_err(
+            7,
+            "1,10.0.0.1\r",
+            r#"trace.csv:7: ip "10.0.0.1\r": not an IPv4 or IPv6 address"#,
+        );
+        check_err(
+            7,
+            "1,10.0.0.1,",
+            r#"trace.csv:7: cost "": empty (leave out the cost column for the default cost 1)"#,
+        );
+        check_err(
+            7,
+            "1,10.0.0.1, \t",
+            r#"trace.csv:7: cost "": empty (leave out the cost column for the default cost 1)"#,
+        );
+        check_err(7, "1,10.0.0.1,+5", r#"trace.csv:7: cost "+5": not a whole number"#);
+        check_err(7, "1,10.0.0.1,-1", r#"trace.csv:7: cost "-1": not a whole number"#);
+        check_err(7, "1,10.0.0.1,1.5", r#"trace.csv:7: cost "1.5": not a whole number"#);
+        check_err(
+            7,
+            "1,10.0.0.1,18446744073709551616",
+            r#"trace.csv:7: cost "18446744073709551616": larger than 18446744073709551615"#,
+        );
+    }
+
+    #[test]
+    fn first_bad_field_wins() {
+        check_err(7, "x,y,z", r#"trace.csv:7: timestamp "x": not a decimal number of seconds"#);
+        check_err(7, "1,y,z", r#"trace.csv:7: ip "y": not an IPv4 or IPv6 address"#);
+    }
+
+    #[test]
+    fn find_comma_finds_the_first_at_or_after_a_position() {
+        let line = b"1700000000.123456789,2001:db8::1,,17";
+        let naive = |from: usize| line[from..].iter().position(|&b| b == b',').map(|i| from + i);
+        for from in 0..=line.len() {
+            assert_eq!(find_comma(line, from), naive(from), "from {from}");
+        }
+        for len in 0..20 {
+            let mut text = vec![b'x'; len];
+            assert_eq!(find_comma(&text, 0), None);
+            for comma in 0..len {
+                text[comma] = b',';
+                assert_eq!(find_comma(&text, 0), Some(comma));
+                text[comma] = 0x2c ^ 0x80;
+            }
+        }
+    }
+
+    #[test]
+    fn addresses_read_as_std_reads_them() {
+        let cases = [
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.1.1.1",
+            "01.1.1.1",
+            "1.1.1",
+            "1.1.1.1.",
+            "::",
+            "::1",
+            "1:2:3:4:5:6:7::",
+            "1:2:3:4:5:6:7:8::",
+            "1::2::3",
+            "FFFF:ffff::Ab",
+            "::ffff:1.2.3.4",
+            "fe80::1%eth0",
+            "[::1]",
+            "1.2.3.4:80",
+            "",
+            " 1.2.3.4",
+        ];
+        for text in cases {
+            assert_eq!(parse_ip(text.as_bytes()), text.parse::<IpAddr>().ok(), "{text:?}");
+        }
+        assert_eq!(parse_ip(b"\xff::1"), None);
+    }
+
+    #[test]
+    fn long_and_binary_values_are_shortened_and_escaped() {
+        let long = format!("{},10.0.0.1", "9".repeat(100));
+        let err = parse_csv_line(2, long.as_bytes()).unwrap_err().at("t", 2);
+        assert_eq!(err.value, format!("{}…", "9".repeat(64)));
+        let err = parse_csv_line(2, b"1,\xff\"\x01").unwrap_err().at("t", 2);
+        assert_eq!(err.to_string(), "t:2: ip \"\u{fffd}\\\"\\u{1}\": not an IPv4 or IPv6 address");
+    }
+}

@@ -1,0 +1,13 @@
+//! Integration tests: the real `limiter-cli` binary on temporary files,
+//! asserting exact standard output, standard error and exit status.
+//!
+//! All modules build into this one test binary, to link once.
+
+mod access_log;
+mod errors;
+mod io;
+mod model;
+mod output;
+mod readme;
+mod spec_rules;
+mod util;

@@ -1,0 +1,132 @@
+//! `cargo xtask bench-replay`: how fast `limiter-cli replay` goes.
+//!
+//! Generates (once, into `target/bench-replay/`) a CSV trace of 10M records
+//! over 100k keys, builds `limiter-cli` in release mode, and times three
+//! passes over the same file in one run: `limiter-cli lines` (read and split
+//! only, the floor), a replay with one limit, and a 3×3 what-if sweep. Each
+//! pass runs several times; the table shows the best and the median wall
+//! time and the records per second of the best, next to the targets.
+
+use std::env;
+use std::error::Error;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::gen_trace::{self, Format, Params};
+
+const USAGE: &str = "usage: cargo xtask bench-replay [--records N] [--keys N] [--runs N]";
+
+/// Target: records per second with one limit.
+const SINGLE_TARGET: f64 = 5e6;
+/// Target: a 3×3 sweep takes at most this many times one limit's time.
+const SWEEP_TARGET: f64 = 3.0;
+
+pub(crate) fn run(args: &[String], root: &Path) -> Result<(), Box<dyn Error>> {
+    let (mut records, mut keys, mut runs) = (10_000_000, 100_000, 5);
+    let mut args = args.iter();
+    while let Some(flag) = args.next() {
+        let value = args.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+        let value: u64 =
+            value.parse().map_err(|_| format!("{flag}: {value:?} is not a whole number"))?;
+        match flag.as_str() {
+            "--records" => records = value,
+            "--keys" => keys = value,
+            "--runs" => runs = value.max(1),
+            _ => return Err(format!("unknown option {flag:?}\n{USAGE}").into()),
+        }
+    }
+    let target_dir =
+        env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let dir = target_dir.join("bench-replay");
+    std::fs::create_dir_all(&dir)?;
+    let trace = dir.join(format!("trace-{records}-{keys}-seed1.csv"));
+    if !trace.exists() {
+        let params = Params { records, keys, seed: 1, span_secs: 3600, format: Format::Decimal };
+        let started = Instant::now();
+        let partial = trace.with_extension("partial");
+        gen_trace::write_file(&params, &partial)?;
+        std::fs::rename(&partial, &trace)?;
+        eprintln!("generated {} in {:.1} s", trace.display(), started.elapsed().as_secs_f64());
+    }
+    crate::cargo(&["build", "--release", "--quiet", "-p", "limiter-cli"])?;
+    let bin = target_dir.join("release/limiter-cli");
+    let trace_arg = trace.to_str().ok_or("the target directory's path is not UTF-8")?;
+    let size = std::fs::metadata(&trace)?.len();
+
+    let lines = ["lines", trace_arg];
+    let single = ["replay", trace_arg, "--capacity", "10", "--rate", "5", "--output", "json"];
+    let sweep =
+        ["replay", trace_arg, "--capacity", "5,10,20", "--rate", "1,5,10", "--output", "json"];
+    // Once untimed, so that every timed pass reads from the page cache.
+    time(&bin, &lines, None)?;
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "bench-replay: {records} records over {keys} keys, {:.1} MB, {runs} runs per pass, {cores} cores, \
+         load average {}",
+        size as f64 / 1e6,
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    );
+    println!("{:<22}{:>9}{:>10}{:>13}   target", "pass", "best", "median", "records/s");
+    let floor = measure(&bin, &lines, runs, None)?;
+    row("read and split lines", &floor, records, String::new());
+    let one = measure(&bin, &single, runs, Some(records))?;
+    let rate = records as f64 / one.best.as_secs_f64();
+    let verdict = if rate >= SINGLE_TARGET { "met" } else { "MISSED" };
+    row("replay, 1 limit", &one, records, format!(">= 5.0 M/s: {verdict}"));
+    let nine = measure(&bin, &sweep, runs, Some(records))?;
+    let ratio = nine.best.as_secs_f64() / one.best.as_secs_f64();
+    let verdict = if ratio <= SWEEP_TARGET { "met" } else { "MISSED" };
+    row("replay, 3x3 sweep", &nine, records, format!("<= 3x one limit: {ratio:.2}x, {verdict}"));
+    Ok(())
+}
+
+/// The best and median of several timed runs.
+struct Timing {
+    best: Duration,
+    median: Duration,
+}
+
+fn measure(
+    bin: &Path,
+    args: &[&str],
+    runs: u64,
+    records: Option<u64>,
+) -> Result<Timing, Box<dyn Error>> {
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        times.push(time(bin, args, records)?);
+    }
+    times.sort();
+    Ok(Timing { best: times[0], median: times[times.len() / 2] })
+}
+
+/// Runs the binary once and checks that it replayed `records` records.
+fn time(bin: &Path, args: &[&str], records: Option<u64>) -> Result<Duration, Box<dyn Error>> {
+    let started = Instant::now();
+    let output = Command::new(bin).args(args).output()?;
+    let elapsed = started.elapsed();
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(format!("limiter-cli {} failed: {stderr}", args.join(" ")).into());
+    }
+    if let Some(records) = records {
+        let stdout = String::from_utf8(output.stdout)?;
+        let expected = format!("\"records\": {records},");
+        if !stdout.contains(&expected) {
+            return Err(format!("expected {records} records replayed, got:\n{stdout}").into());
+        }
+    }
+    Ok(elapsed)
+}
+
+fn row(name: &str, timing: &Timing, records: u64, target: String) {
+    let rate = records as f64 / timing.best.as_secs_f64() / 1e6;
+    println!(
+        "{name:<22}{:>7.2} s{:>8.2} s{:>9.1} M/s   {target}",
+        timing.best.as_secs_f64(),
+        timing.median.as_secs_f64(),
+        rate
+    );
+}
