@@ -6,6 +6,7 @@
 
 mod bench;
 mod bench_replay;
+mod fuzz;
 mod gen_trace;
 
 use std::env;
@@ -24,6 +25,8 @@ tasks:
   stress [ARGS]      build in release and run limiter-stress with ARGS (--quick: smoke run)
   gen-trace [ARGS]   write examples/trace.csv (or --out PATH) from a seeded generator
   bench-replay       time limiter-cli replay on a 10M-record trace: 1 limit, a 3x3 sweep, read only
+  fuzz TARGET --time SECONDS
+                     run a cargo-fuzz target on nightly (fuzz --list: the targets)
 ";
 
 fn main() -> ExitCode {
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
         Some("stress") => stress(&args[1..]),
         Some("gen-trace") => gen_trace::run(&args[1..], &project_root()),
         Some("bench-replay") => bench_replay::run(&args[1..], &project_root()),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         _ => {
             eprint!("{HELP}");
             return ExitCode::from(2);

@@ -22,9 +22,7 @@ const MONTHS: [&[u8; 3]; 12] = [
 
 /// Reads one access log line: `Ok(None)` for a blank or `#` line. The host
 /// is the key: an address, or under `--key any` opaque text.
-pub(crate) fn parse_access_line<K: KeyField>(
-    line: &[u8],
-) -> Result<Option<Record<'_, K>>, LineError<'_>> {
+pub fn parse_access_line<K: KeyField>(line: &[u8]) -> Result<Option<Record<'_, K>>, LineError<'_>> {
     let line = trim(line);
     if line.is_empty() || line[0] == b'#' {
         return Ok(None);
@@ -46,7 +44,7 @@ pub(crate) fn parse_access_line<K: KeyField>(
 
 /// Whether a line is laid out as an access log line, whatever its host and
 /// time hold: how `--input auto` recognises access logs.
-pub(crate) fn looks_like_access_log(line: &[u8]) -> bool {
+pub fn looks_like_access_log(line: &[u8]) -> bool {
     split(trim(line)).is_some()
 }
 
@@ -112,7 +110,7 @@ fn is_count(token: &[u8]) -> bool {
 }
 
 /// Reads `dd/Mon/yyyy:HH:MM:SS ±hhmm`.
-pub(crate) fn parse_time(text: &[u8]) -> Result<u64, TimestampError> {
+pub fn parse_time(text: &[u8]) -> Result<u64, TimestampError> {
     use TimestampError::NotLogTime;
     let [
         d1,

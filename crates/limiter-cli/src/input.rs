@@ -13,8 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::error::CliError;
 
-/// The longest line kept whole, in bytes; a longer one is reported and skipped.
-pub(crate) const MAX_LINE: usize = 1 << 20;
+pub(crate) use crate::trace::MAX_LINE;
 
 /// How much [`LineReader`] asks its source for at a time.
 const CHUNK: usize = 1 << 20;

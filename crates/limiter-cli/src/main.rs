@@ -4,7 +4,6 @@
 //! usage errors, 1 for everything else, 0 when standard output is a closed
 //! pipe (as when piped into `head`).
 
-mod access_log;
 mod args;
 mod decide;
 mod decisions;
@@ -13,10 +12,12 @@ mod input;
 mod keys;
 mod replay;
 mod report;
-mod timestamp;
-mod trace;
 
 use std::process::ExitCode;
+
+// The input parsers live in the library target, so that limiter-fuzz can
+// fuzz them in-process; these imports keep their `crate::` paths working.
+use limiter_cli::{access_log, timestamp, trace};
 
 use clap::Parser as _;
 

@@ -8,14 +8,14 @@
 use std::fmt;
 
 /// The largest valid timestamp, `2⁶³ − 1` ns after the Unix epoch.
-pub(crate) const MAX_NANOS: u64 = i64::MAX as u64;
+pub const MAX_NANOS: u64 = i64::MAX as u64;
 
 const NANOS_PER_SEC: u64 = 1_000_000_000;
 const SECS_PER_DAY: i64 = 86_400;
 
 /// Why a timestamp could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TimestampError {
+pub enum TimestampError {
     /// The field is empty.
     Empty,
     /// Not digits with an optional `.` and fractional digits, and not a date.
@@ -67,7 +67,7 @@ impl fmt::Display for TimestampError {
 /// Reads a trace timestamp: decimal seconds, or an RFC 3339 date-time when
 /// the text starts with four digits and a `-`.
 #[inline]
-pub(crate) fn parse(text: &[u8]) -> Result<u64, TimestampError> {
+pub fn parse(text: &[u8]) -> Result<u64, TimestampError> {
     if text.len() > 4 && text[4] == b'-' && text[..4].iter().all(u8::is_ascii_digit) {
         parse_rfc3339(text)
     } else {
@@ -77,7 +77,7 @@ pub(crate) fn parse(text: &[u8]) -> Result<u64, TimestampError> {
 
 /// Reads `digits[.1-9 digits]` seconds as nanoseconds.
 #[inline]
-pub(crate) fn parse_decimal(text: &[u8]) -> Result<u64, TimestampError> {
+pub fn parse_decimal(text: &[u8]) -> Result<u64, TimestampError> {
     if text.is_empty() {
         return Err(TimestampError::Empty);
     }
@@ -105,7 +105,7 @@ pub(crate) fn parse_decimal(text: &[u8]) -> Result<u64, TimestampError> {
 }
 
 /// Reads `YYYY-MM-DD(T|t)HH:MM:SS[.1-9 digits](Z|z|±hh:mm)`.
-pub(crate) fn parse_rfc3339(text: &[u8]) -> Result<u64, TimestampError> {
+pub fn parse_rfc3339(text: &[u8]) -> Result<u64, TimestampError> {
     use TimestampError::NotRfc3339;
     if text.len() < 20 {
         return Err(NotRfc3339);
@@ -144,7 +144,7 @@ pub(crate) fn parse_rfc3339(text: &[u8]) -> Result<u64, TimestampError> {
 
 /// The seconds from the Unix epoch to a civil date and time in UTC, checking
 /// that the date exists and the time of day is in range.
-pub(crate) fn civil_seconds(
+pub fn civil_seconds(
     year: u32,
     month: u32,
     day: u32,
@@ -166,7 +166,7 @@ pub(crate) fn civil_seconds(
 }
 
 /// An offset east of UTC in seconds, checking `hours <= 23` and `minutes <= 59`.
-pub(crate) fn signed_offset(sign: u8, hours: u32, minutes: u32) -> Result<i64, TimestampError> {
+pub fn signed_offset(sign: u8, hours: u32, minutes: u32) -> Result<i64, TimestampError> {
     if hours > 23 || minutes > 59 {
         return Err(TimestampError::BadOffset);
     }
@@ -175,14 +175,14 @@ pub(crate) fn signed_offset(sign: u8, hours: u32, minutes: u32) -> Result<i64, T
 }
 
 /// `secs` seconds and `nanos` nanoseconds after the epoch, if in range.
-pub(crate) fn to_nanos(secs: i64, nanos: u64) -> Result<u64, TimestampError> {
+pub fn to_nanos(secs: i64, nanos: u64) -> Result<u64, TimestampError> {
     let total = i128::from(secs) * i128::from(NANOS_PER_SEC) + i128::from(nanos);
     u64::try_from(total).ok().filter(|&n| n <= MAX_NANOS).ok_or(TimestampError::OutOfRange)
 }
 
 /// Formats nanoseconds after the epoch as RFC 3339 in UTC, with as many
 /// fractional digits as needed and none for whole seconds.
-pub(crate) fn format_rfc3339(nanos: u64) -> String {
+pub fn format_rfc3339(nanos: u64) -> String {
     let secs = (nanos / NANOS_PER_SEC) as i64;
     let frac = nanos % NANOS_PER_SEC;
     let (days, time) = (secs / SECS_PER_DAY, secs % SECS_PER_DAY);
@@ -199,7 +199,7 @@ pub(crate) fn format_rfc3339(nanos: u64) -> String {
 }
 
 /// Formats a duration in nanoseconds as exact decimal seconds: `3600`, `0.5`.
-pub(crate) fn format_seconds(nanos: u64) -> String {
+pub fn format_seconds(nanos: u64) -> String {
     let (secs, frac) = (nanos / NANOS_PER_SEC, nanos % NANOS_PER_SEC);
     if frac == 0 {
         return secs.to_string();
@@ -218,7 +218,7 @@ fn fraction_nanos(frac: &[u8]) -> Result<u64, TimestampError> {
 }
 
 /// The value of a short run of ASCII digits, or `None` if any byte is not one.
-pub(crate) fn digits(text: &[u8]) -> Option<u32> {
+pub fn digits(text: &[u8]) -> Option<u32> {
     text.iter().try_fold(0, |v: u32, &d| d.is_ascii_digit().then(|| v * 10 + u32::from(d - b'0')))
 }
 

@@ -2,7 +2,7 @@
 //! `--key any`), and the errors that name a bad one.
 //!
 //! [`parse_csv_line`] applies SPEC's fine print to one line whose line ending
-//! (and byte-order mark, on line 1) [`crate::input::LineReader`] has already
+//! (and byte-order mark, on line 1) the binary's `LineReader` has already
 //! removed: blank and `#` lines are skipped, a header is recognised on line 1
 //! only, fields are trimmed of spaces and tabs, and a record has exactly two
 //! or three fields.
@@ -12,26 +12,29 @@ use std::net::IpAddr;
 
 use crate::timestamp::{self, TimestampError};
 
+/// The longest line kept whole, in bytes; a longer one is reported and skipped.
+pub const MAX_LINE: usize = 1 << 20;
+
 /// The longest part of a bad value that an error message quotes, in characters.
 const QUOTED_MAX: usize = 64;
 
 /// One replayable record, borrowing its text from the line it came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Record<'a, K = IpAddr> {
+pub struct Record<'a, K = IpAddr> {
     /// The timestamp field as written, trimmed.
-    pub(crate) timestamp: &'a [u8],
+    pub timestamp: &'a [u8],
     /// The key field (the address, or the opaque key) as written, trimmed.
-    pub(crate) key_text: &'a [u8],
+    pub key_text: &'a [u8],
     /// The timestamp in nanoseconds after the Unix epoch.
-    pub(crate) nanos: u64,
+    pub nanos: u64,
     /// The key as read: the address (not yet canonical), or [`Opaque`].
-    pub(crate) key: K,
+    pub key: K,
     /// The cost: the third field, or 1 when there is none.
-    pub(crate) cost: u64,
+    pub cost: u64,
 }
 
 /// What a trace's key field is read as.
-pub(crate) trait KeyField: Sized {
+pub trait KeyField: Sized {
     /// How errors name a CSV trace's key field.
     const FIELD: Field;
     /// Reads a CSV trace's trimmed key field.
@@ -60,7 +63,7 @@ impl KeyField for IpAddr {
 /// An opaque key (`--key any`): the field's trimmed bytes themselves, any
 /// text but empty, never parsed or canonicalised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Opaque;
+pub struct Opaque;
 
 impl KeyField for Opaque {
     const FIELD: Field = Field::Key;
@@ -77,7 +80,7 @@ impl KeyField for Opaque {
 
 /// The part of a line that an error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Field {
+pub enum Field {
     /// The whole line.
     Record,
     /// A CSV trace's first field.
@@ -96,7 +99,7 @@ pub(crate) enum Field {
 
 /// What is wrong with a field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TraceErrorKind {
+pub enum TraceErrorKind {
     /// A CSV record without 2 or 3 fields; carries how many it had.
     FieldCount(usize),
     /// A timestamp that cannot be read.
@@ -115,7 +118,7 @@ pub(crate) enum TraceErrorKind {
     CostTooLarge,
     /// A line that is not in common or combined log format.
     NotAccessLog,
-    /// A line longer than [`crate::input::MAX_LINE`] bytes.
+    /// A line longer than [`MAX_LINE`] bytes.
     LineTooLong,
 }
 
@@ -123,30 +126,33 @@ pub(crate) enum TraceErrorKind {
 ///
 /// Displays as `trace.csv:17: timestamp "12x": not a decimal number of seconds`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct TraceError {
+pub struct TraceError {
     /// The input's name as the user gave it, `<stdin>` for `-`.
-    pub(crate) path: String,
+    pub path: String,
     /// The 1-based physical line number.
-    pub(crate) line: u64,
+    pub line: u64,
     /// The field at fault.
-    pub(crate) field: Field,
+    pub field: Field,
     /// The field's text, shortened to 64 characters and lossily decoded.
-    pub(crate) value: String,
+    pub value: String,
     /// What is wrong with it.
-    pub(crate) kind: TraceErrorKind,
+    pub kind: TraceErrorKind,
 }
 
 /// A [`TraceError`] before it knows its file and line, borrowing the value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct LineError<'a> {
-    pub(crate) field: Field,
-    pub(crate) value: &'a [u8],
-    pub(crate) kind: TraceErrorKind,
+pub struct LineError<'a> {
+    /// The field at fault.
+    pub field: Field,
+    /// The field's text, as it is in the line.
+    pub value: &'a [u8],
+    /// What is wrong with it.
+    pub kind: TraceErrorKind,
 }
 
 impl LineError<'_> {
     /// Places this error at `line` of the input called `path`.
-    pub(crate) fn at(&self, path: &str, line: u64) -> TraceError {
+    pub fn at(&self, path: &str, line: u64) -> TraceError {
         let text = String::from_utf8_lossy(self.value);
         let end = text.char_indices().nth(QUOTED_MAX).map_or(text.len(), |(i, _)| i);
         let mut value = text[..end].to_owned();
@@ -160,7 +166,7 @@ impl LineError<'_> {
 /// Reads one line of a CSV trace: `Ok(None)` for a blank line, a comment or
 /// the header.
 #[inline]
-pub(crate) fn parse_csv_line<K: KeyField>(
+pub fn parse_csv_line<K: KeyField>(
     line_no: u64,
     line: &[u8],
 ) -> Result<Option<Record<'_, K>>, LineError<'_>> {
@@ -225,13 +231,13 @@ fn find_comma(line: &[u8], from: usize) -> Option<usize> {
 /// Reads an address exactly as `std::net::IpAddr` does, with the core's
 /// parser (several times faster than std's for IPv6, and proven to agree).
 #[inline]
-pub(crate) fn parse_ip(text: &[u8]) -> Option<IpAddr> {
+pub fn parse_ip(text: &[u8]) -> Option<IpAddr> {
     limiter_core::parse_ip(std::str::from_utf8(text).ok()?).ok()
 }
 
 /// Strips spaces and tabs from both ends.
 #[inline]
-pub(crate) fn trim(text: &[u8]) -> &[u8] {
+pub fn trim(text: &[u8]) -> &[u8] {
     let blank = |b: &u8| *b == b' ' || *b == b'\t';
     let start = text.iter().position(|b| !blank(b)).unwrap_or(text.len());
     let end = text.iter().rposition(|b| !blank(b)).map_or(start, |i| i + 1);
@@ -297,7 +303,7 @@ impl fmt::Display for TraceErrorKind {
                 "not in common or combined log format (host ident user [time] \"request\" status bytes)",
             ),
             TraceErrorKind::LineTooLong => {
-                write!(f, "line longer than {} bytes", crate::input::MAX_LINE)
+                write!(f, "line longer than {MAX_LINE} bytes")
             }
         }
     }

@@ -5,6 +5,7 @@
 
 mod access_log;
 mod errors;
+mod hostile;
 mod io;
 mod model;
 mod opaque_keys;
