@@ -9,7 +9,7 @@ use crate::keyed::KeyedRateLimiter;
 use crate::limiter::{MAX_CAPACITY, RateLimiter};
 use crate::policy::{Eviction, WhenFull};
 use crate::rate::Rate;
-use crate::store::{Ctx, Limits};
+use crate::store::{Ctx, Limits, Tally};
 use crate::sync::AtomicUsize;
 
 /// Builds a [`RateLimiter`] or [`KeyedRateLimiter`] with a key cap, an eviction
@@ -172,6 +172,7 @@ impl Builder {
                 when_full: self.when_full,
                 eviction: self.eviction,
                 tracked: AtomicUsize::new(0),
+                tally: Tally::new(),
             },
             shards,
         })

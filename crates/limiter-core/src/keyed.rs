@@ -121,7 +121,7 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedRateLimiter<K, C> {
 
     /// What the limiter has done since it was built.
     pub fn counters(&self) -> Counters {
-        self.buckets.counters()
+        self.settings.limits.tally.counters() + self.buckets.counters()
     }
 
     /// The capacity of every bucket, in tokens.

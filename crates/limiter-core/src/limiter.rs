@@ -296,7 +296,7 @@ impl<C: Clock> RateLimiter<C> {
 
     /// What the limiter has done since it was built.
     pub fn counters(&self) -> Counters {
-        self.v4.counters() + self.v6.counters()
+        self.settings.limits.tally.counters() + self.v4.counters() + self.v6.counters()
     }
 
     #[inline]

@@ -7,7 +7,7 @@ use hashbrown::HashTable;
 use crate::bucket::{Decision, Params};
 use crate::cell::{Cell, Narrow, Wide};
 use crate::policy::{Eviction, WhenFull};
-use crate::sync::{AtomicU64, AtomicUsize, Ordering, RwLock};
+use crate::sync::{AtomicU64, AtomicUsize, Ordering, RwLock, thread_index};
 
 /// Entries an insertion examines for idle buckets, besides its own.
 const SWEEP_PER_INSERT: usize = 8;
@@ -30,6 +30,51 @@ pub(crate) struct Limits {
     pub(crate) when_full: WhenFull,
     pub(crate) eviction: Eviction,
     pub(crate) tracked: AtomicUsize,
+    pub(crate) tally: Tally,
+}
+
+/// Requests allowed and denied, counted on stripes of their own cache line
+/// each, one per thread (modulo the stripe count), so that counting never
+/// makes threads contend, even when they all ask about one key.
+#[derive(Debug)]
+pub(crate) struct Tally {
+    stripes: Box<[Stripe]>,
+}
+
+#[derive(Debug)]
+#[repr(align(128))]
+struct Stripe {
+    allowed: AtomicU64,
+    denied: AtomicU64,
+}
+
+/// Stripes per [`Tally`], a power of two.
+const STRIPES: usize = 16;
+
+impl Tally {
+    pub(crate) fn new() -> Tally {
+        let stripe = |_| Stripe { allowed: AtomicU64::new(0), denied: AtomicU64::new(0) };
+        Tally { stripes: (0..STRIPES).map(stripe).collect() }
+    }
+
+    #[inline]
+    fn count(&self, allowed: bool) {
+        let stripe = &self.stripes[thread_index() & (STRIPES - 1)];
+        let counter = if allowed { &stripe.allowed } else { &stripe.denied };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts so far, as [`Counters`] with nothing created or evicted.
+    pub(crate) fn counters(&self) -> Counters {
+        self.stripes.iter().fold(Counters::default(), |sum, stripe| {
+            sum + Counters {
+                allowed: stripe.allowed.load(Ordering::Relaxed),
+                denied: stripe.denied.load(Ordering::Relaxed),
+                created: 0,
+                evicted: 0,
+            }
+        })
+    }
 }
 
 /// Buckets for keys of type `K`, in the cell layout the limiter's parameters
@@ -42,9 +87,9 @@ pub(crate) enum Buckets<K> {
 
 /// What a limiter has done since it was built.
 ///
-/// The counts are kept per shard with relaxed atomics, so keeping them costs
-/// the hot path almost nothing; read while calls are running, they are each
-/// exact but not a snapshot of one instant.
+/// Requests are counted with relaxed atomics on per-thread stripes, so
+/// counting costs the hot path one uncontended add; read while calls are
+/// running, the counts are each exact but not a snapshot of one instant.
 ///
 /// # Example
 ///
@@ -103,8 +148,6 @@ pub(crate) struct Store<K, B> {
 #[repr(align(128))]
 struct Shard<K, B> {
     table: RwLock<Table<K, B>>,
-    allowed: AtomicU64,
-    denied: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -189,8 +232,6 @@ impl<K: Hash + Eq + Clone, B: Cell> Store<K, B> {
                     created: 0,
                     evicted: 0,
                 }),
-                allowed: AtomicU64::new(0),
-                denied: AtomicU64::new(0),
             })
             .collect();
         Store { shards, hasher: RandomState::new() }
@@ -213,8 +254,7 @@ impl<K: Hash + Eq + Clone, B: Cell> Store<K, B> {
                 }
             }
         };
-        let counter = if decision.is_allowed() { &shard.allowed } else { &shard.denied };
-        counter.fetch_add(1, Ordering::Relaxed);
+        ctx.limits.tally.count(decision.is_allowed());
         decision
     }
 
@@ -318,15 +358,11 @@ impl<K: Hash + Eq + Clone, B: Cell> Store<K, B> {
         self.shards.iter().map(|s| s.table.read().entries.len()).sum()
     }
 
+    /// The buckets created and evicted (requests are counted in [`Tally`]).
     pub(crate) fn counters(&self) -> Counters {
         self.shards.iter().fold(Counters::default(), |sum, shard| {
             let table = shard.table.read();
-            sum + Counters {
-                allowed: shard.allowed.load(Ordering::Relaxed),
-                denied: shard.denied.load(Ordering::Relaxed),
-                created: table.created,
-                evicted: table.evicted,
-            }
+            sum + Counters { created: table.created, evicted: table.evicted, ..Counters::default() }
         })
     }
 

@@ -39,3 +39,16 @@ impl<T> RwLock<T> {
         self.0.write().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
+
+/// A small number that stays the same for the calling thread and differs
+/// between threads, for striping counters.
+#[inline]
+pub(crate) fn thread_index() -> usize {
+    // Indices only spread threads over stripes; they guard nothing, so they
+    // use std's atomic even under loom.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    std::thread_local! {
+        static INDEX: usize = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    INDEX.with(|index| *index)
+}
