@@ -10,6 +10,7 @@
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::process::Child;
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use flate2::Compression;
@@ -36,39 +37,62 @@ struct Measured {
 /// and tracks the child's peak resident set (`VmHWM`) until it exits.
 #[track_caller]
 fn run_measured(dir: &Dir, args: &[&str]) -> Measured {
-    let mut child = dir.command(args).spawn().expect("limiter-cli starts");
-    // Drain both pipes on threads so a chatty child cannot block on them.
-    let stdout = drain(child.stdout.take().expect("piped stdout"));
-    let stderr = drain(child.stderr.take().expect("piped stderr"));
-    let started = Instant::now();
+    let child = dir.command(args).spawn().expect("limiter-cli starts");
     let mut peak_kib = 0;
-    let status = loop {
-        peak_kib = peak_kib.max(peak_rss_kib(&child).unwrap_or(0));
-        if let Some(status) = child.try_wait().expect("wait for limiter-cli") {
-            break status;
+    let out = supervise(child, &format!("{args:?}"), |child| {
+        peak_kib = peak_kib.max(peak_rss_kib(child).unwrap_or(0));
+    });
+    Measured { out, peak_kib }
+}
+
+/// Waits for `child` to exit, calling `watch` on it at least every few
+/// milliseconds meanwhile, and fails the test if it hangs or panics.
+///
+/// Nothing sleeps: the wait blocks on the child's pipes closing (which
+/// happens when it exits), with a short timeout only so that `watch` can
+/// sample `VmHWM`, a high-water mark that loses nothing between samples.
+#[track_caller]
+fn supervise(mut child: Child, what: &str, mut watch: impl FnMut(&Child)) -> Output {
+    const SAMPLE: Duration = Duration::from_millis(5);
+    let (closed, pipes_closed) = mpsc::channel();
+    // Drain both pipes on threads so a chatty child cannot block on them.
+    let stdout = drain(child.stdout.take().expect("piped stdout"), closed.clone());
+    let stderr = drain(child.stderr.take().expect("piped stderr"), closed);
+    let started = Instant::now();
+    let mut open = 2;
+    while open > 0 {
+        watch(&child);
+        match pipes_closed.recv_timeout(SAMPLE) {
+            Ok(()) => open -= 1,
+            Err(RecvTimeoutError::Timeout) if started.elapsed() > TIME_LIMIT => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("limiter-cli {what} still running after {TIME_LIMIT:?}: a hang");
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
         }
-        if started.elapsed() > TIME_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("limiter-cli {args:?} still running after {TIME_LIMIT:?}: a hang");
-        }
-        // Polling, not timing: `VmHWM` is a high-water mark, so sampling it
-        // every few milliseconds loses nothing but its last moments.
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    }
+    watch(&child);
+    let status = child.wait().expect("wait for limiter-cli");
     let out = Output {
         code: status.code().expect("exited, not killed by a signal"),
         stdout: String::from_utf8(stdout.join().expect("stdout reader")).expect("UTF-8 stdout"),
         stderr: String::from_utf8(stderr.join().expect("stderr reader")).expect("UTF-8 stderr"),
     };
-    assert_ne!(out.code, 101, "limiter-cli {args:?} panicked: {}", out.stderr);
-    Measured { out, peak_kib }
+    assert_ne!(out.code, 101, "limiter-cli {what} panicked: {}", out.stderr);
+    out
 }
 
-fn drain(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+/// Reads `pipe` to its end on a thread, then says so on `closed`.
+fn drain(
+    mut pipe: impl std::io::Read + Send + 'static,
+    closed: Sender<()>,
+) -> std::thread::JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {
         let mut bytes = Vec::new();
         pipe.read_to_end(&mut bytes).expect("read a pipe");
+        let _ = closed.send(());
         bytes
     })
 }
@@ -291,7 +315,7 @@ fn a_gzip_file_truncated_while_it_is_read_ends_cleanly() {
     }
     let whole = gzip(&trace);
     let path = dir.file("live.csv.gz", &whole);
-    let mut child = dir
+    let child = dir
         .command(&["replay", "live.csv.gz", "--output", "json"])
         .spawn()
         .expect("limiter-cli starts");
@@ -301,27 +325,18 @@ fn a_gzip_file_truncated_while_it_is_read_ends_cleanly() {
     // record counted. Either way it ends, and never with a panic.
     let file = std::fs::OpenOptions::new().write(true).open(&path).expect("open live.csv.gz");
     file.set_len(whole.len() as u64 / 10).expect("truncate live.csv.gz");
-    let started = Instant::now();
-    while child.try_wait().expect("wait for limiter-cli").is_none() {
-        if started.elapsed() > TIME_LIMIT {
-            let _ = child.kill();
-            panic!("limiter-cli still running after {TIME_LIMIT:?} on a truncated file");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let out = child.wait_with_output().expect("collect the output");
-    let (stdout, stderr) =
-        (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    match out.status.code() {
-        Some(1) => assert!(
+    let out = supervise(child, "on a truncated file", |_| {});
+    let (stdout, stderr) = (&out.stdout, &out.stderr);
+    match out.code {
+        1 => assert!(
             stderr.starts_with("limiter-cli: cannot read \"live.csv.gz\": ")
                 && stderr.lines().count() == 1,
             "{stderr}"
         ),
-        Some(0) => {
-            let summary: serde_json::Value = serde_json::from_str(&stdout).expect("a JSON summary");
+        0 => {
+            let summary: serde_json::Value = serde_json::from_str(stdout).expect("a JSON summary");
             assert_eq!(summary["records"], RECORDS, "{summary}");
         }
-        code => panic!("exit status {code:?}: {stderr}"),
+        code => panic!("exit status {code}: {stderr}"),
     }
 }
