@@ -89,10 +89,21 @@ fn forbidden_core_dependencies() -> Result<(), Box<dyn Error>> {
 
 /// Runs the loom model tests, in their own target directory so that the
 /// `--cfg loom` build does not invalidate the normal one.
+///
+/// Two sets: `tests/loom.rs` through the public API, and the tables' slot
+/// protocol (`loom_tests` in `table.rs`, the only unit tests that run under
+/// loom).
 fn loom() -> Result<(), Box<dyn Error>> {
-    let mut test = cargo_command(&["test", "-p", "limiter-core", "--test", "loom", "--release"]);
-    test.env("RUSTFLAGS", "--cfg loom").env("CARGO_TARGET_DIR", project_root().join("target/loom"));
-    run(test)
+    for args in [
+        &["test", "-p", "limiter-core", "--test", "loom", "--release"][..],
+        &["test", "-p", "limiter-core", "--lib", "--release", "--", "loom_tests"],
+    ] {
+        let mut test = cargo_command(args);
+        test.env("RUSTFLAGS", "--cfg loom")
+            .env("CARGO_TARGET_DIR", project_root().join("target/loom"));
+        run(test)?;
+    }
+    Ok(())
 }
 
 fn stress(args: &[String]) -> Result<(), Box<dyn Error>> {

@@ -128,9 +128,10 @@ impl Params {
         self.capacity
     }
 
-    /// Whether a bucket's units always fit in a `u64`.
+    /// Whether a bucket's units always fit in 62 bits, leaving a `u64` two
+    /// bits for its slot's tag (see `cell`).
     pub(crate) fn is_narrow(&self) -> bool {
-        self.full <= u128::from(u64::MAX)
+        self.full < 1 << 62
     }
 
     /// How long one token takes to refill, rounded up to the next nanosecond.
@@ -163,7 +164,9 @@ impl Params {
     ///
     /// A `now` earlier than the bucket's time is decided at the bucket's time,
     /// which stays. Cost 0 is allowed and changes nothing.
-    #[inline]
+    // Always inlined: returned through memory, a decision costs its caller a
+    // stalled load (the stores that wrote it cannot forward to it).
+    #[inline(always)]
     pub(crate) fn decide(&self, state: &mut State, now: u64, cost: u64) -> Decision {
         if cost == 0 {
             return Decision::Allowed { remaining: self.peek(*state, now) };
@@ -203,11 +206,14 @@ impl Params {
 
 // 128-bit division is a library call many times slower than a 64-bit one;
 // these take the 64-bit instruction whenever the operands fit, which for all
-// but the most extreme limiters is always.
+// but the most extreme limiters is always, and no instruction at all for a
+// divisor of 1: the refill of every rate that divides 10⁹ per second (1, 2,
+// 5, 10, 100, … per second), and the unit of every whole rate per ns.
 
 #[inline]
 fn div_floor(n: u128, d: u128) -> u128 {
     match (u64::try_from(n), u64::try_from(d)) {
+        (_, Ok(1)) => n,
         (Ok(n), Ok(d)) => u128::from(n / d),
         _ => n / d,
     }
@@ -216,6 +222,7 @@ fn div_floor(n: u128, d: u128) -> u128 {
 #[inline]
 fn div_ceil(n: u128, d: u128) -> u128 {
     match (u64::try_from(n), u64::try_from(d)) {
+        (_, Ok(1)) => n,
         (Ok(n), Ok(d)) => u128::from(n.div_ceil(d)),
         _ => n.div_ceil(d),
     }

@@ -156,11 +156,12 @@ impl Builder {
         if self.max_keys == Some(0) {
             return Err(ConfigError::MaxKeysOutOfRange { max_keys: 0 });
         }
-        // Enough shards that threads rarely meet on a shard lock, but under a
-        // key cap no fewer than 64 keys a shard, so that each shard has
-        // buckets to reclaim when the cap is reached.
+        // Enough shards that threads rarely meet on a shard's mutex (new keys)
+        // and that a shard growing holds up little, but under a key cap no
+        // fewer than 64 keys a shard, so that each shard has buckets to
+        // reclaim when the cap is reached.
         let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
-        let mut shards = (cores * 16).next_power_of_two().clamp(64, 4096);
+        let mut shards = (cores * 16).next_power_of_two().clamp(64, 1024);
         if let Some(max_keys) = self.max_keys {
             shards = shards.min((max_keys / 64).max(1).next_power_of_two());
         }

@@ -7,13 +7,16 @@
 //! reading the tokens has read a state the bucket really held: every write in
 //! between kept that time, and the tokens it read are one of theirs. This is a
 //! sequence lock whose sequence number is the time itself; readers write
-//! nothing.
+//! nothing. (A table slot that passes to another key starts a new time line;
+//! the table makes readers that raced with that check its own sequence, see
+//! `table`.)
 //!
 //! Two layouts share that protocol. [`Narrow`] (16 bytes) holds the tokens in
 //! one word and lets readers decide without taking the lock; it serves every
-//! limiter whose full bucket fits in 64 bits of units, which is all but the
+//! limiter whose full bucket fits in 62 bits of units, which is all but the
 //! most extreme capacity and rate pairs. [`Wide`] (24 bytes) holds 128-bit
-//! tokens and always takes the lock.
+//! tokens and always takes the lock. Both keep a [`Tag`] in the top bits of a
+//! token word, for the tables whose slots they are.
 
 use crate::bucket::{Decision, Params, State};
 use crate::sync::{AtomicU64, Ordering, fence, spin_loop, yield_now};
@@ -24,28 +27,158 @@ const LOCKED: u64 = 1 << 63;
 /// The latest time a bucket can hold; later times are taken as this one.
 pub(crate) const MAX_TIME: u64 = LOCKED - 1;
 
-/// A bucket's synchronised storage.
-pub(crate) trait Cell: Send + Sync + Sized {
-    /// A cell holding `state`, whose time is at most [`MAX_TIME`].
-    fn new(state: State) -> Self;
+/// The tag bits at the top of a narrow cell's token word (a wide cell's high
+/// word): whether the cell is a live bucket, a never used slot, or the
+/// tombstone of an evicted bucket. Tokens never reach them (narrow buckets
+/// hold fewer than 2⁶² units), and they change only under the cell's lock.
+const VACANT_BIT: u64 = 1 << 63;
+const TOMB_BIT: u64 = 1 << 62;
+const TAG_BITS: u64 = VACANT_BIT | TOMB_BIT;
 
-    /// Decides a request of `cost` at `now` (at most [`MAX_TIME`]) and stores
-    /// the bucket's new state.
-    ///
-    /// With `live`, `now` came from the limiter's monotonic clock, so every
-    /// later call will bring a time at least as late. A denial then need not
-    /// record its time (its refill is implied by any later time), and the
-    /// decision is made without writing anything shared.
-    fn decide(&self, params: &Params, now: u64, cost: u64, live: bool) -> Decision;
-
-    /// A state the bucket held during the call.
-    fn load(&self) -> State;
+/// What a cell holds, for the open-addressing tables (`table`); the
+/// hash-map store only ever has live cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tag {
+    /// A bucket.
+    Live,
+    /// A slot no bucket has used since the table was last rebuilt: a probe
+    /// ends here.
+    Vacant,
+    /// The slot of an evicted bucket: a probe goes on past it.
+    Tomb,
 }
 
-/// A bucket whose units fit in a `u64`; readers never lock.
+impl Tag {
+    #[inline]
+    fn from_word(word: u64) -> Tag {
+        match word & TAG_BITS {
+            0 => Tag::Live,
+            TOMB_BIT => Tag::Tomb,
+            _ => Tag::Vacant,
+        }
+    }
+
+    #[inline]
+    fn bits(self) -> u64 {
+        match self {
+            Tag::Live => 0,
+            Tag::Vacant => VACANT_BIT,
+            Tag::Tomb => TOMB_BIT,
+        }
+    }
+}
+
+/// A bucket's synchronised storage.
+///
+/// Every change to a cell, its tag included, happens under its lock. Readers
+/// of [`Narrow`] cells never take it.
+pub(crate) trait Cell: Send + Sync + Sized {
+    /// Whether [`Cell::snapshot`] reads without locking.
+    const LOCK_FREE_READS: bool;
+
+    /// A live cell holding `state`, whose time is at most [`MAX_TIME`].
+    fn new(state: State) -> Self;
+
+    /// An unlocked vacant cell.
+    fn vacant() -> Self;
+
+    /// A state and tag the cell held during the call; waits out writers.
+    fn snapshot(&self) -> (State, Tag);
+
+    /// The tag, read without waiting and without a consistent state: enough
+    /// to tell whether a probe may stop here.
+    fn tag_hint(&self) -> Tag;
+
+    /// Locks the cell if its time is still `last` and unlocked.
+    fn try_lock(&self, last: u64) -> bool;
+
+    /// Locks the cell, waiting for it, and returns what it holds.
+    fn lock(&self) -> (State, Tag);
+
+    /// What a cell locked by the caller at time `last` holds.
+    fn locked(&self, last: u64) -> (State, Tag);
+
+    /// Stores `state` and `tag` into a cell the caller locked, and unlocks it.
+    fn unlock(&self, state: State, tag: Tag);
+}
+
+/// How [`decide`] settled a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Decided under the cell's lock, after the caller's ownership check.
+    Locked(Decision),
+    /// Decided from a snapshot without writing: the caller must still make
+    /// sure the snapshot was of its own bucket.
+    Read(Decision),
+    /// The cell is no live bucket of the caller's any more.
+    Gone,
+}
+
+/// Decides a request of `cost` at `now` (at most [`MAX_TIME`]) on `cell`, and
+/// stores the bucket's new state.
+///
+/// `owned` is asked, with the cell locked, whether the cell still holds the
+/// caller's key. With `live`, `now` came from the limiter's monotonic clock,
+/// so every later call will bring a time at least as late: a denial then
+/// need not record its time (any later time implies its refill), and is
+/// decided without writing anything shared.
+#[inline]
+pub(crate) fn decide<B: Cell>(
+    cell: &B,
+    params: &Params,
+    now: u64,
+    cost: u64,
+    live: bool,
+    owned: impl Fn() -> bool,
+) -> Verdict {
+    if !B::LOCK_FREE_READS {
+        let (seen, tag) = cell.lock();
+        if tag != Tag::Live || !owned() {
+            cell.unlock(seen, tag);
+            return Verdict::Gone;
+        }
+        let mut state = seen;
+        let decision = params.decide(&mut state, now, cost);
+        cell.unlock(if live && !decision.is_allowed() { seen } else { state }, Tag::Live);
+        return Verdict::Locked(decision);
+    }
+    let mut backoff = Backoff::default();
+    loop {
+        let (seen, tag) = cell.snapshot();
+        if tag != Tag::Live {
+            return Verdict::Gone;
+        }
+        let mut next = seen;
+        let decision = params.decide(&mut next, now, cost);
+        if next == seen || (live && !decision.is_allowed()) {
+            return Verdict::Read(decision);
+        }
+        // Lock only if the time is still the one read; the tokens may have
+        // changed under the same time, so decide again under the lock.
+        if cell.try_lock(seen.last()) {
+            let (mut state, tag) = cell.locked(seen.last());
+            if tag != Tag::Live || !owned() {
+                cell.unlock(state, tag);
+                return Verdict::Gone;
+            }
+            let decision = if state == seen {
+                state = next;
+                decision
+            } else {
+                params.decide(&mut state, now, cost)
+            };
+            cell.unlock(state, Tag::Live);
+            return Verdict::Locked(decision);
+        }
+        backoff.snooze();
+    }
+}
+
+/// A bucket whose units fit in 62 bits; readers never lock.
 #[derive(Debug)]
 pub(crate) struct Narrow {
     last: AtomicU64,
+    /// The tokens, with the tag in the top two bits.
     tokens: AtomicU64,
 }
 
@@ -54,113 +187,81 @@ pub(crate) struct Narrow {
 pub(crate) struct Wide {
     last: AtomicU64,
     low: AtomicU64,
+    /// The tokens' high half, with the tag in the top two bits.
     high: AtomicU64,
 }
 
-impl Narrow {
-    /// Reads `(last, tokens)` consistently, waiting out a writer.
+impl Cell for Narrow {
+    const LOCK_FREE_READS: bool = true;
+
+    fn new(state: State) -> Narrow {
+        debug_assert!(state.last() <= MAX_TIME);
+        let tokens = u64::try_from(state.tokens()).expect("narrow cells hold 62-bit units");
+        debug_assert_eq!(tokens & TAG_BITS, 0);
+        Narrow { last: AtomicU64::new(state.last()), tokens: AtomicU64::new(tokens) }
+    }
+
+    fn vacant() -> Narrow {
+        Narrow { last: AtomicU64::new(0), tokens: AtomicU64::new(VACANT_BIT) }
+    }
+
     #[inline]
-    fn read(&self) -> (u64, u64) {
+    fn snapshot(&self) -> (State, Tag) {
         let mut backoff = Backoff::default();
         loop {
             let before = self.last.load(Ordering::Acquire);
             if before & LOCKED == 0 {
-                let tokens = self.tokens.load(Ordering::Relaxed);
+                let word = self.tokens.load(Ordering::Relaxed);
                 fence(Ordering::Acquire);
                 if self.last.load(Ordering::Relaxed) == before {
-                    return (before, tokens);
+                    return (
+                        State::new(before, u128::from(word & !TAG_BITS)),
+                        Tag::from_word(word),
+                    );
                 }
             }
             backoff.snooze();
         }
     }
-}
 
-impl Cell for Narrow {
-    fn new(state: State) -> Narrow {
-        debug_assert!(state.last() <= MAX_TIME);
-        let tokens = u64::try_from(state.tokens()).expect("narrow cells hold 64-bit units");
-        Narrow { last: AtomicU64::new(state.last()), tokens: AtomicU64::new(tokens) }
+    #[inline]
+    fn tag_hint(&self) -> Tag {
+        Tag::from_word(self.tokens.load(Ordering::Relaxed))
     }
 
     #[inline]
-    fn decide(&self, params: &Params, now: u64, cost: u64, live: bool) -> Decision {
-        let mut backoff = Backoff::default();
-        loop {
-            let (last, tokens) = self.read();
-            let seen = State::new(last, u128::from(tokens));
-            let mut next = seen;
-            let decision = params.decide(&mut next, now, cost);
-            if next == seen || (live && !decision.is_allowed()) {
-                return decision;
-            }
-            // Lock only if the time is still the one read; the tokens may have
-            // changed under the same time, so decide again under the lock.
-            if self
-                .last
-                .compare_exchange(last, last | LOCKED, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-            {
-                let mut state = State::new(last, u128::from(self.tokens.load(Ordering::Relaxed)));
-                let decision = if state == seen {
-                    state = next;
-                    decision
-                } else {
-                    params.decide(&mut state, now, cost)
-                };
-                // Orders the lock before the tokens for readers (see `read`).
-                fence(Ordering::Release);
-                // Narrow params keep units within `u64`.
-                self.tokens.store(state.tokens() as u64, Ordering::Relaxed);
-                self.last.store(state.last(), Ordering::Release);
-                return decision;
-            }
-            backoff.snooze();
-        }
+    fn try_lock(&self, last: u64) -> bool {
+        self.last
+            .compare_exchange(last, last | LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
     }
 
-    fn load(&self) -> State {
-        let (last, tokens) = self.read();
-        State::new(last, u128::from(tokens))
-    }
-}
-
-impl Wide {
-    /// Sets the lock bit and returns the time it guarded.
-    fn lock(&self) -> u64 {
-        let mut backoff = Backoff::default();
-        loop {
-            let last = self.last.load(Ordering::Relaxed);
-            if last & LOCKED == 0
-                && self
-                    .last
-                    .compare_exchange_weak(
-                        last,
-                        last | LOCKED,
-                        Ordering::Acquire,
-                        Ordering::Relaxed,
-                    )
-                    .is_ok()
-            {
-                return last;
-            }
-            backoff.snooze();
-        }
+    #[inline]
+    fn lock(&self) -> (State, Tag) {
+        let last = lock_time(&self.last);
+        self.locked(last)
     }
 
-    fn tokens(&self) -> u128 {
-        u128::from(self.high.load(Ordering::Relaxed)) << 64
-            | u128::from(self.low.load(Ordering::Relaxed))
+    #[inline]
+    fn locked(&self, last: u64) -> (State, Tag) {
+        let word = self.tokens.load(Ordering::Relaxed);
+        (State::new(last, u128::from(word & !TAG_BITS)), Tag::from_word(word))
     }
 
-    fn unlock(&self, state: State) {
-        self.low.store(state.tokens() as u64, Ordering::Relaxed);
-        self.high.store((state.tokens() >> 64) as u64, Ordering::Relaxed);
+    #[inline]
+    fn unlock(&self, state: State, tag: Tag) {
+        debug_assert!(state.last() <= MAX_TIME && state.tokens() < 1 << 62);
+        // Orders the lock before the tokens for readers (see `snapshot`).
+        fence(Ordering::Release);
+        // Narrow params keep units below 2⁶².
+        self.tokens.store(state.tokens() as u64 | tag.bits(), Ordering::Relaxed);
         self.last.store(state.last(), Ordering::Release);
     }
 }
 
 impl Cell for Wide {
+    const LOCK_FREE_READS: bool = false;
+
     fn new(state: State) -> Wide {
         debug_assert!(state.last() <= MAX_TIME);
         Wide {
@@ -170,20 +271,61 @@ impl Cell for Wide {
         }
     }
 
-    fn decide(&self, params: &Params, now: u64, cost: u64, live: bool) -> Decision {
-        let last = self.lock();
-        let seen = State::new(last, self.tokens());
-        let mut state = seen;
-        let decision = params.decide(&mut state, now, cost);
-        self.unlock(if live && !decision.is_allowed() { seen } else { state });
-        decision
+    fn vacant() -> Wide {
+        Wide { last: AtomicU64::new(0), low: AtomicU64::new(0), high: AtomicU64::new(VACANT_BIT) }
     }
 
-    fn load(&self) -> State {
-        let last = self.lock();
-        let state = State::new(last, self.tokens());
-        self.unlock(state);
-        state
+    fn snapshot(&self) -> (State, Tag) {
+        let held = self.lock();
+        self.unlock(held.0, held.1);
+        held
+    }
+
+    fn tag_hint(&self) -> Tag {
+        Tag::from_word(self.high.load(Ordering::Relaxed))
+    }
+
+    fn try_lock(&self, last: u64) -> bool {
+        self.last
+            .compare_exchange(last, last | LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    fn lock(&self) -> (State, Tag) {
+        let last = lock_time(&self.last);
+        self.locked(last)
+    }
+
+    fn locked(&self, last: u64) -> (State, Tag) {
+        let high = self.high.load(Ordering::Relaxed);
+        let tokens =
+            u128::from(high & !TAG_BITS) << 64 | u128::from(self.low.load(Ordering::Relaxed));
+        (State::new(last, tokens), Tag::from_word(high))
+    }
+
+    fn unlock(&self, state: State, tag: Tag) {
+        debug_assert!(state.last() <= MAX_TIME && state.tokens() < 1 << 126);
+        self.low.store(state.tokens() as u64, Ordering::Relaxed);
+        self.high.store((state.tokens() >> 64) as u64 | tag.bits(), Ordering::Relaxed);
+        self.last.store(state.last(), Ordering::Release);
+    }
+}
+
+/// Sets the lock bit of the time word `last`, waiting for it to be clear,
+/// and returns the time it guards.
+#[inline]
+fn lock_time(last: &AtomicU64) -> u64 {
+    let mut backoff = Backoff::default();
+    loop {
+        let time = last.load(Ordering::Relaxed);
+        if time & LOCKED == 0
+            && last
+                .compare_exchange_weak(time, time | LOCKED, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+        {
+            return time;
+        }
+        backoff.snooze();
     }
 }
 
@@ -217,6 +359,13 @@ mod tests {
         Params::new(capacity, rate.parse().unwrap())
     }
 
+    fn decision(verdict: Verdict) -> Decision {
+        match verdict {
+            Verdict::Locked(decision) | Verdict::Read(decision) => decision,
+            Verdict::Gone => panic!("a live cell was gone"),
+        }
+    }
+
     /// Runs the same requests through a cell and through the pure step.
     #[track_caller]
     fn same_as_pure<C: Cell>(params: Params, steps: &[(u64, u64)]) {
@@ -224,8 +373,9 @@ mod tests {
         let mut state = params.fresh(steps[0].0);
         for &(now, cost) in steps {
             let expected = params.decide(&mut state, now, cost);
-            assert_eq!(cell.decide(&params, now, cost, false), expected, "cost {cost} at {now}");
-            assert_eq!(cell.load(), state, "cost {cost} at {now}");
+            let got = decision(decide(&cell, &params, now, cost, false, || true));
+            assert_eq!(got, expected, "cost {cost} at {now}");
+            assert_eq!(cell.snapshot(), (state, Tag::Live), "cost {cost} at {now}");
         }
     }
 
@@ -245,17 +395,44 @@ mod tests {
     fn live_denials_write_nothing() {
         let p = params(1, "1");
         let cell = Narrow::new(p.fresh(0));
-        assert!(cell.decide(&p, 0, 1, true).is_allowed());
-        let before = cell.load();
-        assert!(!cell.decide(&p, 500_000_000, 1, true).is_allowed());
-        assert_eq!(cell.load(), before);
+        assert!(decision(decide(&cell, &p, 0, 1, true, || true)).is_allowed());
+        let before = cell.snapshot();
+        let denial = decide(&cell, &p, 500_000_000, 1, true, || true);
+        assert!(matches!(denial, Verdict::Read(d) if !d.is_allowed()), "{denial:?}");
+        assert_eq!(cell.snapshot(), before);
         // The same denial at an explicit time records it, as SPEC says.
-        assert!(!cell.decide(&p, 500_000_000, 1, false).is_allowed());
-        assert_eq!(cell.load().last(), 500_000_000);
+        assert!(!decision(decide(&cell, &p, 500_000_000, 1, false, || true)).is_allowed());
+        assert_eq!(cell.snapshot().0.last(), 500_000_000);
         let wide = Wide::new(p.fresh(0));
-        assert!(wide.decide(&p, 0, 1, true).is_allowed());
-        assert!(!wide.decide(&p, 500_000_000, 1, true).is_allowed());
-        assert_eq!(wide.load().last(), 0);
+        assert!(decision(decide(&wide, &p, 0, 1, true, || true)).is_allowed());
+        assert!(!decision(decide(&wide, &p, 500_000_000, 1, true, || true)).is_allowed());
+        assert_eq!(wide.snapshot().0.last(), 0);
+    }
+
+    #[test]
+    fn tags_survive_every_token_count_and_stop_writers() {
+        // The largest narrow bucket keeps its tag bits clear.
+        let p = params(1_000_000_000, "4.5");
+        assert!(p.is_narrow());
+        let full = p.fresh(MAX_TIME);
+        let cell = Narrow::new(full);
+        assert_eq!(cell.snapshot(), (full, Tag::Live));
+        for tag in [Tag::Tomb, Tag::Vacant, Tag::Live] {
+            let (state, _) = cell.lock();
+            cell.unlock(state, tag);
+            assert_eq!((cell.snapshot(), cell.tag_hint()), ((full, tag), tag));
+        }
+        let wide = params(1_000_000_000, "0.000000001");
+        let wide_cell = Wide::new(wide.fresh(7));
+        let (state, _) = wide_cell.lock();
+        wide_cell.unlock(state, Tag::Tomb);
+        assert_eq!(wide_cell.snapshot(), (wide.fresh(7), Tag::Tomb));
+        // A request on a dead cell, or one its owner check rejects, is gone
+        // and changes nothing.
+        assert_eq!(decide(&wide_cell, &wide, 9, 1, false, || true), Verdict::Gone);
+        assert_eq!(decide(&Narrow::vacant(), &p, 9, 1, false, || true), Verdict::Gone);
+        assert_eq!(decide(&cell, &p, MAX_TIME, 1, false, || false), Verdict::Gone);
+        assert_eq!(cell.snapshot(), (full, Tag::Live));
     }
 
     #[test]

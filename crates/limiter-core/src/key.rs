@@ -42,7 +42,7 @@ pub(crate) enum IpKey {
 /// It hashes as its two words alone: an array would also hash its length,
 /// a third word for SipHash to compress on every request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct V6Bits([u64; 2]);
+pub(crate) struct V6Bits(pub(crate) [u64; 2]);
 
 impl Hash for V6Bits {
     #[inline]

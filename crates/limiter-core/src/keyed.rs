@@ -7,7 +7,7 @@ use crate::builder::{Builder, Settings};
 use crate::cell::MAX_TIME;
 use crate::clock::{Clock, MonotonicClock, Nanos};
 use crate::rate::Rate;
-use crate::store::{Buckets, Counters};
+use crate::store::{Counters, MapBuckets};
 
 /// A token-bucket rate limiter with one bucket per key of any type: API keys,
 /// user ids, routes.
@@ -32,7 +32,7 @@ use crate::store::{Buckets, Counters};
 pub struct KeyedRateLimiter<K, C = MonotonicClock> {
     settings: Settings,
     clock: C,
-    buckets: Buckets<K>,
+    buckets: MapBuckets<K>,
 }
 
 impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
@@ -50,7 +50,7 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
 
 impl<K: Hash + Eq + Clone, C: Clock> KeyedRateLimiter<K, C> {
     pub(crate) fn from_parts(settings: Settings, clock: C) -> KeyedRateLimiter<K, C> {
-        let buckets = Buckets::new(&settings.params, settings.shards);
+        let buckets = MapBuckets::new(&settings.params, settings.shards);
         KeyedRateLimiter { settings, clock, buckets }
     }
 

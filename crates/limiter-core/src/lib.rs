@@ -45,14 +45,19 @@
 //!
 //! # Concurrency
 //!
-//! [`RateLimiter`] is `Send + Sync`. Buckets live in a map split into many
-//! shards, each behind its own reader-writer lock, and each bucket has its own
-//! mutex. A request for a known address takes its shard's lock shared and its
-//! bucket's lock exclusively, so calls for different addresses run in parallel
-//! and calls for one address are linearizable: with time frozen, any number of
-//! threads sending more than `C` requests for a new address get exactly `C`
-//! allowed. Only an address's first request takes its shard exclusively, and
-//! two threads meeting a new address at once create one bucket.
+//! [`RateLimiter`] is `Send + Sync`. Addresses are spread by a keyed hash over
+//! shards of open-addressing tables whose slots hold each address and its
+//! bucket in atomics. A request for a known address takes no lock: it finds
+//! the slot, reads the bucket, and either answers from what it read (a denial
+//! through the limiter's clock writes nothing) or updates the bucket under a
+//! lock bit of its own. Calls for different addresses therefore run in
+//! parallel, and calls for one address are linearizable: with time frozen, any
+//! number of threads sending more than `C` requests for a new address get
+//! exactly `C` allowed. Only an address's first request (and the eviction or
+//! growth it may bring) takes its shard's mutex, and two threads meeting a new
+//! address at once create one bucket. [`KeyedRateLimiter`], for keys of any
+//! type, keeps its buckets in a sharded hash map instead, whose readers share
+//! a lock per shard.
 //!
 //! # Keys
 //!
@@ -108,6 +113,7 @@ mod policy;
 mod rate;
 mod store;
 mod sync;
+mod table;
 
 pub use crate::bucket::Decision;
 pub use crate::builder::Builder;

@@ -5,12 +5,14 @@ use std::net::IpAddr;
 use crate::bucket::Decision;
 use crate::builder::{Builder, Settings};
 use crate::cell::MAX_TIME;
+use crate::cell::{Narrow, Wide};
 use crate::clock::{Clock, MonotonicClock, Nanos};
 use crate::error::{ConfigError, InvalidIp};
 use crate::key::{IpKey, V6Bits};
 use crate::parse::parse_ip;
 use crate::rate::Rate;
 use crate::store::{Buckets, Counters};
+use crate::table::Table;
 
 /// The largest supported capacity, in tokens.
 pub const MAX_CAPACITY: u64 = 1_000_000_000;
@@ -56,8 +58,8 @@ pub const MAX_CAPACITY: u64 = 1_000_000_000;
 pub struct RateLimiter<C = MonotonicClock> {
     settings: Settings,
     clock: C,
-    v4: Buckets<u32>,
-    v6: Buckets<V6Bits>,
+    v4: Buckets<Table<u32, Narrow>, Table<u32, Wide>>,
+    v6: Buckets<Table<V6Bits, Narrow>, Table<V6Bits, Wide>>,
     v4_mask: u32,
     v6_mask: u128,
 }

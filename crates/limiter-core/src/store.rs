@@ -1,11 +1,13 @@
-//! A sharded map from keys to buckets: lazy creation, eviction and the key cap.
+//! What every store of buckets shares (the limits, the counters, the layout
+//! choice), and the sharded hash map that stores buckets for keys of any
+//! type. Address keys have their own lock-free tables (`table`).
 
 use std::hash::{BuildHasher, Hash, RandomState};
 
 use hashbrown::HashTable;
 
 use crate::bucket::{Decision, Params};
-use crate::cell::{Cell, Narrow, Wide};
+use crate::cell::{self, Cell, Narrow, Verdict, Wide};
 use crate::policy::{Eviction, WhenFull};
 use crate::sync::{AtomicU64, AtomicUsize, Ordering, RwLock, thread_index};
 
@@ -33,11 +35,51 @@ pub(crate) struct Limits {
     pub(crate) tally: Tally,
 }
 
+/// What the key cap makes of a key's first request.
+#[derive(Debug)]
+pub(crate) enum Admission {
+    /// The key is counted in: make its bucket.
+    Track,
+    /// Evict one bucket to make room, then make the key's.
+    EvictOne,
+    /// Make no bucket, and answer this.
+    Refuse(Decision),
+}
+
+impl Limits {
+    /// Counts a new key in, or says what the policy for a full cap makes of
+    /// a request of `cost` at `now` from it.
+    pub(crate) fn admit(&self, params: &Params, now: u64, cost: u64) -> Admission {
+        if self.tracked.fetch_add(1, Ordering::Relaxed) < self.max_keys {
+            return Admission::Track;
+        }
+        self.tracked.fetch_sub(1, Ordering::Relaxed);
+        match self.when_full {
+            WhenFull::DenyNewKeys => Admission::Refuse(self.deny_new_key(params)),
+            WhenFull::AdmitUntracked => {
+                let mut state = params.fresh(now);
+                Admission::Refuse(params.decide(&mut state, now, cost))
+            }
+            WhenFull::EvictFullest => Admission::EvictOne,
+        }
+    }
+
+    /// The denial of a new key the store has no room for.
+    pub(crate) fn deny_new_key(&self, params: &Params) -> Decision {
+        Decision::Denied { remaining: 0, retry_after: params.token_interval() }
+    }
+}
+
 /// Requests allowed and denied, counted on stripes of their own cache line
-/// each, one per thread (modulo the stripe count), so that counting never
-/// makes threads contend, even when they all ask about one key.
+/// each, so that counting never makes threads contend, even when they all
+/// ask about one key.
+///
+/// Threads with an index ([`thread_index`]) below [`OWNED`] each own a
+/// stripe and count on it with a plain load and store, which costs far less
+/// than an atomic add; the rest share the other stripes, with atomic adds.
 #[derive(Debug)]
 pub(crate) struct Tally {
+    /// `OWNED` owned stripes, then `SHARED` shared ones.
     stripes: Box<[Stripe]>,
 }
 
@@ -48,20 +90,33 @@ struct Stripe {
     denied: AtomicU64,
 }
 
-/// Stripes per [`Tally`], a power of two.
-const STRIPES: usize = 16;
+/// Stripes owned by one thread each.
+const OWNED: usize = 16;
+
+/// Stripes shared by the threads after the first [`OWNED`], a power of two.
+const SHARED: usize = 16;
 
 impl Tally {
     pub(crate) fn new() -> Tally {
         let stripe = |_| Stripe { allowed: AtomicU64::new(0), denied: AtomicU64::new(0) };
-        Tally { stripes: (0..STRIPES).map(stripe).collect() }
+        Tally { stripes: (0..OWNED + SHARED).map(stripe).collect() }
     }
 
     #[inline]
-    fn count(&self, allowed: bool) {
-        let stripe = &self.stripes[thread_index() & (STRIPES - 1)];
-        let counter = if allowed { &stripe.allowed } else { &stripe.denied };
-        counter.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn count(&self, allowed: bool) {
+        let thread = thread_index();
+        // loom runs its threads on one OS thread, so they share an index
+        // there: every count is an atomic add.
+        if thread < OWNED && cfg!(not(loom)) {
+            let stripe = &self.stripes[thread];
+            let counter = if allowed { &stripe.allowed } else { &stripe.denied };
+            // Only this thread ever writes this counter.
+            counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        } else {
+            let stripe = &self.stripes[OWNED + (thread & (SHARED - 1))];
+            let counter = if allowed { &stripe.allowed } else { &stripe.denied };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// The counts so far, as [`Counters`] with nothing created or evicted.
@@ -77,13 +132,41 @@ impl Tally {
     }
 }
 
-/// Buckets for keys of type `K`, in the cell layout the limiter's parameters
-/// need.
-#[derive(Debug)]
-pub(crate) enum Buckets<K> {
-    Narrow(Store<K, Narrow>),
-    Wide(Store<K, Wide>),
+/// A store of buckets for keys of type [`KeyStore::Key`].
+pub(crate) trait KeyStore {
+    type Key;
+
+    /// A store with `shards` shards, a power of two.
+    fn new(shards: usize) -> Self;
+
+    /// Decides a request of `cost` for `key` at `now`, creating a full bucket
+    /// for a key never seen before. Cost 0 creates nothing.
+    fn decide(&self, ctx: Ctx<'_>, key: &Self::Key, now: u64, cost: u64) -> Decision;
+
+    /// Whole tokens `key`'s bucket holds at `now`, without changing or
+    /// creating it: a key never seen has a full bucket.
+    fn peek(&self, params: &Params, key: &Self::Key, now: u64) -> u64;
+
+    /// Evicts every idle bucket; returns how many.
+    fn prune(&self, ctx: Ctx<'_>, now: u64) -> usize;
+
+    /// The number of keys with a bucket.
+    fn len(&self) -> usize;
+
+    /// The buckets created and evicted (requests are counted in [`Tally`]).
+    fn counters(&self) -> Counters;
 }
+
+/// Buckets in the cell layout the limiter's parameters need: a store of
+/// narrow cells or one of wide cells.
+#[derive(Debug)]
+pub(crate) enum Buckets<N, W> {
+    Narrow(N),
+    Wide(W),
+}
+
+/// Buckets for keys of any type: the sharded hash map.
+pub(crate) type MapBuckets<K> = Buckets<Store<K, Narrow>, Store<K, Wide>>;
 
 /// What a limiter has done since it was built.
 ///
@@ -165,24 +248,24 @@ struct Entry<K, B> {
     cell: B,
 }
 
-impl<K: Hash + Eq + Clone> Buckets<K> {
-    pub(crate) fn new(params: &Params, shards: usize) -> Buckets<K> {
+impl<N: KeyStore, W: KeyStore<Key = N::Key>> Buckets<N, W> {
+    pub(crate) fn new(params: &Params, shards: usize) -> Buckets<N, W> {
         if params.is_narrow() {
-            Buckets::Narrow(Store::new(shards))
+            Buckets::Narrow(N::new(shards))
         } else {
-            Buckets::Wide(Store::new(shards))
+            Buckets::Wide(W::new(shards))
         }
     }
 
     #[inline]
-    pub(crate) fn decide(&self, ctx: Ctx<'_>, key: &K, now: u64, cost: u64) -> Decision {
+    pub(crate) fn decide(&self, ctx: Ctx<'_>, key: &N::Key, now: u64, cost: u64) -> Decision {
         match self {
             Buckets::Narrow(store) => store.decide(ctx, key, now, cost),
             Buckets::Wide(store) => store.decide(ctx, key, now, cost),
         }
     }
 
-    pub(crate) fn peek(&self, params: &Params, key: &K, now: u64) -> u64 {
+    pub(crate) fn peek(&self, params: &Params, key: &N::Key, now: u64) -> u64 {
         match self {
             Buckets::Narrow(store) => store.peek(params, key, now),
             Buckets::Wide(store) => store.peek(params, key, now),
@@ -220,9 +303,10 @@ pub(crate) struct Ctx<'a> {
     pub(crate) live: bool,
 }
 
-impl<K: Hash + Eq + Clone, B: Cell> Store<K, B> {
-    /// A store with `shards` shards, a power of two.
-    pub(crate) fn new(shards: usize) -> Store<K, B> {
+impl<K: Hash + Eq + Clone, B: Cell> KeyStore for Store<K, B> {
+    type Key = K;
+
+    fn new(shards: usize) -> Store<K, B> {
         assert!(shards.is_power_of_two(), "shard count {shards} is not a power of two");
         let shards = (0..shards)
             .map(|_| Shard {
@@ -237,16 +321,14 @@ impl<K: Hash + Eq + Clone, B: Cell> Store<K, B> {
         Store { shards, hasher: RandomState::new() }
     }
 
-    /// Decides a request of `cost` for `key` at `now`, creating a full bucket
-    /// for a key never seen before. Cost 0 creates nothing.
     #[inline]
-    pub(crate) fn decide(&self, ctx: Ctx<'_>, key: &K, now: u64, cost: u64) -> Decision {
+    fn decide(&self, ctx: Ctx<'_>, key: &K, now: u64, cost: u64) -> Decision {
         let hash = self.hasher.hash_one(key);
         let shard = self.shard(hash);
         let decision = {
             let table = shard.table.read();
             match table.entries.find(hash, |e| e.key == *key) {
-                Some(entry) => entry.cell.decide(ctx.params, now, cost, ctx.live),
+                Some(entry) => settle(&entry.cell, ctx, now, cost),
                 None if cost == 0 => Decision::Allowed { remaining: ctx.params.capacity() },
                 None => {
                     drop(table);
@@ -258,7 +340,56 @@ impl<K: Hash + Eq + Clone, B: Cell> Store<K, B> {
         decision
     }
 
-    /// The slow path of [`Store::decide`]: the key was missing a moment ago.
+    fn peek(&self, params: &Params, key: &K, now: u64) -> u64 {
+        let hash = self.hasher.hash_one(key);
+        let table = self.shard(hash).table.read();
+        table
+            .entries
+            .find(hash, |e| e.key == *key)
+            .map_or(params.capacity(), |e| params.peek(e.cell.snapshot().0, now))
+    }
+
+    fn prune(&self, ctx: Ctx<'_>, now: u64) -> usize {
+        let Some(horizon) = ctx.limits.eviction.horizon(now) else { return 0 };
+        self.shards
+            .iter()
+            .map(|shard| {
+                let mut table = shard.table.write();
+                let all = table.entries.num_buckets();
+                let evicted = table.sweep(ctx, horizon, all);
+                // Give memory back once the shard is mostly empty.
+                if table.entries.len() < table.entries.capacity() / 4 {
+                    let hasher = &self.hasher;
+                    table.entries.shrink_to_fit(|e| hasher.hash_one(&e.key));
+                }
+                evicted
+            })
+            .sum()
+    }
+
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.table.read().entries.len()).sum()
+    }
+
+    fn counters(&self) -> Counters {
+        self.shards.iter().fold(Counters::default(), |sum, shard| {
+            let table = shard.table.read();
+            sum + Counters { created: table.created, evicted: table.evicted, ..Counters::default() }
+        })
+    }
+}
+
+/// Decides on a map entry's cell, which is always live and always its key's.
+#[inline]
+fn settle<B: Cell>(cell: &B, ctx: Ctx<'_>, now: u64, cost: u64) -> Decision {
+    match cell::decide(cell, ctx.params, now, cost, ctx.live, || true) {
+        Verdict::Locked(decision) | Verdict::Read(decision) => decision,
+        Verdict::Gone => unreachable!("map entries are never tagged dead"),
+    }
+}
+
+impl<K: Hash + Eq + Clone, B: Cell> Store<K, B> {
+    /// The slow path of [`KeyStore::decide`]: the key was missing a moment ago.
     #[cold]
     fn insert(
         &self,
@@ -272,7 +403,7 @@ impl<K: Hash + Eq + Clone, B: Cell> Store<K, B> {
         let mut table = shard.table.write();
         if let Some(entry) = table.entries.find(hash, |e| e.key == *key) {
             // Another thread created it since the shared lookup.
-            return entry.cell.decide(ctx.params, now, cost, ctx.live);
+            return settle(&entry.cell, ctx, now, cost);
         }
         let limits = ctx.limits;
         let at_cap = limits.tracked.load(Ordering::Relaxed) >= limits.max_keys;
@@ -291,26 +422,12 @@ impl<K: Hash + Eq + Clone, B: Cell> Store<K, B> {
             };
             table.sweep(ctx, horizon, budget);
         }
-        if limits.tracked.fetch_add(1, Ordering::Relaxed) >= limits.max_keys {
-            limits.tracked.fetch_sub(1, Ordering::Relaxed);
-            match limits.when_full {
-                WhenFull::DenyNewKeys => {
-                    return Decision::Denied {
-                        remaining: 0,
-                        retry_after: ctx.params.token_interval(),
-                    };
-                }
-                WhenFull::AdmitUntracked => {
-                    let mut state = ctx.params.fresh(now);
-                    return ctx.params.decide(&mut state, now, cost);
-                }
-                WhenFull::EvictFullest => {
-                    if !table.evict_fullest(ctx.params, now) {
-                        return Decision::Denied {
-                            remaining: 0,
-                            retry_after: ctx.params.token_interval(),
-                        };
-                    }
+        match limits.admit(ctx.params, now, cost) {
+            Admission::Track => {}
+            Admission::Refuse(decision) => return decision,
+            Admission::EvictOne => {
+                if !table.evict_fullest(ctx.params, now) {
+                    return limits.deny_new_key(ctx.params);
                 }
             }
         }
@@ -321,49 +438,6 @@ impl<K: Hash + Eq + Clone, B: Cell> Store<K, B> {
         });
         table.created += 1;
         decision
-    }
-
-    /// Whole tokens `key`'s bucket holds at `now`, without changing or
-    /// creating it: a key never seen has a full bucket.
-    pub(crate) fn peek(&self, params: &Params, key: &K, now: u64) -> u64 {
-        let hash = self.hasher.hash_one(key);
-        let table = self.shard(hash).table.read();
-        table
-            .entries
-            .find(hash, |e| e.key == *key)
-            .map_or(params.capacity(), |e| params.peek(e.cell.load(), now))
-    }
-
-    /// Evicts every idle bucket, one shard at a time; returns how many.
-    pub(crate) fn prune(&self, ctx: Ctx<'_>, now: u64) -> usize {
-        let Some(horizon) = ctx.limits.eviction.horizon(now) else { return 0 };
-        self.shards
-            .iter()
-            .map(|shard| {
-                let mut table = shard.table.write();
-                let all = table.entries.num_buckets();
-                let evicted = table.sweep(ctx, horizon, all);
-                // Give memory back once the shard is mostly empty.
-                if table.entries.len() < table.entries.capacity() / 4 {
-                    let hasher = &self.hasher;
-                    table.entries.shrink_to_fit(|e| hasher.hash_one(&e.key));
-                }
-                evicted
-            })
-            .sum()
-    }
-
-    /// The number of keys with a bucket.
-    pub(crate) fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.table.read().entries.len()).sum()
-    }
-
-    /// The buckets created and evicted (requests are counted in [`Tally`]).
-    pub(crate) fn counters(&self) -> Counters {
-        self.shards.iter().fold(Counters::default(), |sum, shard| {
-            let table = shard.table.read();
-            sum + Counters { created: table.created, evicted: table.evicted, ..Counters::default() }
-        })
     }
 
     #[inline]
@@ -382,7 +456,7 @@ impl<K, B: Cell> Table<K, B> {
             let index = self.cursor % buckets;
             self.cursor = index + 1;
             if let Ok(entry) = self.entries.get_bucket_entry(index)
-                && ctx.params.is_idle(entry.get().cell.load(), horizon)
+                && ctx.params.is_idle(entry.get().cell.snapshot().0, horizon)
             {
                 entry.remove();
                 evicted += 1;
@@ -403,7 +477,7 @@ impl<K, B: Cell> Table<K, B> {
             let index = self.cursor % buckets;
             self.cursor = index + 1;
             if let Some(entry) = self.entries.get_bucket(index) {
-                let units = params.units_at(entry.cell.load(), now);
+                let units = params.units_at(entry.cell.snapshot().0, now);
                 fullest = fullest.max(Some((units, index)));
                 sampled += 1;
                 if sampled == EVICTION_SAMPLE {
