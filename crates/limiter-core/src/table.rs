@@ -44,7 +44,7 @@
 //! why that resists flooding one shard or one probe chain.
 
 use std::fmt;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::BuildHasher;
 
 use crate::bucket::{Decision, Params, State};
 use crate::cell::{self, Cell, Tag, Verdict};
@@ -159,7 +159,7 @@ impl Seed {
         #[cfg(loom)]
         let state = std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default();
         #[cfg(not(loom))]
-        let state = RandomState::new();
+        let state = std::hash::RandomState::new();
         // The second word is odd, so that multiplying by it loses no bits.
         Seed([state.hash_one(0u8), state.hash_one(1u8) | 1])
     }
