@@ -35,6 +35,20 @@ pub(crate) struct Limits {
     pub(crate) tally: Tally,
 }
 
+#[cfg(test)]
+impl Limits {
+    /// Limits with no key cap, for tests of one store.
+    pub(crate) fn uncapped(eviction: Eviction) -> Limits {
+        Limits {
+            max_keys: usize::MAX,
+            when_full: WhenFull::default(),
+            eviction,
+            tracked: AtomicUsize::new(0),
+            tally: Tally::new(),
+        }
+    }
+}
+
 /// What the key cap makes of a key's first request.
 #[derive(Debug)]
 pub(crate) enum Admission {

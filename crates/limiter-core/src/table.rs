@@ -690,20 +690,10 @@ mod tests {
 
     use super::*;
     use crate::cell::Narrow;
-    use crate::policy::{Eviction, WhenFull};
-    use crate::store::{Limits, Tally};
+    use crate::policy::Eviction;
+    use crate::store::Limits;
 
     const SEC: u64 = 1_000_000_000;
-
-    fn limits(eviction: Eviction) -> Limits {
-        Limits {
-            max_keys: usize::MAX,
-            when_full: WhenFull::default(),
-            eviction,
-            tracked: AtomicUsize::new(0),
-            tally: Tally::new(),
-        }
-    }
 
     fn params(capacity: u64) -> Params {
         Params::new(capacity, "1".parse().unwrap())
@@ -717,7 +707,7 @@ mod tests {
     #[test]
     fn keys_on_one_probe_chain_keep_their_own_buckets_across_tombstones() {
         let table = identity();
-        let (params, limits) = (params(3), limits(Eviction::Idle { window: Duration::ZERO }));
+        let (params, limits) = (params(3), Limits::uncapped(Eviction::Idle { window: Duration::ZERO }));
         let ctx = Ctx { params: &params, limits: &limits, live: false };
         // Small keys all start their probes at slot 0.
         for (key, cost) in [(1, 1), (17, 2), (33, 3)] {
@@ -742,7 +732,7 @@ mod tests {
     #[test]
     fn growing_keeps_every_bucket_and_pruning_clears_tombstones() {
         let table = identity();
-        let (params, limits) = (params(5), limits(Eviction::Idle { window: Duration::ZERO }));
+        let (params, limits) = (params(5), Limits::uncapped(Eviction::Idle { window: Duration::ZERO }));
         let ctx = Ctx { params: &params, limits: &limits, live: false };
         // Keys spread over the whole range, so that growing moves them.
         let keys: Vec<u32> = (0..500).map(|i| i * 8_589_934).collect();
@@ -768,7 +758,7 @@ mod tests {
         // One thread spends a key's tokens while another makes the shard
         // grow again and again; every allowed request must be taken.
         let table = identity();
-        let (params, limits) = (params(1_000_000), limits(Eviction::Never));
+        let (params, limits) = (params(1_000_000), Limits::uncapped(Eviction::Never));
         let ctx = Ctx { params: &params, limits: &limits, live: false };
         let allowed = std::thread::scope(|scope| {
             let user = scope.spawn(|| {
@@ -812,18 +802,8 @@ mod loom_tests {
 
     use super::*;
     use crate::cell::Narrow;
-    use crate::policy::{Eviction, WhenFull};
-    use crate::store::{Limits, Tally};
-
-    fn limits(eviction: Eviction) -> Limits {
-        Limits {
-            max_keys: usize::MAX,
-            when_full: WhenFull::default(),
-            eviction,
-            tracked: AtomicUsize::new(0),
-            tally: Tally::new(),
-        }
-    }
+    use crate::policy::Eviction;
+    use crate::store::Limits;
 
     fn model(f: impl Fn() + Sync + Send + 'static) {
         let mut builder = loom::model::Builder::new();
@@ -843,7 +823,7 @@ mod loom_tests {
             Arc::new(Fixture {
                 table: Table::with_seed(1, Seed([0, 1])),
                 params: Params::new(2, "1".parse().unwrap()),
-                limits: limits(eviction),
+                limits: Limits::uncapped(eviction),
             })
         }
 
