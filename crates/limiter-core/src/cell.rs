@@ -131,7 +131,9 @@ pub(crate) fn decide<B: Cell>(
     live: bool,
     owned: impl Fn() -> bool,
 ) -> Verdict {
-    if !B::LOCK_FREE_READS {
+    // A request at an explicit time records its time, so it nearly always
+    // writes: lock at once rather than read, decide, and read again.
+    if !B::LOCK_FREE_READS || (!live && cost > 0) {
         let (seen, tag) = cell.lock();
         if tag != Tag::Live || !owned() {
             cell.unlock(seen, tag);

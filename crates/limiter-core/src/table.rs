@@ -707,7 +707,8 @@ mod tests {
     #[test]
     fn keys_on_one_probe_chain_keep_their_own_buckets_across_tombstones() {
         let table = identity();
-        let (params, limits) = (params(3), Limits::uncapped(Eviction::Idle { window: Duration::ZERO }));
+        let (params, limits) =
+            (params(3), Limits::uncapped(Eviction::Idle { window: Duration::ZERO }));
         let ctx = Ctx { params: &params, limits: &limits, live: false };
         // Small keys all start their probes at slot 0.
         for (key, cost) in [(1, 1), (17, 2), (33, 3)] {
@@ -732,7 +733,8 @@ mod tests {
     #[test]
     fn growing_keeps_every_bucket_and_pruning_clears_tombstones() {
         let table = identity();
-        let (params, limits) = (params(5), Limits::uncapped(Eviction::Idle { window: Duration::ZERO }));
+        let (params, limits) =
+            (params(5), Limits::uncapped(Eviction::Idle { window: Duration::ZERO }));
         let ctx = Ctx { params: &params, limits: &limits, live: false };
         // Keys spread over the whole range, so that growing moves them.
         let keys: Vec<u32> = (0..500).map(|i| i * 8_589_934).collect();
@@ -828,7 +830,13 @@ mod loom_tests {
         }
 
         fn decide(&self, key: u32, now: u64, cost: u64) -> Decision {
-            let ctx = Ctx { params: &self.params, limits: &self.limits, live: false };
+            self.decide_live(key, now, cost, false)
+        }
+
+        /// With `live`, as through the limiter's clock, which takes the
+        /// other path through `cell::decide`.
+        fn decide_live(&self, key: u32, now: u64, cost: u64, live: bool) -> Decision {
+            let ctx = Ctx { params: &self.params, limits: &self.limits, live };
             self.table.decide(ctx, &key, now, cost)
         }
     }
@@ -843,20 +851,22 @@ mod loom_tests {
         const B: u32 = 0x6000_0000;
         const C: u32 = 0xc000_0000;
         const D: u32 = 0x3000_0000;
-        model(|| {
-            let f = Fixture::new(Eviction::Never);
-            for key in [A, B, C] {
-                assert!(f.decide(key, 0, 1).is_allowed());
-            }
-            let user = {
-                let f = Arc::clone(&f);
-                thread::spawn(move || f.decide(B, 0, 1))
-            };
-            assert!(f.decide(D, 0, 1).is_allowed());
-            assert_eq!(user.join().unwrap(), Decision::Allowed { remaining: 0 });
-            assert_eq!(f.table.capacity(), 6);
-            assert_eq!([A, B, C, D].map(|k| f.table.peek(&f.params, &k, 0)), [1, 0, 1, 1]);
-        });
+        for live in [false, true] {
+            model(move || {
+                let f = Fixture::new(Eviction::Never);
+                for key in [A, B, C] {
+                    assert!(f.decide(key, 0, 1).is_allowed());
+                }
+                let user = {
+                    let f = Arc::clone(&f);
+                    thread::spawn(move || f.decide_live(B, 0, 1, live))
+                };
+                assert!(f.decide(D, 0, 1).is_allowed());
+                assert_eq!(user.join().unwrap(), Decision::Allowed { remaining: 0 });
+                assert_eq!(f.table.capacity(), 6);
+                assert_eq!([A, B, C, D].map(|k| f.table.peek(&f.params, &k, 0)), [1, 0, 1, 1]);
+            });
+        }
     }
 
     #[test]
