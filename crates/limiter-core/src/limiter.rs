@@ -266,6 +266,9 @@ impl<C: Clock> RateLimiter<C> {
 
     /// Evicts every bucket idle at time `now`, a shard at a time; returns how
     /// many.
+    ///
+    /// Their slots go to the next new keys; the tables keep their size (see
+    /// [`Builder::max_keys`](crate::Builder::max_keys)).
     pub fn prune_at(&self, now: Nanos) -> usize {
         let (ctx, now) = (self.settings.ctx(false), now.as_u64().min(MAX_TIME));
         self.v4.prune(ctx, now) + self.v6.prune(ctx, now)
