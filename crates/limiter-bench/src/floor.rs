@@ -1,21 +1,22 @@
 //! The floor: the least work a keyed rate limiter can do per check.
 
-use std::hash::{BuildHasher, Hash, RandomState};
+use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use hashbrown::HashTable;
-use parking_lot::RwLock;
-
 use crate::quota::Quota;
 
-/// A keyed GCRA over a sharded SipHash map: per check, one keyed-hash lookup
-/// under a shared shard lock plus one atomic update.
+/// A keyed GCRA over a fixed-size lock-free table: per check, one keyed-hash
+/// lookup (limiter-core's folded multiply) plus one atomic update, with no
+/// lock, no growth and no eviction.
 ///
-/// This is the floor the suite compares against, not a limiter to use: its
-/// rate is rounded to whole nanoseconds per token, as governor's is, and it
-/// keeps no more than the one `u64` per key that its decision needs. Each key
+/// This is the floor the suite compares against, not a limiter to use: it
+/// holds only as many keys as it was sized for (a request for a key beyond
+/// that is denied), its rate is rounded to whole nanoseconds per token, as
+/// governor's is, and it keeps no more than the one `u64` per key that its
+/// decision needs. Each key
 /// holds its theoretical arrival time (TAT): the time at which its bucket
 /// would be full again. A request of cost `n` at `now` moves the TAT to
 /// `max(TAT, now) + n·interval` and passes if that is at most
@@ -34,8 +35,11 @@ use crate::quota::Quota;
 /// ```
 #[derive(Debug)]
 pub struct Floor {
-    v4: FloorMap<u32>,
-    v6: FloorMap<u128>,
+    /// Each family's table, made on its first key.
+    v4: OnceLock<FloorMap<V4Slot>>,
+    v6: OnceLock<FloorMap<V6Slot>>,
+    /// Keys each table is sized for.
+    keys: usize,
     /// Nanoseconds per token, rounded to the nearest and at least 1.
     interval: u64,
     /// How far ahead of now a TAT may run: `capacity · interval`.
@@ -44,14 +48,20 @@ pub struct Floor {
 }
 
 impl Floor {
-    /// A floor for `quota`, with as many shards as limiter-core uses.
+    /// A floor for `quota` with room for 65 536 keys of each family.
     pub fn new(quota: Quota) -> Floor {
+        Floor::with_keys(quota, 1 << 16)
+    }
+
+    /// A floor for `quota` with room for `keys` keys of each family, in
+    /// tables at most half full.
+    pub fn with_keys(quota: Quota, keys: usize) -> Floor {
         let per_second = u64::from(quota.per_second.max(1));
         let interval = ((1_000_000_000 + per_second / 2) / per_second).max(1);
-        let shards = default_shards();
         Floor {
-            v4: FloorMap::new(shards),
-            v6: FloorMap::new(shards),
+            v4: OnceLock::new(),
+            v6: OnceLock::new(),
+            keys,
             interval,
             window: interval.saturating_mul(u64::from(quota.capacity)),
             start: Instant::now(),
@@ -64,10 +74,11 @@ impl Floor {
     #[inline]
     pub fn check_n_at(&self, ip: IpAddr, cost: u64, now: u64) -> bool {
         let step = cost.saturating_mul(self.interval);
-        match ip.to_canonical() {
-            IpAddr::V4(v4) => self.v4.take(u32::from(v4), step, now, self.window),
-            IpAddr::V6(v6) => self.v6.take(u128::from(v6), step, now, self.window),
-        }
+        let tat = match ip.to_canonical() {
+            IpAddr::V4(v4) => self.v4.get_or_init(|| FloorMap::new(self.keys)).find(v4.to_bits()),
+            IpAddr::V6(v6) => self.v6.get_or_init(|| FloorMap::new(self.keys)).find(v6.to_bits()),
+        };
+        tat.is_some_and(|tat| take(tat, step, now, self.window))
     }
 
     /// Takes `cost` tokens for `ip` now, by [`Instant`] counted from the
@@ -85,7 +96,7 @@ impl Floor {
 
     /// The number of keys it holds.
     pub fn len(&self) -> usize {
-        self.v4.len() + self.v6.len()
+        self.v4.get().map_or(0, FloorMap::len) + self.v6.get().map_or(0, FloorMap::len)
     }
 
     /// Whether it holds no key.
@@ -94,51 +105,135 @@ impl Floor {
     }
 }
 
-/// Enough shards that threads rarely meet on one: 16 per core, from 64 to
-/// 4096, as limiter-core chooses.
-fn default_shards() -> usize {
-    let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
-    (cores * 16).next_power_of_two().clamp(64, 4096)
-}
-
+/// A linear-probing table of slots that are claimed once and never freed.
 #[derive(Debug)]
-struct FloorMap<K> {
-    shards: Box<[Shard<K>]>,
-    hasher: RandomState,
+struct FloorMap<S> {
+    slots: Box<[S]>,
+    seed: [u64; 2],
 }
 
-/// One shard, on its own cache lines.
-#[derive(Debug)]
-#[repr(align(128))]
-struct Shard<K> {
-    table: RwLock<HashTable<(K, AtomicU64)>>,
+/// A slot of a [`FloorMap`]: a key, claimed with one compare-exchange, and
+/// its TAT (0, a full bucket, until the first request).
+trait Slot: Default {
+    type Key: Copy;
+
+    /// The key's hash under `seed`: limiter-core's folded multiply.
+    fn hash(key: Self::Key, seed: [u64; 2]) -> u64;
+
+    /// The TAT if the slot holds `key`, claiming the slot for it if empty;
+    /// `None` if it holds another key.
+    fn claim(&self, key: Self::Key) -> Option<&AtomicU64>;
+
+    fn is_claimed(&self) -> bool;
 }
 
-impl<K: Hash + Eq + Copy> FloorMap<K> {
-    fn new(shards: usize) -> FloorMap<K> {
-        let shards = (0..shards).map(|_| Shard { table: RwLock::new(HashTable::new()) }).collect();
-        FloorMap { shards, hasher: RandomState::new() }
+/// An IPv4 slot: the key plus one in one word, 0 while empty.
+#[derive(Debug, Default)]
+struct V4Slot {
+    key: AtomicU64,
+    tat: AtomicU64,
+}
+
+/// An IPv6 slot: the key in two words, published by a state word.
+#[derive(Debug, Default)]
+struct V6Slot {
+    /// 0 empty, 1 being written, 2 holding `high` and `low`.
+    state: AtomicU64,
+    high: AtomicU64,
+    low: AtomicU64,
+    tat: AtomicU64,
+}
+
+fn fold(a: u64, b: u64) -> u64 {
+    let product = u128::from(a) * u128::from(b);
+    (product as u64) ^ (product >> 64) as u64
+}
+
+impl Slot for V4Slot {
+    type Key = u32;
+
+    #[inline]
+    fn hash(key: u32, seed: [u64; 2]) -> u64 {
+        fold(u64::from(key) ^ seed[0], seed[1])
     }
 
     #[inline]
-    fn take(&self, key: K, step: u64, now: u64, window: u64) -> bool {
-        let hash = self.hasher.hash_one(key);
-        let shard = &self.shards[(hash >> 32) as usize & (self.shards.len() - 1)];
-        if let Some((_, tat)) = shard.table.read().find(hash, |(k, _)| *k == key) {
-            return take(tat, step, now, window);
+    fn claim(&self, key: u32) -> Option<&AtomicU64> {
+        let word = u64::from(key) + 1;
+        match self.key.load(Ordering::Acquire) {
+            held if held == word => Some(&self.tat),
+            0 => match self.key.compare_exchange(0, word, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => Some(&self.tat),
+                Err(held) => (held == word).then_some(&self.tat),
+            },
+            _ => None,
         }
-        let mut table = shard.table.write();
-        if let Some((_, tat)) = table.find(hash, |(k, _)| *k == key) {
-            return take(tat, step, now, window);
+    }
+
+    fn is_claimed(&self) -> bool {
+        self.key.load(Ordering::Relaxed) != 0
+    }
+}
+
+impl Slot for V6Slot {
+    type Key = u128;
+
+    #[inline]
+    fn hash(key: u128, seed: [u64; 2]) -> u64 {
+        fold((key >> 64) as u64 ^ seed[0], key as u64 ^ seed[1])
+    }
+
+    #[inline]
+    fn claim(&self, key: u128) -> Option<&AtomicU64> {
+        let (high, low) = ((key >> 64) as u64, key as u64);
+        if self.state.load(Ordering::Acquire) == 0
+            && self.state.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_ok()
+        {
+            self.high.store(high, Ordering::Relaxed);
+            self.low.store(low, Ordering::Relaxed);
+            self.state.store(2, Ordering::Release);
+            return Some(&self.tat);
         }
-        let tat = AtomicU64::new(now);
-        let allowed = take(&tat, step, now, window);
-        table.insert_unique(hash, (key, tat), |(k, _)| self.hasher.hash_one(*k));
-        allowed
+        while self.state.load(Ordering::Acquire) != 2 {
+            std::hint::spin_loop();
+        }
+        let held = (self.high.load(Ordering::Relaxed), self.low.load(Ordering::Relaxed));
+        (held == (high, low)).then_some(&self.tat)
+    }
+
+    fn is_claimed(&self) -> bool {
+        self.state.load(Ordering::Relaxed) != 0
+    }
+}
+
+impl<S: Slot> FloorMap<S> {
+    fn new(keys: usize) -> FloorMap<S> {
+        let slots = (keys.max(8) * 2).next_power_of_two();
+        let state = RandomState::new();
+        FloorMap {
+            slots: (0..slots).map(|_| S::default()).collect(),
+            seed: [state.hash_one(0u8), state.hash_one(1u8) | 1],
+        }
+    }
+
+    /// The TAT of `key`, claiming a slot for it if it has none; `None` if
+    /// the table is full.
+    #[inline]
+    fn find(&self, key: S::Key) -> Option<&AtomicU64> {
+        let mask = self.slots.len() - 1;
+        let mut index = S::hash(key, self.seed) as usize;
+        for _ in 0..self.slots.len() {
+            index &= mask;
+            if let Some(tat) = self.slots[index].claim(key) {
+                return Some(tat);
+            }
+            index += 1;
+        }
+        None
     }
 
     fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.table.read().len()).sum()
+        self.slots.iter().filter(|slot| slot.is_claimed()).count()
     }
 }
 
@@ -224,6 +319,25 @@ mod tests {
             handles.into_iter().map(|h| h.join().unwrap()).sum()
         });
         assert_eq!(total, 1000);
+    }
+
+    #[test]
+    fn a_full_table_denies_new_keys_and_keeps_its_own() {
+        // Room for 8 keys is 16 slots.
+        let floor = Floor::with_keys(Quota { capacity: 1, per_second: 1 }, 8);
+        let v4 = |i: u32| IpAddr::V4(std::net::Ipv4Addr::from_bits(i));
+        assert!((0..16).all(|i| floor.check_n_at(v4(i), 1, 0)));
+        assert!(!floor.check_n_at(v4(16), 1, 0), "no slot left");
+        assert!(floor.check_n_at(v4(3), 1, 2_000_000_000), "old keys still refill");
+        assert_eq!(floor.len(), 16);
+        let v6 = |i: u128| IpAddr::V6(std::net::Ipv6Addr::from_bits(i << 64 | 1));
+        let claimed: usize = std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..2)
+                .map(|_| scope.spawn(|| (0..20).filter(|&i| floor.check_n_at(v6(i), 1, 0)).count()))
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).sum()
+        });
+        assert_eq!(claimed, 16, "each of 16 IPv6 keys allowed once, by one thread");
     }
 
     #[test]

@@ -78,7 +78,7 @@ pub fn bytes_per_key(
     match implementation {
         Implementation::Ours => grow(&keys, || OursAt::new(quota).map_err(MemoryError::Config)),
         Implementation::Governor => grow(&keys, || Ok(GovernorAt::new(quota))),
-        Implementation::Floor => grow(&keys, || Ok(FloorAt(Floor::new(quota)))),
+        Implementation::Floor => grow(&keys, || Ok(FloorAt(Floor::with_keys(quota, count)))),
     }
 }
 

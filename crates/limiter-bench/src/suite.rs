@@ -114,18 +114,22 @@ type Figures = ([f64; 3], [f64; 3]);
 
 fn measure_mode<R: Request>(mode: ClockMode, setup: &Setup<'_, R>) -> Result<Figures, BenchError> {
     let quota = setup.quota;
+    // The floor is sized for the keys a sample can bring: all new ones on the
+    // creation path, the known ones otherwise.
+    let keys =
+        if setup.fresh { setup.requests.iter().map(Vec::len).sum() } else { setup.keys.len() };
     match mode {
         ClockMode::Explicit => contest(
             setup,
             Lane::new(setup, || Ok(OursAt::new(quota)?))?,
             Lane::new(setup, || Ok(GovernorAt::new(quota)))?,
-            Lane::new(setup, || Ok(FloorAt(Floor::new(quota))))?,
+            Lane::new(setup, || Ok(FloorAt(Floor::with_keys(quota, keys))))?,
         ),
         ClockMode::Default => contest(
             setup,
             Lane::new(setup, || Ok(OursNow::new(quota)?))?,
             Lane::new(setup, || Ok(GovernorNow::new(quota)))?,
-            Lane::new(setup, || Ok(FloorNow(Floor::new(quota))))?,
+            Lane::new(setup, || Ok(FloorNow(Floor::with_keys(quota, keys))))?,
         ),
     }
 }
