@@ -417,12 +417,12 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
         let mut free = None;
         match self.probe(key, hash) {
             Some(Probe::Found(index)) => {
-                if let Some(slot) = self.slot(index) {
-                    // Under the mutex the slot keeps its key and stays live.
-                    match cell::decide(&slot.cell, ctx.params, now, cost, ctx.live, || true) {
-                        Verdict::Locked(decision) | Verdict::Read(decision) => return decision,
-                        Verdict::Gone => {}
-                    }
+                let slot = self.slot(index).expect("a probe finds only allocated slots");
+                // Tags and keys change only under this mutex: the slot stays
+                // the key's, live, and a snapshot of it needs no epoch check.
+                match cell::decide(&slot.cell, ctx.params, now, cost, ctx.live, || true) {
+                    Verdict::Locked(decision) | Verdict::Read(decision) => return decision,
+                    Verdict::Gone => unreachable!("a live slot died under its shard's mutex"),
                 }
             }
             // Evictions below only add tombstones, so this slot stays free
@@ -551,6 +551,8 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
     /// the chunks they need, and leaves no tombstone.
     fn rebuild(&self, writer: &mut Writer, capacity: usize, seed: &Seed) {
         let old = self.capacity.load(Ordering::Relaxed);
+        // Every old slot is locked below and unlocked by being rewritten.
+        debug_assert!(capacity >= old, "a shard never shrinks");
         self.epoch.fetch_add(1, Ordering::Relaxed);
         fence(Ordering::Release);
         // Lock every slot, and keep the live keys with their buckets.
