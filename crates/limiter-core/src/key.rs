@@ -1,6 +1,5 @@
 //! Canonical keys for IP addresses.
 
-use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
 /// The address that identifies `ip`'s bucket.
@@ -37,20 +36,10 @@ pub(crate) enum IpKey {
     V6(V6Bits),
 }
 
-/// An IPv6 address as two big-endian halves, so the key is 8-byte aligned.
-///
-/// It hashes as its two words alone: an array would also hash its length,
-/// a third word for SipHash to compress on every request.
+/// An IPv6 address as its high and low halves, each of which fits an atomic
+/// word of a table slot (see `table`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct V6Bits(pub(crate) [u64; 2]);
-
-impl Hash for V6Bits {
-    #[inline]
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(self.0[0]);
-        state.write_u64(self.0[1]);
-    }
-}
 
 impl IpKey {
     /// The key of `ip`, canonical and cut to the prefix of each family's mask.

@@ -5,14 +5,13 @@ use std::net::IpAddr;
 use crate::bucket::Decision;
 use crate::builder::{Builder, Settings};
 use crate::cell::MAX_TIME;
-use crate::cell::{Narrow, Wide};
 use crate::clock::{Clock, MonotonicClock, Nanos};
 use crate::error::{ConfigError, InvalidIp};
 use crate::key::{IpKey, V6Bits};
 use crate::parse::parse_ip;
 use crate::rate::Rate;
-use crate::store::{Buckets, Counters};
-use crate::table::Table;
+use crate::store::Counters;
+use crate::table::AddressBuckets;
 
 /// The largest supported capacity, in tokens.
 pub const MAX_CAPACITY: u64 = 1_000_000_000;
@@ -58,8 +57,8 @@ pub const MAX_CAPACITY: u64 = 1_000_000_000;
 pub struct RateLimiter<C = MonotonicClock> {
     settings: Settings,
     clock: C,
-    v4: Buckets<Table<u32, Narrow>, Table<u32, Wide>>,
-    v6: Buckets<Table<V6Bits, Narrow>, Table<V6Bits, Wide>>,
+    v4: AddressBuckets<u32>,
+    v6: AddressBuckets<V6Bits>,
     v4_mask: u32,
     v6_mask: u128,
 }
@@ -130,8 +129,8 @@ impl<C: Clock> RateLimiter<C> {
         ipv6_prefix: u8,
     ) -> RateLimiter<C> {
         RateLimiter {
-            v4: Buckets::new(&settings.params, settings.shards),
-            v6: Buckets::new(&settings.params, settings.shards),
+            v4: AddressBuckets::new(&settings.params, settings.shards),
+            v6: AddressBuckets::new(&settings.params, settings.shards),
             v4_mask: u32::MAX.checked_shl(32 - u32::from(ipv4_prefix)).unwrap_or(0),
             v6_mask: u128::MAX.checked_shl(128 - u32::from(ipv6_prefix)).unwrap_or(0),
             settings,

@@ -47,9 +47,9 @@ use std::fmt;
 use std::hash::BuildHasher;
 
 use crate::bucket::{Decision, Params, State};
-use crate::cell::{self, Cell, Tag, Verdict};
+use crate::cell::{self, Cell, Narrow, Tag, Verdict, Wide};
 use crate::key::V6Bits;
-use crate::store::{Admission, Counters, Ctx, KeyStore};
+use crate::store::{Admission, Buckets, Counters, Ctx, KeyStore};
 use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Mutex, OnceLock, Ordering, fence};
 
 /// Slots in a shard's first chunk, a power of two.
@@ -197,6 +197,10 @@ fn home(hash: u64, capacity: usize) -> usize {
 fn next(index: usize, capacity: usize) -> usize {
     if index + 1 == capacity { 0 } else { index + 1 }
 }
+
+/// Buckets for address keys of type `K` (`u32` or [`V6Bits`]), in the cell
+/// layout the limiter's parameters need.
+pub(crate) type AddressBuckets<K> = Buckets<Table<K, Narrow>, Table<K, Wide>>;
 
 /// Buckets for keys of type `K` in cells of type `B`.
 #[derive(Debug)]
@@ -691,7 +695,6 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::cell::Narrow;
     use crate::policy::Eviction;
     use crate::store::Limits;
 
@@ -805,7 +808,6 @@ mod loom_tests {
     use loom::thread;
 
     use super::*;
-    use crate::cell::Narrow;
     use crate::policy::Eviction;
     use crate::store::Limits;
 
