@@ -25,7 +25,8 @@ const EVICTION_SAMPLE: usize = 16;
 const SHARD_SHIFT: u32 = 40;
 
 /// What every store of one limiter shares: the settings that bound its keys,
-/// and the count of keys tracked across all of its stores.
+/// and, under a key cap, the count of keys tracked across all of its stores
+/// (read and changed only through `at_cap`, `admit` and `untrack`).
 #[derive(Debug)]
 pub(crate) struct Limits {
     pub(crate) max_keys: usize,
@@ -61,10 +62,29 @@ pub(crate) enum Admission {
 }
 
 impl Limits {
+    /// Whether the keys are capped at all. Without a cap nothing counts
+    /// them here: each store counts its own, and a count shared by every
+    /// thread creating keys would be a cache line they all write.
+    fn capped(&self) -> bool {
+        self.max_keys != usize::MAX
+    }
+
+    /// Whether the cap is reached.
+    pub(crate) fn at_cap(&self) -> bool {
+        self.capped() && self.tracked.load(Ordering::Relaxed) >= self.max_keys
+    }
+
+    /// Counts `evicted` keys out.
+    pub(crate) fn untrack(&self, evicted: usize) {
+        if self.capped() && evicted > 0 {
+            self.tracked.fetch_sub(evicted, Ordering::Relaxed);
+        }
+    }
+
     /// Counts a new key in, or says what the policy for a full cap makes of
     /// a request of `cost` at `now` from it.
     pub(crate) fn admit(&self, params: &Params, now: u64, cost: u64) -> Admission {
-        if self.tracked.fetch_add(1, Ordering::Relaxed) < self.max_keys {
+        if !self.capped() || self.tracked.fetch_add(1, Ordering::Relaxed) < self.max_keys {
             return Admission::Track;
         }
         self.tracked.fetch_sub(1, Ordering::Relaxed);
@@ -420,7 +440,7 @@ impl<K: Hash + Eq + Clone, B: Cell> Store<K, B> {
             return settle(&entry.cell, ctx, now, cost);
         }
         let limits = ctx.limits;
-        let at_cap = limits.tracked.load(Ordering::Relaxed) >= limits.max_keys;
+        let at_cap = limits.at_cap();
         // Calls at explicit times may replay traffic far out of order, so they
         // evict only to stay under a cap the user asked for.
         if let Some(horizon) = limits.eviction.horizon(now).filter(|_| ctx.live || at_cap) {
@@ -477,7 +497,7 @@ impl<K, B: Cell> Table<K, B> {
             }
         }
         self.evicted += evicted as u64;
-        ctx.limits.tracked.fetch_sub(evicted, Ordering::Relaxed);
+        ctx.limits.untrack(evicted);
         evicted
     }
 

@@ -439,7 +439,7 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
             return Decision::Allowed { remaining: ctx.params.capacity() };
         }
         let limits = ctx.limits;
-        let at_cap = limits.tracked.load(Ordering::Relaxed) >= limits.max_keys;
+        let at_cap = limits.at_cap();
         // Calls at explicit times may replay traffic far out of order, so they
         // evict only to stay under a cap the user asked for.
         if let Some(horizon) = limits.eviction.horizon(now).filter(|_| ctx.live || at_cap) {
@@ -467,7 +467,7 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
         let decision = ctx.params.decide(&mut state, now, cost);
         if !self.insert(&mut writer, seed, key, hash, free, state) {
             // The shard is at its largest and full: undo the count.
-            limits.tracked.fetch_sub(1, Ordering::Relaxed);
+            limits.untrack(1);
             return limits.deny_new_key(ctx.params);
         }
         decision
@@ -643,7 +643,7 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
         writer.live -= evicted;
         writer.tombs += evicted;
         writer.evicted += evicted as u64;
-        ctx.limits.tracked.fetch_sub(evicted, Ordering::Relaxed);
+        ctx.limits.untrack(evicted);
         evicted
     }
 
