@@ -78,9 +78,11 @@ impl Decision {
 pub(crate) struct Params {
     capacity: u64,
     /// Units in one token: the rate's denominator in tokens per ns, at most 10¹⁸.
-    unit: u128,
+    /// (Both are kept in 64 bits, so that multiplying by them is one
+    /// 64×64-bit multiplication.)
+    unit: u64,
     /// Units refilled per nanosecond: the rate's numerator, at most `unit`.
-    refill: u128,
+    refill: u64,
     /// A full bucket: `capacity · unit`, at most 10²⁷ (< 2⁹⁰).
     full: u128,
 }
@@ -119,8 +121,7 @@ impl Params {
     /// `capacity` must already be validated to `1..=MAX_CAPACITY`.
     pub(crate) fn new(capacity: u64, rate: Rate) -> Params {
         let (refill, unit) = rate.per_nanosecond();
-        let (refill, unit) = (u128::from(refill), u128::from(unit));
-        Params { capacity, unit, refill, full: u128::from(capacity) * unit }
+        Params { capacity, unit, refill, full: u128::from(capacity) * u128::from(unit) }
     }
 
     /// The capacity in whole tokens.
@@ -136,7 +137,7 @@ impl Params {
 
     /// How long one token takes to refill, rounded up to the next nanosecond.
     pub(crate) fn token_interval(&self) -> Duration {
-        nanos_to_duration(div_ceil(self.unit, self.refill))
+        nanos_to_duration(div_ceil(u128::from(self.unit), u128::from(self.refill)))
     }
 
     /// Whether `state` is indistinguishable from a new bucket for every
@@ -178,13 +179,13 @@ impl Params {
             return Decision::OverCapacity { cost, capacity: self.capacity };
         }
         // `cost <= capacity`, so `need <= full`.
-        let need = u128::from(cost) * self.unit;
+        let need = u128::from(cost) * u128::from(self.unit);
         if let Some(left) = tokens.checked_sub(need) {
             *state = State { last, tokens: left };
             Decision::Allowed { remaining: self.whole(left) }
         } else {
             *state = State { last, tokens };
-            let wait = u128::from(last - now) + div_ceil(need - tokens, self.refill);
+            let wait = u128::from(last - now) + div_ceil(need - tokens, u128::from(self.refill));
             Decision::Denied { remaining: self.whole(tokens), retry_after: nanos_to_duration(wait) }
         }
     }
@@ -194,13 +195,13 @@ impl Params {
     pub(crate) fn units_at(&self, state: State, now: u64) -> u128 {
         let elapsed = now.saturating_sub(state.last);
         // At most 2⁶⁴ · 10¹⁸ + 10²⁷ < 2¹²⁸: no overflow.
-        (state.tokens + u128::from(elapsed) * self.refill).min(self.full)
+        (state.tokens + u128::from(elapsed) * u128::from(self.refill)).min(self.full)
     }
 
     #[inline]
     fn whole(&self, units: u128) -> u64 {
         // `units <= full`, so the quotient is at most `capacity`.
-        div_floor(units, self.unit) as u64
+        div_floor(units, u128::from(self.unit)) as u64
     }
 }
 
