@@ -18,7 +18,7 @@ const SWEEP_PER_INSERT: usize = 8;
 const SWEEP_AT_CAP: usize = 64;
 
 /// Buckets [`WhenFull::EvictFullest`] compares to choose one to evict.
-const EVICTION_SAMPLE: usize = 16;
+pub(crate) const EVICTION_SAMPLE: usize = 16;
 
 /// The hash bits that pick a shard: above those that place an entry in its
 /// table (the low bits) and below those of its tag (the top 7 bits).
@@ -337,6 +337,28 @@ pub(crate) struct Ctx<'a> {
     pub(crate) live: bool,
 }
 
+impl Ctx<'_> {
+    /// Whether a key's first request at `now` sweeps its shard for idle
+    /// buckets first, and if so the horizon and how many entries: all
+    /// `entries` if the shard is `full` (rather than let it grow), more than
+    /// usual under a full cap (to make room), and otherwise a few.
+    ///
+    /// Calls at explicit times may replay traffic far out of order, so they
+    /// sweep only to stay under a cap the user asked for.
+    pub(crate) fn sweep(&self, now: u64, full: bool, entries: usize) -> Option<(u64, usize)> {
+        let at_cap = self.limits.at_cap();
+        let horizon = self.limits.eviction.horizon(now).filter(|_| self.live || at_cap)?;
+        let budget = if full {
+            entries
+        } else if at_cap {
+            SWEEP_AT_CAP
+        } else {
+            SWEEP_PER_INSERT
+        };
+        Some((horizon, budget))
+    }
+}
+
 impl<K: Hash + Eq + Clone, B: Cell> KeyStore for Store<K, B> {
     type Key = K;
 
@@ -440,20 +462,8 @@ impl<K: Hash + Eq + Clone, B: Cell> Store<K, B> {
             return settle(&entry.cell, ctx, now, cost);
         }
         let limits = ctx.limits;
-        let at_cap = limits.at_cap();
-        // Calls at explicit times may replay traffic far out of order, so they
-        // evict only to stay under a cap the user asked for.
-        if let Some(horizon) = limits.eviction.horizon(now).filter(|_| ctx.live || at_cap) {
-            // Sweep the whole shard rather than let its table grow, more than
-            // usual to make room under a full cap, and otherwise a few.
-            let entries = &table.entries;
-            let budget = if entries.len() == entries.capacity() {
-                entries.num_buckets()
-            } else if at_cap {
-                SWEEP_AT_CAP
-            } else {
-                SWEEP_PER_INSERT
-            };
+        let full = table.entries.len() == table.entries.capacity();
+        if let Some((horizon, budget)) = ctx.sweep(now, full, table.entries.num_buckets()) {
             table.sweep(ctx, horizon, budget);
         }
         match limits.admit(ctx.params, now, cost) {

@@ -49,7 +49,7 @@ use std::hash::BuildHasher;
 use crate::bucket::{Decision, Params, State};
 use crate::cell::{self, Cell, Narrow, Tag, Verdict, Wide};
 use crate::key::V6Bits;
-use crate::store::{Admission, Buckets, Counters, Ctx, KeyStore};
+use crate::store::{Admission, Buckets, Counters, Ctx, EVICTION_SAMPLE, KeyStore};
 use crate::sync::{AtomicU32, AtomicU64, AtomicUsize, Mutex, OnceLock, Ordering, fence};
 
 /// Slots in a shard's first chunk, a power of two.
@@ -68,15 +68,6 @@ const MAX_SLOTS: usize = MIN_SLOTS << ((CHUNKS - 1) / 2);
 /// in use, tombstones included: 13/16. A new key's probe then passes about
 /// 15 slots on average at worst, where 7/8 would make it 32.
 const MAX_LOAD: (usize, usize) = (13, 16);
-
-/// Slots an insertion examines for idle buckets, besides its own.
-const SWEEP_PER_INSERT: usize = 8;
-
-/// Slots an insertion examines for idle buckets when the key cap is reached.
-const SWEEP_AT_CAP: usize = 64;
-
-/// Buckets [`crate::WhenFull::EvictFullest`] compares to choose one to evict.
-const EVICTION_SAMPLE: usize = 16;
 
 /// A key the tables store in atomics: an IPv4 address or an IPv6 one.
 pub(crate) trait SlotKey: Copy + Eq + fmt::Debug + Send + Sync + 'static {
@@ -439,19 +430,8 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
             return Decision::Allowed { remaining: ctx.params.capacity() };
         }
         let limits = ctx.limits;
-        let at_cap = limits.at_cap();
-        // Calls at explicit times may replay traffic far out of order, so they
-        // evict only to stay under a cap the user asked for.
-        if let Some(horizon) = limits.eviction.horizon(now).filter(|_| ctx.live || at_cap) {
-            // Sweep the whole shard rather than let it grow, more than usual
-            // to make room under a full cap, and otherwise a few slots.
-            let budget = if self.is_full(&writer) {
-                self.capacity.load(Ordering::Relaxed)
-            } else if at_cap {
-                SWEEP_AT_CAP
-            } else {
-                SWEEP_PER_INSERT
-            };
+        let slots = self.capacity.load(Ordering::Relaxed);
+        if let Some((horizon, budget)) = ctx.sweep(now, self.is_full(&writer), slots) {
             self.sweep(&mut writer, ctx, horizon, budget);
         }
         match limits.admit(ctx.params, now, cost) {
