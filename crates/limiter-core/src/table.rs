@@ -243,6 +243,49 @@ enum Probe {
     },
 }
 
+/// A probe's path through a shard: see [`Shard::walk`].
+struct Walk<'a, K: SlotKey, B> {
+    shard: &'a Shard<K, B>,
+    /// The rest of the current chunk.
+    run: std::slice::Iter<'a, Slot<K, B>>,
+    /// The index of the slot `run` yields next.
+    index: usize,
+    capacity: usize,
+    /// Slots still to visit.
+    left: usize,
+}
+
+impl<'a, K: SlotKey, B: Cell> Iterator for Walk<'a, K, B> {
+    type Item = (usize, &'a Slot<K, B>);
+
+    #[inline]
+    fn next(&mut self) -> Option<(usize, &'a Slot<K, B>)> {
+        if self.left == 0 {
+            return None;
+        }
+        let slot = match self.run.next() {
+            Some(slot) => slot,
+            None => {
+                // Chunks end where capacities do, so a run never passes
+                // the capacity: the next one starts there or at 0.
+                if self.index == self.capacity {
+                    self.index = 0;
+                }
+                let Some(run) = self.shard.run(self.index) else {
+                    self.left = 0;
+                    return None;
+                };
+                self.run = run.iter();
+                self.run.next()?
+            }
+        };
+        let index = self.index;
+        self.index += 1;
+        self.left -= 1;
+        Some((index, slot))
+    }
+}
+
 impl<K: SlotKey, B> fmt::Debug for Shard<K, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shard")
@@ -343,17 +386,38 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
     /// Slot `index`, if its chunk exists.
     #[inline]
     fn slot(&self, index: usize) -> Option<&Slot<K, B>> {
+        self.run(index)?.first()
+    }
+
+    /// The slots from `index` to the end of its chunk, if the chunk exists.
+    #[inline]
+    fn run(&self, index: usize) -> Option<&[Slot<K, B>]> {
         let (chunk, offset) = if index < MIN_SLOTS {
             (0, index)
         } else {
-            // `index` is in [2^p, 2^(p+1)): the first half of that range is
-            // one chunk, the second half the next.
-            let p = index.ilog2();
-            let half = (index >> (p - 1)) & 1;
-            let chunk = 1 + 2 * (p - MIN_SLOTS.ilog2()) as usize + half;
-            (chunk, index - (1 << p) - (half << (p - 1)))
+            // `index` is in [2^(q+1), 2^(q+2)), whose halves are chunks of
+            // 2^q slots: `index >> q` is 2 in the first half, 3 in the second.
+            let q = index.ilog2() - 1;
+            let half = index >> q;
+            let chunk = 2 * q as usize + 1 + half - 2 * MIN_SLOTS.ilog2() as usize;
+            (chunk, index - (half << q))
         };
-        self.chunks.get(chunk)?.get()?.get(offset)
+        self.chunks.get(chunk)?.get()?.get(offset..)
+    }
+
+    /// The slots a probe from `start` visits in a table of `capacity`
+    /// slots, in order and wrapping around, each with its index: every slot
+    /// once, or fewer if a chunk is missing.
+    #[inline]
+    fn walk(&self, start: usize, capacity: usize) -> Walk<'_, K, B> {
+        let run = if start < capacity { self.run(start) } else { None };
+        Walk {
+            shard: self,
+            run: run.unwrap_or_default().iter(),
+            index: start,
+            capacity,
+            left: if run.is_some() { capacity } else { 0 },
+        }
     }
 
     /// The fast path: decides for `key` without a lock, or returns `None`
@@ -372,9 +436,7 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
             return None;
         }
         let capacity = self.capacity.load(Ordering::Acquire);
-        let mut index = home(hash, capacity);
-        for _ in 0..capacity {
-            let slot = self.slot(index)?;
+        for (_, slot) in self.walk(home(hash, capacity), capacity) {
             if K::load(&slot.key) == key {
                 let owned = || K::load(&slot.key) == key;
                 match cell::decide(&slot.cell, ctx.params, now, cost, ctx.live, owned) {
@@ -391,7 +453,6 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
             if slot.cell.tag_hint() == Tag::Vacant {
                 return None;
             }
-            index = next(index, capacity);
         }
         None
     }
@@ -464,9 +525,7 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
     fn probe(&self, key: K, hash: u64) -> Option<Probe> {
         let capacity = self.capacity.load(Ordering::Relaxed);
         let mut free = None;
-        let mut index = home(hash, capacity);
-        for _ in 0..capacity {
-            let slot = self.slot(index)?;
+        for (index, slot) in self.walk(home(hash, capacity), capacity) {
             match slot.cell.tag_hint() {
                 Tag::Live if K::load(&slot.key) == key => return Some(Probe::Found(index)),
                 Tag::Live => {}
@@ -475,7 +534,6 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
                 }
                 Tag::Vacant => return Some(Probe::Missing { free: free.unwrap_or(index) }),
             }
-            index = next(index, capacity);
         }
         free.map(|free| Probe::Missing { free })
     }
@@ -541,12 +599,10 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
         fence(Ordering::Release);
         // Lock every slot, and keep the live keys with their buckets.
         let mut live = Vec::with_capacity(writer.live);
-        for index in 0..old {
-            if let Some(slot) = self.slot(index) {
-                let (state, tag) = slot.cell.lock();
-                if tag == Tag::Live {
-                    live.push((K::load(&slot.key), state));
-                }
+        for (_, slot) in self.walk(0, old) {
+            let (state, tag) = slot.cell.lock();
+            if tag == Tag::Live {
+                live.push((K::load(&slot.key), state));
             }
         }
         self.allocate(capacity);
@@ -559,11 +615,10 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
             }
             placed[index] = Some(entry as u32);
         }
-        for (index, place) in placed.iter().enumerate() {
+        for ((_, slot), place) in self.walk(0, capacity).zip(&placed) {
             // Slots past the old capacity are unreachable until the new one
             // is stored, so they are written without locking; the others
             // were locked above, and this unlocks them.
-            let Some(slot) = self.slot(index) else { continue };
             match *place {
                 Some(entry) => {
                     let (key, state) = live[entry as usize];
