@@ -32,6 +32,11 @@ use crate::Rate;
 /// ```
 #[must_use = "a decision does nothing unless the caller acts on it"]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+// An explicit tag byte: left to the compiler, the tag hides in the spare
+// values of `retry_after`'s nanoseconds, and telling an allowed request from
+// a denied one (which the limiter does on every request, to count it) then
+// waits for the whole retry time to be computed.
+#[repr(u8)]
 pub enum Decision {
     /// The request passes; its cost has been taken from the bucket.
     Allowed {
