@@ -405,6 +405,19 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
         self.chunks.get(chunk)?.get()?.get(offset..)
     }
 
+    /// The allocated slots among the first `capacity`, a chunk at a time.
+    fn runs(&self, capacity: usize) -> impl Iterator<Item = &[Slot<K, B>]> {
+        let mut start = 0;
+        self.chunks.iter().map_while(move |chunk| {
+            if start >= capacity {
+                return None;
+            }
+            let run = chunk.get()?;
+            start += run.len();
+            Some(&run[..])
+        })
+    }
+
     /// The slots a probe from `start` visits in a table of `capacity`
     /// slots, in order and wrapping around, each with its index: every slot
     /// once, or fewer if a chunk is missing.
@@ -599,7 +612,7 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
         fence(Ordering::Release);
         // Lock every slot, and keep the live keys with their buckets.
         let mut live = Vec::with_capacity(writer.live);
-        for (_, slot) in self.walk(0, old) {
+        for slot in self.runs(old).flatten() {
             let (state, tag) = slot.cell.lock();
             if tag == Tag::Live {
                 live.push((K::load(&slot.key), state));
@@ -607,28 +620,31 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
         }
         self.allocate(capacity);
         // Place them as a probe would, then write every slot.
-        let mut placed: Vec<Option<u32>> = vec![None; capacity];
+        const EMPTY: u32 = u32::MAX;
+        let mut placed = vec![EMPTY; capacity];
         for (entry, &(key, _)) in live.iter().enumerate() {
             let mut index = home(key.hash(seed), capacity);
-            while placed[index].is_some() {
+            while placed[index] != EMPTY {
                 index = next(index, capacity);
             }
-            placed[index] = Some(entry as u32);
+            // A shard holds fewer than 2³² slots.
+            placed[index] = entry as u32;
         }
-        for ((_, slot), place) in self.walk(0, capacity).zip(&placed) {
-            // Slots past the old capacity are unreachable until the new one
-            // is stored, so they are written without locking; the others
-            // were locked above, and this unlocks them.
-            match *place {
-                Some(entry) => {
-                    let (key, state) = live[entry as usize];
+        let mut places = placed.iter().enumerate();
+        for run in self.runs(capacity) {
+            for (slot, (index, &place)) in run.iter().zip(places.by_ref()) {
+                if place != EMPTY {
+                    let (key, state) = live[place as usize];
                     K::store(&slot.key, key);
                     slot.cell.unlock(state, Tag::Live);
-                }
-                None => {
+                } else if index < old {
                     K::store(&slot.key, K::ZERO);
                     slot.cell.unlock(State::new(0, 0), Tag::Vacant);
                 }
+                // Slots past the old capacity were allocated just now,
+                // vacant, and are unreachable until the new capacity is
+                // stored; the others were locked above, and this unlocks
+                // them.
             }
         }
         self.capacity.store(capacity, Ordering::Release);
