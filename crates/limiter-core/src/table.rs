@@ -35,6 +35,11 @@
 //! A reader that finds nothing, or gives up, takes the slow path under the
 //! shard's mutex, where the table cannot change under it. Misses are
 //! therefore never wrong either: a key inserted meanwhile is found there.
+//! To spare a new key that second probe, a reader that missed hands over
+//! the vacant slot its probe ended at and the shard's count of inserts and
+//! rebuilds as it started; if the count has not moved and the shard has no
+//! tombstone, a probe under the mutex would end at that same slot, and the
+//! key goes there.
 //!
 //! # Hashing
 //!
@@ -209,6 +214,11 @@ struct Shard<K: SlotKey, B> {
     /// Slots in use by the table: 0 before its first key, then a power of
     /// two. Changes only inside an odd epoch.
     capacity: AtomicUsize,
+    /// Counts the writes that put keys into slots: inserts and rebuilds.
+    /// A request that missed its key hands the count it started with to
+    /// the slow path, which trusts the miss if the count has not moved
+    /// (see [`Miss`]).
+    changes: AtomicU64,
     chunks: [OnceLock<Chunk<K, B>>; CHUNKS],
     writer: Mutex<Writer>,
 }
@@ -241,6 +251,23 @@ enum Probe {
     Missing {
         free: usize,
     },
+}
+
+/// A key and its hash under its table's seed.
+#[derive(Debug, Clone, Copy)]
+struct Hashed<K> {
+    key: K,
+    hash: u64,
+}
+
+/// What the fast path learnt about a key it did not find: its probe passed
+/// no slot of the key's and ended at the vacant slot `vacant`, as of
+/// `changes`. Under the shard's mutex, with `changes` unmoved, both still
+/// hold: only the writes it counts put keys into slots or fill vacant ones.
+#[derive(Debug, Clone, Copy)]
+struct Miss {
+    changes: u64,
+    vacant: usize,
 }
 
 /// A probe's path through a shard: see [`Shard::walk`].
@@ -310,6 +337,7 @@ impl<K: SlotKey, B: Cell> KeyStore for Table<K, B> {
             .map(|_| Shard {
                 epoch: AtomicU64::new(0),
                 capacity: AtomicUsize::new(0),
+                changes: AtomicU64::new(0),
                 chunks: std::array::from_fn(|_| OnceLock::new()),
                 writer: Mutex::new(Writer::default()),
             })
@@ -319,21 +347,21 @@ impl<K: SlotKey, B: Cell> KeyStore for Table<K, B> {
 
     #[inline]
     fn decide(&self, ctx: Ctx<'_>, key: &K, now: u64, cost: u64) -> Decision {
-        let hash = key.hash(&self.seed);
-        let shard = self.shard(hash);
-        let decision = match shard.find_and_decide(ctx, *key, hash, now, cost) {
-            Some(decision) => decision,
-            None => shard.decide_locked(ctx, &self.seed, *key, hash, now, cost),
+        let sought = Hashed { key: *key, hash: key.hash(&self.seed) };
+        let shard = self.shard(sought.hash);
+        let decision = match shard.find_and_decide(ctx, sought, now, cost) {
+            Ok(decision) => decision,
+            Err(miss) => shard.decide_locked(ctx, &self.seed, sought, now, cost, miss),
         };
         ctx.limits.tally.count(decision.is_allowed());
         decision
     }
 
     fn peek(&self, params: &Params, key: &K, now: u64) -> u64 {
-        let hash = key.hash(&self.seed);
-        let shard = self.shard(hash);
+        let sought = Hashed { key: *key, hash: key.hash(&self.seed) };
+        let shard = self.shard(sought.hash);
         let _writer = shard.writer.lock();
-        match shard.probe(*key, hash) {
+        match shard.probe(sought) {
             Some(Probe::Found(index)) => shard
                 .slot(index)
                 .map_or(params.capacity(), |slot| params.peek(slot.cell.snapshot().0, now)),
@@ -433,41 +461,66 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
         }
     }
 
-    /// The fast path: decides for `key` without a lock, or returns `None`
-    /// for the slow path (the key is missing, or the shard was busy).
+    /// The fast path: decides for `key` without a lock, or hands over to
+    /// the slow path, with where its probe ended if the key is missing
+    /// (nothing if the shard was busy).
     #[inline]
     fn find_and_decide(
         &self,
         ctx: Ctx<'_>,
-        key: K,
-        hash: u64,
+        sought: Hashed<K>,
         now: u64,
         cost: u64,
-    ) -> Option<Decision> {
+    ) -> Result<Decision, Option<Miss>> {
+        let Hashed { key, hash } = sought;
         let epoch = self.epoch.load(Ordering::Acquire);
         if epoch & 1 == 1 {
-            return None;
+            return Err(None);
         }
+        // Before the slots: writers bump it after their slot stores.
+        let changes = self.changes.load(Ordering::Acquire);
         let capacity = self.capacity.load(Ordering::Acquire);
-        for (_, slot) in self.walk(home(hash, capacity), capacity) {
-            if K::load(&slot.key) == key {
-                let owned = || K::load(&slot.key) == key;
-                match cell::decide(&slot.cell, ctx.params, now, cost, ctx.live, owned) {
-                    Verdict::Locked(decision) => return Some(decision),
-                    Verdict::Read(decision) => {
-                        // Valid only if no slot changed hands meanwhile.
-                        fence(Ordering::Acquire);
-                        return (self.epoch.load(Ordering::Relaxed) == epoch).then_some(decision);
+        if capacity == 0 {
+            // No slot is ours to read before the capacity says so (a chunk
+            // may be being filled in).
+            return Err(None);
+        }
+        let mut start = home(hash, capacity);
+        // Slots to visit before giving up; whole runs are counted, so a
+        // full table may see a few twice.
+        let mut left = capacity;
+        loop {
+            let run = self.run(start).ok_or(None)?;
+            for (offset, slot) in run.iter().enumerate() {
+                if K::load(&slot.key) == key {
+                    let owned = || K::load(&slot.key) == key;
+                    match cell::decide(&slot.cell, ctx.params, now, cost, ctx.live, owned) {
+                        Verdict::Locked(decision) => return Ok(decision),
+                        Verdict::Read(decision) => {
+                            // Valid only if no slot changed hands meanwhile.
+                            fence(Ordering::Acquire);
+                            return if self.epoch.load(Ordering::Relaxed) == epoch {
+                                Ok(decision)
+                            } else {
+                                Err(None)
+                            };
+                        }
+                        // A tombstone of this key's: it may live further on.
+                        Verdict::Gone => {}
                     }
-                    // A tombstone of this key's: it may live further on.
-                    Verdict::Gone => {}
+                }
+                if slot.cell.tag_hint() == Tag::Vacant {
+                    return Err(Some(Miss { changes, vacant: start + offset }));
                 }
             }
-            if slot.cell.tag_hint() == Tag::Vacant {
-                return None;
+            left = left.checked_sub(run.len()).filter(|&left| left > 0).ok_or(None)?;
+            // Chunks end where capacities do: the next run starts there or
+            // at 0.
+            start += run.len();
+            if start == capacity {
+                start = 0;
             }
         }
-        None
     }
 
     /// The slow path, under the shard's mutex: decides for `key`, creating
@@ -477,14 +530,24 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
         &self,
         ctx: Ctx<'_>,
         seed: &Seed,
-        key: K,
-        hash: u64,
+        sought: Hashed<K>,
         now: u64,
         cost: u64,
+        miss: Option<Miss>,
     ) -> Decision {
         let mut writer = self.writer.lock();
         let mut free = None;
-        match self.probe(key, hash) {
+        // Without tombstones, the probe under the lock would end where the
+        // fast path's did, unless a key came in meanwhile. (With them, it
+        // finds the first one, to reuse.)
+        let trusted = miss.filter(|miss| {
+            writer.tombs == 0 && miss.changes == self.changes.load(Ordering::Relaxed)
+        });
+        let probe = match trusted {
+            Some(miss) => Some(Probe::Missing { free: miss.vacant }),
+            None => self.probe(sought),
+        };
+        match probe {
             Some(Probe::Found(index)) => {
                 let slot = self.slot(index).expect("a probe finds only allocated slots");
                 // Tags and keys change only under this mutex: the slot stays
@@ -519,7 +582,7 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
         }
         let mut state = ctx.params.fresh(now);
         let decision = ctx.params.decide(&mut state, now, cost);
-        if !self.insert(&mut writer, seed, key, hash, free, state) {
+        if !self.insert(&mut writer, seed, sought, free, state) {
             // The shard is at its largest and full: undo the count.
             limits.untrack(1);
             return limits.deny_new_key(ctx.params);
@@ -535,7 +598,8 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
 
     /// Probes for `key` under the mutex; `None` if the shard has no room
     /// for it and no slot of its.
-    fn probe(&self, key: K, hash: u64) -> Option<Probe> {
+    fn probe(&self, sought: Hashed<K>) -> Option<Probe> {
+        let Hashed { key, hash } = sought;
         let capacity = self.capacity.load(Ordering::Relaxed);
         let mut free = None;
         for (index, slot) in self.walk(home(hash, capacity), capacity) {
@@ -557,8 +621,7 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
         &self,
         writer: &mut Writer,
         seed: &Seed,
-        key: K,
-        hash: u64,
+        sought: Hashed<K>,
         mut free: Option<usize>,
         state: State,
     ) -> bool {
@@ -577,7 +640,7 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
             free = None;
         }
         if free.is_none()
-            && let Some(Probe::Missing { free: slot }) = self.probe(key, hash)
+            && let Some(Probe::Missing { free: slot }) = self.probe(sought)
         {
             free = Some(slot);
         }
@@ -589,17 +652,24 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
             // trust what they read.
             self.epoch.fetch_add(1, Ordering::Relaxed);
             fence(Ordering::Release);
-            K::store(&slot.key, key);
+            K::store(&slot.key, sought.key);
             slot.cell.unlock(state, Tag::Live);
             self.epoch.fetch_add(1, Ordering::Release);
             writer.tombs -= 1;
         } else {
-            K::store(&slot.key, key);
+            K::store(&slot.key, sought.key);
             slot.cell.unlock(state, Tag::Live);
         }
+        self.count_change();
         writer.live += 1;
         writer.created += 1;
         true
+    }
+
+    /// Counts a write that put keys into slots, after its slot stores.
+    fn count_change(&self) {
+        // Only writers, under the mutex, change the count.
+        self.changes.store(self.changes.load(Ordering::Relaxed) + 1, Ordering::Release);
     }
 
     /// Rehashes every live key into the first `capacity` slots, allocating
@@ -648,6 +718,7 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
             }
         }
         self.capacity.store(capacity, Ordering::Release);
+        self.count_change();
         self.epoch.fetch_add(1, Ordering::Release);
         writer.live = live.len();
         writer.tombs = 0;
@@ -784,6 +855,36 @@ mod tests {
         assert_eq!(shard.writer.lock().tombs, 0);
         assert_eq!([1, 17, 33, 49].map(|k| table.peek(&params, &k, 2 * SEC)), [2, 3, 0, 2]);
         assert_eq!(table.counters(), Counters { created: 4, evicted: 1, ..Counters::default() });
+    }
+
+    #[test]
+    fn a_miss_is_trusted_only_while_nothing_came_in() {
+        let table = identity();
+        let (params, limits) = (params(3), Limits::uncapped(Eviction::Never));
+        let ctx = Ctx { params: &params, limits: &limits, live: false };
+        let shard = &table.shards[0];
+        let sought = |key: u32| Hashed { key, hash: key.hash(&table.seed) };
+        assert!(table.decide(ctx, &1, 0, 1).is_allowed());
+        // 17 probes past 1 to the vacant slot 1.
+        let Err(Some(stale)) = shard.find_and_decide(ctx, sought(17), 0, 1) else {
+            panic!("17 is not in the table yet");
+        };
+        assert_eq!(stale.vacant, 1);
+        // Another request brings 17 in meanwhile: the stale miss must not
+        // make it a second bucket.
+        assert!(table.decide(ctx, &17, 0, 2).is_allowed());
+        let late = shard.decide_locked(ctx, &table.seed, sought(17), 0, 1, Some(stale));
+        assert_eq!(late, Decision::Allowed { remaining: 0 });
+        assert_eq!((table.len(), table.peek(&params, &17, 0)), (2, 0));
+        // A fresh miss is trusted: 33 goes where the probe ended.
+        let Err(Some(fresh)) = shard.find_and_decide(ctx, sought(33), 0, 1) else {
+            panic!("33 is not in the table yet");
+        };
+        assert_eq!(fresh.vacant, 2);
+        let first = shard.decide_locked(ctx, &table.seed, sought(33), 0, 1, Some(fresh));
+        assert_eq!(first, Decision::Allowed { remaining: 2 });
+        assert!(shard.slot(2).is_some_and(|slot| u32::load(&slot.key) == 33));
+        assert_eq!(table.len(), 3);
     }
 
     #[test]
