@@ -154,7 +154,7 @@ pub(crate) fn decide<B: Cell>(
         }
         let mut next = seen;
         let decision = params.decide(&mut next, now, cost);
-        if next == seen || (live && !decision.is_allowed()) {
+        if (live && !decision.is_allowed()) || next == seen {
             return Verdict::Read(decision);
         }
         // Lock only if the time is still the one read; the tokens may have
