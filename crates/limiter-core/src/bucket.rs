@@ -190,8 +190,8 @@ impl Params {
             Decision::Allowed { remaining: self.whole(left) }
         } else {
             *state = State { last, tokens };
-            let wait = u128::from(last - now) + div_ceil(need - tokens, u128::from(self.refill));
-            Decision::Denied { remaining: self.whole(tokens), retry_after: nanos_to_duration(wait) }
+            let retry_after = self.refill_time(need - tokens, last - now);
+            Decision::Denied { remaining: self.whole(tokens), retry_after }
         }
     }
 
@@ -201,6 +201,23 @@ impl Params {
         let elapsed = now.saturating_sub(state.last);
         // At most 2⁶⁴ · 10¹⁸ + 10²⁷ < 2¹²⁸: no overflow.
         (state.tokens + u128::from(elapsed) * u128::from(self.refill)).min(self.full)
+    }
+
+    /// How long until `short` more units have refilled, from `behind` ns
+    /// before the bucket's time: rounded up to the next nanosecond.
+    #[inline]
+    fn refill_time(&self, short: u128, behind: u64) -> Duration {
+        // In 64 bits whenever the figures fit, which for all but the most
+        // extreme limiters is always: this is on the path of every denial,
+        // and 128-bit arithmetic before the division into seconds made a
+        // denial through the clock take a fifth longer.
+        if let Ok(short) = u64::try_from(short) {
+            let refill = if self.refill == 1 { short } else { short.div_ceil(self.refill) };
+            if let Some(nanos) = behind.checked_add(refill) {
+                return Duration::from_nanos(nanos);
+            }
+        }
+        nanos_to_duration(u128::from(behind) + div_ceil(short, u128::from(self.refill)))
     }
 
     #[inline]
