@@ -4,14 +4,13 @@
 //! lock, and its tokens in one or two more. Writers lock by swapping the lock
 //! bit in for the time (a locked word holds nothing else: the owner keeps the
 //! time it swapped out), store the tokens, and release by storing the new
-//! time. Because a bucket's time never
-//! decreases, a reader that sees the same unlocked time before and after
-//! reading the tokens has read a state the bucket really held: every write in
-//! between kept that time, and the tokens it read are one of theirs. This is a
-//! sequence lock whose sequence number is the time itself; readers write
-//! nothing. (A table slot that passes to another key starts a new time line;
-//! the table makes readers that raced with that check its own sequence, see
-//! `table`.)
+//! time. Because a bucket's time never decreases, a reader that sees the same
+//! unlocked time before and after reading the tokens has read a state the
+//! bucket really held: every write in between kept that time, and the tokens
+//! it read are one of theirs. This is a sequence lock whose sequence number
+//! is the time itself; readers write nothing. (A table slot that passes to
+//! another key starts a new time line; the table makes readers that raced
+//! with that check its own sequence, see `table`.)
 //!
 //! Two layouts share that protocol. [`Narrow`] (16 bytes) holds the tokens in
 //! one word and lets readers decide without taking the lock; it serves every
