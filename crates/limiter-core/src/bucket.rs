@@ -191,7 +191,10 @@ impl Params {
         } else {
             *state = State { last, tokens };
             let retry_after = self.refill_time(need - tokens, last - now);
-            Decision::Denied { remaining: self.whole(tokens), retry_after }
+            // Fewer units than one token's when a request of one is denied:
+            // no whole token, and no division to find that out.
+            let remaining = if cost == 1 { 0 } else { self.whole(tokens) };
+            Decision::Denied { remaining, retry_after }
         }
     }
 
