@@ -9,7 +9,7 @@ use hashbrown::HashTable;
 use crate::bucket::{Decision, Params};
 use crate::cell::{self, Cell, Narrow, Verdict, Wide};
 use crate::policy::{Eviction, WhenFull};
-use crate::sync::{AtomicU64, AtomicUsize, Ordering, RwLock, thread_index};
+use crate::sync::{AtomicU64, AtomicUsize, Ordering, RwLock, thread_index, thread_index_if_set};
 
 /// Entries an insertion examines for idle buckets, besides its own.
 const SWEEP_PER_INSERT: usize = 8;
@@ -113,8 +113,9 @@ impl Limits {
 /// than an atomic add; the rest share the other stripes, with atomic adds.
 #[derive(Debug)]
 pub(crate) struct Tally {
-    /// `OWNED` owned stripes, then `SHARED` shared ones.
-    stripes: Box<[Stripe]>,
+    /// `OWNED` owned stripes, then `SHARED` shared ones. (An array, so
+    /// that an index below `OWNED` needs no bounds check.)
+    stripes: Box<[Stripe; OWNED + SHARED]>,
 }
 
 #[derive(Debug)]
@@ -133,19 +134,36 @@ const SHARED: usize = 16;
 impl Tally {
     pub(crate) fn new() -> Tally {
         let stripe = |_| Stripe { allowed: AtomicU64::new(0), denied: AtomicU64::new(0) };
-        Tally { stripes: (0..OWNED + SHARED).map(stripe).collect() }
+        Tally { stripes: Box::new(std::array::from_fn(stripe)) }
     }
 
     #[inline]
     pub(crate) fn count(&self, allowed: bool) {
+        // One comparison for the common case: a thread whose index is set
+        // and owns a stripe. loom runs its threads on one OS thread, so they
+        // share an index there: every count is an atomic add.
+        match thread_index_if_set() {
+            Some(thread) if thread < OWNED && cfg!(not(loom)) => self.count_owned(thread, allowed),
+            _ => self.count_other(allowed),
+        }
+    }
+
+    /// Counts on the stripe of `thread`, which owns it.
+    #[inline]
+    fn count_owned(&self, thread: usize, allowed: bool) {
+        let stripe = &self.stripes[thread];
+        let counter = if allowed { &stripe.allowed } else { &stripe.denied };
+        // Only this thread ever writes this counter.
+        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// Counts for a thread that owns no stripe, or has no index yet (and
+    /// gets one).
+    #[cold]
+    fn count_other(&self, allowed: bool) {
         let thread = thread_index();
-        // loom runs its threads on one OS thread, so they share an index
-        // there: every count is an atomic add.
         if thread < OWNED && cfg!(not(loom)) {
-            let stripe = &self.stripes[thread];
-            let counter = if allowed { &stripe.allowed } else { &stripe.denied };
-            // Only this thread ever writes this counter.
-            counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            self.count_owned(thread, allowed);
         } else {
             let stripe = &self.stripes[OWNED + (thread & (SHARED - 1))];
             let counter = if allowed { &stripe.allowed } else { &stripe.denied };
@@ -535,5 +553,32 @@ impl<K, B: Cell> Table<K, B> {
             self.evicted += 1;
         }
         true
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_count_lands_whether_a_thread_owns_a_stripe_or_shares_one() {
+        // More threads than there are owned stripes, all living at once, so
+        // that some count on shared stripes; each thread's first count is
+        // the one that gives it its index.
+        let tally = Tally::new();
+        let barrier = std::sync::Barrier::new(OWNED + 9);
+        std::thread::scope(|scope| {
+            for t in 0..OWNED + 9 {
+                let (tally, barrier) = (&tally, &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    for i in 0..1000 {
+                        tally.count(i % 4 != t % 4);
+                    }
+                });
+            }
+        });
+        let counters = tally.counters();
+        assert_eq!((counters.allowed, counters.denied), (750 * 25, 250 * 25));
     }
 }

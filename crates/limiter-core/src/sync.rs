@@ -77,6 +77,17 @@ pub(crate) fn thread_index() -> usize {
     }
 }
 
+/// [`thread_index`] if the thread has asked before (and still has its
+/// thread-locals): a single load, for callers that take another path when
+/// it is `None`.
+#[inline]
+pub(crate) fn thread_index_if_set() -> Option<usize> {
+    match INDEX.get() {
+        UNSET => None,
+        index => Some(index),
+    }
+}
+
 /// [`INDEX`] before the thread asks for the first time.
 const UNSET: usize = usize::MAX - 1;
 
