@@ -50,6 +50,7 @@
 
 use std::fmt;
 use std::hash::BuildHasher;
+use std::ops::ControlFlow;
 
 use crate::bucket::{Decision, Params, State};
 use crate::cell::{self, Cell, Narrow, Tag, Verdict, Wide};
@@ -270,49 +271,6 @@ struct Miss {
     vacant: usize,
 }
 
-/// A probe's path through a shard: see [`Shard::walk`].
-struct Walk<'a, K: SlotKey, B> {
-    shard: &'a Shard<K, B>,
-    /// The rest of the current chunk.
-    run: std::slice::Iter<'a, Slot<K, B>>,
-    /// The index of the slot `run` yields next.
-    index: usize,
-    capacity: usize,
-    /// Slots still to visit.
-    left: usize,
-}
-
-impl<'a, K: SlotKey, B: Cell> Iterator for Walk<'a, K, B> {
-    type Item = (usize, &'a Slot<K, B>);
-
-    #[inline]
-    fn next(&mut self) -> Option<(usize, &'a Slot<K, B>)> {
-        if self.left == 0 {
-            return None;
-        }
-        let slot = match self.run.next() {
-            Some(slot) => slot,
-            None => {
-                // Chunks end where capacities do, so a run never passes
-                // the capacity: the next one starts there or at 0.
-                if self.index == self.capacity {
-                    self.index = 0;
-                }
-                let Some(run) = self.shard.run(self.index) else {
-                    self.left = 0;
-                    return None;
-                };
-                self.run = run.iter();
-                self.run.next()?
-            }
-        };
-        let index = self.index;
-        self.index += 1;
-        self.left -= 1;
-        Some((index, slot))
-    }
-}
-
 impl<K: SlotKey, B> fmt::Debug for Shard<K, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shard")
@@ -446,18 +404,33 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
         })
     }
 
-    /// The slots a probe from `start` visits in a table of `capacity`
-    /// slots, in order and wrapping around, each with its index: every slot
-    /// once, or fewer if a chunk is missing.
-    #[inline]
-    fn walk(&self, start: usize, capacity: usize) -> Walk<'_, K, B> {
-        let run = if start < capacity { self.run(start) } else { None };
-        Walk {
-            shard: self,
-            run: run.unwrap_or_default().iter(),
-            index: start,
-            capacity,
-            left: if run.is_some() { capacity } else { 0 },
+    /// Visits the slots a probe from `start` passes in a table of `capacity`
+    /// slots (more than 0), in order and wrapping around, a chunk at a time,
+    /// until `visit` breaks with an answer; `None` if it never does, or a
+    /// chunk is missing. Whole chunks are counted against the capacity, so a
+    /// full table may see a few slots twice.
+    #[inline(always)]
+    fn probe_from<R>(
+        &self,
+        mut start: usize,
+        capacity: usize,
+        mut visit: impl FnMut(usize, &Slot<K, B>) -> ControlFlow<R>,
+    ) -> Option<R> {
+        let mut left = capacity;
+        loop {
+            let run = self.run(start)?;
+            for (offset, slot) in run.iter().enumerate() {
+                if let ControlFlow::Break(answer) = visit(start + offset, slot) {
+                    return Some(answer);
+                }
+            }
+            left = left.checked_sub(run.len()).filter(|&left| left > 0)?;
+            // Chunks end where capacities do: the next run starts there or
+            // at 0.
+            start += run.len();
+            if start == capacity {
+                start = 0;
+            }
         }
     }
 
@@ -485,42 +458,27 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
             // may be being filled in).
             return Err(None);
         }
-        let mut start = home(hash, capacity);
-        // Slots to visit before giving up; whole runs are counted, so a
-        // full table may see a few twice.
-        let mut left = capacity;
-        loop {
-            let run = self.run(start).ok_or(None)?;
-            for (offset, slot) in run.iter().enumerate() {
-                if K::load(&slot.key) == key {
-                    let owned = || K::load(&slot.key) == key;
-                    match cell::decide(&slot.cell, ctx.params, now, cost, ctx.live, owned) {
-                        Verdict::Locked(decision) => return Ok(decision),
-                        Verdict::Read(decision) => {
-                            // Valid only if no slot changed hands meanwhile.
-                            fence(Ordering::Acquire);
-                            return if self.epoch.load(Ordering::Relaxed) == epoch {
-                                Ok(decision)
-                            } else {
-                                Err(None)
-                            };
-                        }
-                        // A tombstone of this key's: it may live further on.
-                        Verdict::Gone => {}
+        let answer = self.probe_from(home(hash, capacity), capacity, |index, slot| {
+            if K::load(&slot.key) == key {
+                let owned = || K::load(&slot.key) == key;
+                match cell::decide(&slot.cell, ctx.params, now, cost, ctx.live, owned) {
+                    Verdict::Locked(decision) => return ControlFlow::Break(Ok(decision)),
+                    Verdict::Read(decision) => {
+                        // Valid only if no slot changed hands meanwhile.
+                        fence(Ordering::Acquire);
+                        let current = self.epoch.load(Ordering::Relaxed) == epoch;
+                        return ControlFlow::Break(if current { Ok(decision) } else { Err(None) });
                     }
-                }
-                if slot.cell.tag_hint() == Tag::Vacant {
-                    return Err(Some(Miss { changes, vacant: start + offset }));
+                    // A tombstone of this key's: it may live further on.
+                    Verdict::Gone => {}
                 }
             }
-            left = left.checked_sub(run.len()).filter(|&left| left > 0).ok_or(None)?;
-            // Chunks end where capacities do: the next run starts there or
-            // at 0.
-            start += run.len();
-            if start == capacity {
-                start = 0;
+            if slot.cell.tag_hint() == Tag::Vacant {
+                return ControlFlow::Break(Err(Some(Miss { changes, vacant: index })));
             }
-        }
+            ControlFlow::Continue(())
+        });
+        answer.unwrap_or(Err(None))
     }
 
     /// The slow path, under the shard's mutex: decides for `key`, creating
@@ -601,18 +559,22 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
     fn probe(&self, sought: Hashed<K>) -> Option<Probe> {
         let Hashed { key, hash } = sought;
         let capacity = self.capacity.load(Ordering::Relaxed);
+        if capacity == 0 {
+            return None;
+        }
         let mut free = None;
-        for (index, slot) in self.walk(home(hash, capacity), capacity) {
+        let found = self.probe_from(home(hash, capacity), capacity, |index, slot| {
             match slot.cell.tag_hint() {
-                Tag::Live if K::load(&slot.key) == key => return Some(Probe::Found(index)),
-                Tag::Live => {}
+                Tag::Live if K::load(&slot.key) == key => ControlFlow::Break(Probe::Found(index)),
+                Tag::Live => ControlFlow::Continue(()),
                 Tag::Tomb => {
                     free.get_or_insert(index);
+                    ControlFlow::Continue(())
                 }
-                Tag::Vacant => return Some(Probe::Missing { free: free.unwrap_or(index) }),
+                Tag::Vacant => ControlFlow::Break(Probe::Missing { free: free.unwrap_or(index) }),
             }
-        }
-        free.map(|free| Probe::Missing { free })
+        });
+        found.or(free.map(|free| Probe::Missing { free }))
     }
 
     /// Inserts a key known to be missing, into `free` unless the shard has
