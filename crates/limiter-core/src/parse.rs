@@ -6,7 +6,7 @@
 //! failure, IPv6, and within IPv6 it tries an embedded IPv4 tail at every group
 //! before a hex group. That makes an IPv6 address cost several times an IPv4
 //! one. [`parse_ip`] accepts and rejects the same strings and returns the same
-//! address, in one forward pass over the bytes with no backtracking.
+//! address with no backtracking, and reads IPv4 a word at a time.
 //!
 //! # The language, as std defines it
 //!
@@ -27,15 +27,20 @@
 //! - Nothing else: no zone ids (`%eth0`), brackets, ports, whitespace or signs,
 //!   and no length limit beyond what these rules imply.
 //!
-//! # Why one forward pass is enough
+//! # How
 //!
-//! A group followed by `.` can only be an embedded IPv4 tail, because nothing
-//! else in either grammar may follow digits with a dot. So the parser reads a
-//! run of hex digits, and if a `.` follows, re-reads that run and the rest of
-//! the input as IPv4; otherwise the run is a group. A valid IPv4 address never
-//! contains `:` and a valid IPv6 address always does, and trying IPv4 first
-//! stops at the first byte that is neither a digit nor a `.`, so an IPv6 input
-//! costs only a few bytes of failed IPv4 before its own pass.
+//! IPv4 has at most 15 bytes, so it is read as two overlapping 8-byte words,
+//! whole words at a time: the shape (digits and dots only, three dots, one to
+//! three digits between them) and the four octet values come from the same
+//! word operations whatever the octet lengths, with no branch on them, so
+//! random addresses cost no mispredictions. Any byte that is neither a digit
+//! nor a dot, such as an IPv6 colon, fails the first check.
+//!
+//! IPv6 is read in one forward pass over the bytes. A group followed by `.`
+//! can only be an embedded IPv4 tail, because nothing else in either grammar
+//! may follow digits with a dot. So the parser reads a run of hex digits, and
+//! if a `.` follows, reads the rest of the input from that run as IPv4;
+//! otherwise the run is a group.
 //!
 //! The proof of agreement is empirical: the unit tests below run a table of
 //! tricky cases and millions of generated valid, near-valid and junk strings
@@ -46,7 +51,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use crate::error::InvalidIp;
 
 /// Parses `s` as an IPv4 or IPv6 address exactly as `s.parse::<IpAddr>()`
-/// does, several times faster for IPv6.
+/// does: several times faster for IPv6, and faster for IPv4.
 ///
 /// This is the parser behind [`RateLimiter::allow`](crate::RateLimiter::allow);
 /// use it to turn addresses into keys ahead of time, as `limiter-cli` does.
@@ -81,52 +86,137 @@ fn parse(s: &str) -> Option<IpAddr> {
     }
 }
 
+/// The shortest IPv4 address, `0.0.0.0`, in bytes.
+const V4_MIN_LEN: usize = 7;
+
+/// The longest IPv4 address, `255.255.255.255`, in bytes.
+const V4_MAX_LEN: usize = 15;
+
+/// A byte of `1` in every byte of a word, to repeat a byte across it.
+const EACH_BYTE: u64 = u64::from_ne_bytes([1; 8]);
+
+/// `'0'` in every byte of a word: xored away, it leaves digits' values.
+const ZEROS: u64 = u64::from_ne_bytes([b'0'; 8]);
+
+/// `'.'` in every byte of a word: xored away, it leaves dots zero.
+const DOTS: u64 = u64::from_ne_bytes([b'.'; 8]);
+
 /// Parses the whole of `bytes` as four dotted decimal octets.
+///
+/// An address has 7 to 15 bytes, so it fits in two overlapping 8-byte words,
+/// `head` (the first eight bytes) and `tail` (the last eight). The parse works
+/// on whole words rather than byte by byte: which bytes are digits and which
+/// are dots, where the three dots are, and each octet's value are computed
+/// with the same instructions whatever the octet lengths, so random addresses
+/// cost no mispredicted branches (a byte loop mispredicts on every octet
+/// whose length differs from the last). The branches left are taken only on
+/// malformed input.
 #[inline]
 fn parse_v4(bytes: &[u8]) -> Option<Ipv4Addr> {
-    let (a, at) = octet(bytes, 0)?;
-    let (b, at) = octet(bytes, dot(bytes, at)?)?;
-    let (c, at) = octet(bytes, dot(bytes, at)?)?;
-    let (d, at) = octet(bytes, dot(bytes, at)?)?;
-    (at == bytes.len()).then_some(Ipv4Addr::new(a, b, c, d))
+    let len = bytes.len();
+    if !(V4_MIN_LEN..=V4_MAX_LEN).contains(&len) {
+        return None;
+    }
+    // `used` marks (bit 7 of each byte) the bytes of a word that hold input;
+    // with seven bytes both words hold all of them, in bytes 0 to 6.
+    let (head, tail, tail_at, used) = if len > V4_MIN_LEN {
+        (word(bytes, 0), word(bytes, len - 8), len - 8, EACH_BYTE << 7)
+    } else {
+        let low = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+        let high = u32::from_le_bytes([bytes[3], bytes[4], bytes[5], bytes[6]]);
+        let head = u64::from(low) | u64::from(high) << 24;
+        (head, head, 0, (EACH_BYTE << 7) >> 8)
+    };
+    let (head_known, head_dots) = classify(head);
+    let (tail_known, tail_dots) = classify(tail);
+    if head_known & used != used || tail_known & used != used {
+        return None;
+    }
+    // Bit i set where byte i of the input is a dot; exactly three, and the
+    // octets they bound must each have one to three digits.
+    let dots = byte_bits(head_dots) | byte_bits(tail_dots) << tail_at;
+    let first = dots.trailing_zeros();
+    let rest = dots & dots.wrapping_sub(1);
+    let second = rest.trailing_zeros();
+    let rest = rest & rest.wrapping_sub(1);
+    let third = rest.trailing_zeros();
+    if rest == 0 || rest & (rest - 1) != 0 {
+        return None;
+    }
+    let len = len as u32;
+    let lengths = [first, second - first - 1, third - second - 1, len - third - 1];
+    if !lengths.iter().all(|length| (1..=3).contains(length)) {
+        return None;
+    }
+    // Digit values instead of ASCII. With the lengths checked, the first two
+    // octets end within `head` (the second dot is at most byte 7) and the last
+    // two lie within `tail` (they span at most seven bytes).
+    let (head, tail) = (head ^ ZEROS, tail ^ ZEROS);
+    let tail_at = tail_at as u32;
+    let octets = [
+        octet(head, first, lengths[0]),
+        octet(head, second, lengths[1]),
+        octet(tail, third - tail_at, lengths[2]),
+        octet(tail, len - tail_at, lengths[3]),
+    ];
+    match octets {
+        [Some(a), Some(b), Some(c), Some(d)] => Some(Ipv4Addr::new(a, b, c, d)),
+        _ => None,
+    }
 }
 
-/// The index just past the `.` expected at `bytes[at]`.
+/// The eight bytes of `bytes` from `at`, as a little-endian word (byte `at`
+/// lowest).
 #[inline]
-fn dot(bytes: &[u8], at: usize) -> Option<usize> {
-    (bytes.get(at) == Some(&b'.')).then_some(at + 1)
+fn word(bytes: &[u8], at: usize) -> u64 {
+    let mut word = [0; 8];
+    word.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(word)
 }
 
-/// Reads the decimal octet starting at `bytes[at]`, returning its value and
-/// the index just past it.
+/// Marks, in bit 7 of each byte, the bytes of `word` that are a digit or a
+/// dot, and the bytes that are a dot.
 ///
-/// Fails on no digits, a fourth digit, a value above 255, or a leading zero
-/// in front of other digits. Unrolled, since an octet has at most three
-/// digits.
+/// Exact for every byte value, with no carry between bytes: a byte `x` with
+/// bit 7 clear has `(x & 0x7f) + (0x80 - n)` reach bit 7 exactly when
+/// `x >= n`; bytes with bit 7 set are never marked.
 #[inline]
-fn octet(bytes: &[u8], at: usize) -> Option<(u8, usize)> {
-    let first = decimal_digit(bytes, at)?;
-    let Some(second) = decimal_digit(bytes, at + 1) else {
-        return Some((first, at + 1));
-    };
-    if first == 0 {
-        return None;
-    }
-    let Some(third) = decimal_digit(bytes, at + 2) else {
-        return Some((first * 10 + second, at + 2));
-    };
-    if decimal_digit(bytes, at + 3).is_some() {
-        return None;
-    }
-    let value = u16::from(first) * 100 + u16::from(second * 10 + third);
-    Some((u8::try_from(value).ok()?, at + 3))
+fn classify(word: u64) -> (u64, u64) {
+    const LOW_SEVEN: u64 = EACH_BYTE * 0x7f;
+    const HIGH_BIT: u64 = EACH_BYTE * 0x80;
+    // Digits are the bytes below 10 once '0' is xored away ...
+    let x = word ^ ZEROS;
+    let digits = !(((x & LOW_SEVEN) + EACH_BYTE * (0x80 - 10)) | x) & HIGH_BIT;
+    // ... and dots the bytes that are 0 once '.' is.
+    let x = word ^ DOTS;
+    let dots = !(((x & LOW_SEVEN) + EACH_BYTE * (0x80 - 1)) | x) & HIGH_BIT;
+    (digits | dots, dots)
 }
 
-/// The value of the decimal digit at `bytes[at]`, if there is one.
+/// Packs the marks of [`classify`] into one bit a byte: bit i of the result
+/// is bit 7 of byte i of `marks`.
+///
+/// The multiply sends the mark of byte i to bit 56 + i and nowhere else in
+/// the top byte, and no two partial products share a bit, so nothing carries.
 #[inline]
-fn decimal_digit(bytes: &[u8], at: usize) -> Option<u8> {
-    let digit = bytes.get(at)?.wrapping_sub(b'0');
-    (digit < 10).then_some(digit)
+fn byte_bits(marks: u64) -> u32 {
+    ((marks >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32
+}
+
+/// The value of the octet of `length` (1 to 3) digits whose last digit is
+/// byte `end - 1` of `digits` (1 <= `end` <= 8), or `None` for a leading zero
+/// or a value above 255.
+///
+/// The octet is shifted to bytes 0 to 2 with its last digit in byte 2, and
+/// the bytes before it cleared, so every length takes one formula.
+#[inline]
+fn octet(digits: u64, end: u32, length: u32) -> Option<u8> {
+    let aligned = (digits << (64 - 8 * end) >> 40) as u32;
+    let aligned = aligned & (0x00ff_ffff << (24 - 8 * length)) & 0x00ff_ffff;
+    let value = (aligned & 0xff) * 100 + (aligned >> 8 & 0xff) * 10 + (aligned >> 16);
+    // A leading zero shows as a value with fewer digits than were written.
+    let least = [0, 0, 10, 100][length as usize];
+    u8::try_from(value).ok().filter(|_| value >= least)
 }
 
 /// Parses the whole of `bytes` as an IPv6 address, with at most one `::` and
@@ -422,6 +512,57 @@ mod tests {
             }
         }
         assert!(accepted > 100, "{accepted} accepted");
+    }
+
+    #[test]
+    fn agrees_with_std_on_every_octet_spelling() {
+        // Every value to 999 in every width it can be written in (so 7, 07
+        // and 007), in each of the four positions: values above 255, leading
+        // zeros and every octet length at every byte offset.
+        let mut accepted = 0;
+        for position in 0..4 {
+            for value in 0..1000 {
+                for width in 1..=3 {
+                    let spelled = format!("{value:0width$}");
+                    if spelled.len() != width {
+                        continue;
+                    }
+                    let mut octets = ["1", "22", "255", "0"].map(str::to_owned);
+                    octets[position] = spelled;
+                    let text = octets.join(".");
+                    let expected = text.parse::<IpAddr>().ok();
+                    assert_eq!(parse(&text), expected, "on {text:?}");
+                    accepted += usize::from(expected.is_some());
+                }
+            }
+        }
+        assert_eq!(accepted, 4 * 256, "each position accepts 0 to 255, once each");
+    }
+
+    #[test]
+    fn agrees_with_std_on_every_seven_and_eight_byte_string() {
+        // The shortest IPv4 inputs: seven bytes take their own load, eight
+        // make the two words coincide. Every string of that length over
+        // digits, a dot and bytes that look alike.
+        let alphabet = ['0', '1', '9', '.', '/', ':'];
+        let mut strings = vec![String::new()];
+        let mut accepted = 0;
+        for length in 1..=8 {
+            strings = strings
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |&c| format!("{s}{c}")))
+                .collect();
+            if length < 7 {
+                continue;
+            }
+            for text in &strings {
+                let expected = text.parse::<IpAddr>().ok();
+                assert_eq!(parse(text), expected, "on {text:?}");
+                accepted += usize::from(expected.is_some());
+            }
+        }
+        // 1.2.3.4 over three digits (81) and the 8-byte shapes.
+        assert!(accepted > 81, "{accepted} accepted");
     }
 
     /// Characters the generator inserts and replaces with: everything that can
