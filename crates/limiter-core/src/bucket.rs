@@ -217,7 +217,13 @@ impl Params {
         if let Ok(short) = u64::try_from(short) {
             let refill = if self.refill == 1 { short } else { short.div_ceil(self.refill) };
             if let Some(nanos) = behind.checked_add(refill) {
-                return Duration::from_nanos(nanos);
+                // A wait under a second (every wait for one token at a rate
+                // of a token a second or more) needs no division into
+                // seconds.
+                return match u32::try_from(nanos) {
+                    Ok(nanos) if nanos < NANOS_PER_SEC => Duration::new(0, nanos),
+                    _ => Duration::from_nanos(nanos),
+                };
             }
         }
         nanos_to_duration(u128::from(behind) + div_ceil(short, u128::from(self.refill)))
@@ -253,6 +259,9 @@ fn div_ceil(n: u128, d: u128) -> u128 {
         _ => n.div_ceil(d),
     }
 }
+
+/// Nanoseconds in a second.
+const NANOS_PER_SEC: u32 = 1_000_000_000;
 
 /// At most 2⁶⁴ + 10²⁷ ns, so the seconds fit in a `u64`.
 #[inline]
@@ -351,6 +360,26 @@ mod tests {
                 (10 * SEC + SEC / 2, 1, denied(0, SEC + SEC / 2)),
             ],
         );
+    }
+
+    #[test]
+    fn waits_either_side_of_a_second_are_exact() {
+        // A wait under a second is built without dividing into seconds; one
+        // of a second or more is split into seconds and nanoseconds.
+        let p = params(1, "1");
+        check(
+            p,
+            0,
+            &[
+                (0, 1, allowed(0)),
+                (0, 1, denied(0, SEC)),
+                (1, 1, denied(0, SEC - 1)),
+                (SEC - 1, 1, denied(0, 1)),
+                (SEC, 1, allowed(0)),
+            ],
+        );
+        // A wait past 2³² ns.
+        check(params(1, "1/m"), 0, &[(0, 1, allowed(0)), (1, 1, denied(0, 60 * SEC - 1))]);
     }
 
     #[test]
