@@ -1,15 +1,48 @@
-//! `cargo xtask bench [--quick]`: builds limiter-bench's suite in release
-//! (cargo's bench profile) and runs it, printing one table that compares
-//! limiter-core with governor and a floor.
+//! `cargo xtask bench [--quick] [--runs N]`: builds limiter-bench's suite in
+//! release (cargo's bench profile) and runs it, printing one table that
+//! compares limiter-core with governor and a floor.
 
 use std::error::Error;
 
-/// Runs the suite; `--quick` is the only argument it takes.
+/// Runs the suite with `args`.
 pub(crate) fn bench(args: &[String]) -> Result<(), Box<dyn Error>> {
-    if let Some(arg) = args.iter().find(|arg| *arg != "--quick") {
-        return Err(format!("bench: unknown argument {arg:?} (only --quick)").into());
-    }
+    check_args(args)?;
     let mut all = vec!["bench", "--quiet", "-p", "limiter-bench", "--bench", "suite", "--"];
     all.extend(args.iter().map(String::as_str));
     super::cargo(&all)
+}
+
+/// Rejects, before the build, arguments the suite cannot take. The suite
+/// checks `--runs`' value itself.
+fn check_args(args: &[String]) -> Result<(), String> {
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--quick" => {}
+            "--runs" if rest.next().is_some() => {}
+            "--runs" => return Err("bench: --runs needs N".to_owned()),
+            _ => return Err(format!("bench: unknown argument {arg:?} (--quick, --runs N)")),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(args: &[&str]) -> Result<(), String> {
+        check_args(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn arguments_are_checked_before_the_build() {
+        assert_eq!(check(&[]), Ok(()));
+        assert_eq!(check(&["--runs", "3", "--quick"]), Ok(()));
+        assert_eq!(check(&["--runs"]), Err("bench: --runs needs N".to_owned()));
+        assert_eq!(
+            check(&["--fast"]),
+            Err("bench: unknown argument \"--fast\" (--quick, --runs N)".to_owned())
+        );
+    }
 }

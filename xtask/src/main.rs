@@ -18,8 +18,10 @@ const HELP: &str = "\
 usage: cargo xtask <task> [args]
 
 tasks:
-  bench [--quick]    build in release and run the benchmark suite: one table of
-                     limiter-core against governor and a floor (--quick: short)
+  bench [--quick] [--runs N]
+                     build in release and run the benchmark suite: one table of
+                     limiter-core against governor and a floor (--quick: short;
+                     --runs N: N runs, then how often each target was met)
   ci                 fmt check, clippy -D warnings, the README's test command, docs -D warnings
   loom               model-check limiter-core's concurrency (its tests/loom.rs, --cfg loom)
   stress [ARGS]      build in release and run limiter-stress with ARGS (--quick: smoke run)

@@ -1,5 +1,5 @@
 //! The benchmark suite: limiter-core against governor and a floor, printed
-//! as one table. Run it with `cargo xtask bench [--quick]`.
+//! as one table. Run it with `cargo xtask bench [--quick] [--runs N]`.
 //!
 //! This is a custom harness (`harness = false`): criterion and divan each
 //! time one function at a time and print their own report per function, so
@@ -11,8 +11,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use limiter_bench::{
-    CHILD_ENV, Command, Machine, SEED, Sizes, USAGE, bytes_per_key, bytes_per_key_in_child,
-    governor_default_clock_name, load_average, parse_args, run_suite,
+    CHILD_ENV, Command, Machine, SEED, Sizes, Summary, USAGE, bytes_per_key,
+    bytes_per_key_in_child, governor_default_clock_name, load_average, parse_args, run_suite,
 };
 
 fn main() -> ExitCode {
@@ -25,7 +25,9 @@ fn main() -> ExitCode {
         }
     };
     let result = match command {
-        Command::Suite { quick } => suite(if quick { Sizes::QUICK } else { Sizes::FULL }),
+        Command::Suite { quick, runs } => {
+            suite(if quick { Sizes::QUICK } else { Sizes::FULL }, runs)
+        }
         Command::MemoryChild { implementation, family, keys, seed } => {
             bytes_per_key(implementation, family, keys, seed)
                 .map(|bytes| println!("{bytes}"))
@@ -41,17 +43,25 @@ fn main() -> ExitCode {
     }
 }
 
-fn suite(sizes: Sizes) -> Result<(), Box<dyn std::error::Error>> {
+fn suite(sizes: Sizes, runs: usize) -> Result<(), Box<dyn std::error::Error>> {
     let exe = env::current_exe()?;
     let machine = Machine::read();
     let load_before = load_average();
     let began = Instant::now();
-    let report = run_suite(&sizes, SEED, &mut |line| eprintln!("{line}"), &mut |i, family| {
-        bytes_per_key_in_child(&exe, i, family, sizes.memory_keys, SEED)
-    })?;
+    let mut reports = Vec::with_capacity(runs);
+    for run in 1..=runs {
+        let prefix = if runs > 1 { format!("run {run}/{runs} ") } else { String::new() };
+        reports.push(run_suite(
+            &sizes,
+            SEED,
+            &mut |line| eprintln!("{prefix}{line}"),
+            &mut |i, family| bytes_per_key_in_child(&exe, i, family, sizes.memory_keys, SEED),
+        )?);
+    }
     println!(
-        "limiter-bench: `cargo xtask bench{}`",
-        if sizes == Sizes::QUICK { " --quick" } else { "" }
+        "limiter-bench: `cargo xtask bench{}{}`",
+        if sizes == Sizes::QUICK { " --quick" } else { "" },
+        if runs > 1 { format!(" --runs {runs}") } else { String::new() },
     );
     println!();
     println!(
@@ -87,7 +97,17 @@ fn suite(sizes: Sizes) -> Result<(), Box<dyn std::error::Error>> {
              so figures are noisy, two-thread rows most"
         );
     }
+    if runs > 1 {
+        println!(
+            "- runs: {runs}, one after another; the table is the last run's, the summary below it covers all"
+        );
+    }
     println!();
-    print!("{}", report.render());
+    let last = reports.last().expect("at least one run");
+    print!("{}", last.render());
+    if runs > 1 {
+        println!();
+        print!("{}", Summary::of(&reports).render());
+    }
     Ok(())
 }

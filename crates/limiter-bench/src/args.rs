@@ -7,10 +7,12 @@ use crate::subject::Implementation;
 
 /// The usage text.
 pub const USAGE: &str = "\
-usage: suite [--quick]
+usage: suite [--quick] [--runs N]
        suite --memory-child IMPLEMENTATION FAMILY KEYS SEED
 
   --quick          fewer, shorter samples (same keys and shapes)
+  --runs N         run the whole suite N times; print the last run's table,
+                   then how often each target was met and its figure's range
   --memory-child   internal: print the resident bytes per key that
                    IMPLEMENTATION (ours, governor, floor) adds for KEYS
                    distinct FAMILY (IPv4, IPv6) keys drawn from SEED
@@ -23,6 +25,8 @@ pub enum Command {
     Suite {
         /// The short version.
         quick: bool,
+        /// How many times to run it (at least 1).
+        runs: usize,
     },
     /// Measure one memory figure in this process and print it.
     MemoryChild {
@@ -46,8 +50,10 @@ pub enum ArgsError {
         /// The argument.
         arg: String,
     },
-    /// `--memory-child` without all four values.
+    /// A flag without all its values.
     MissingValue {
+        /// The flag, such as `--memory-child`.
+        flag: &'static str,
         /// The value missing, such as `KEYS`.
         name: &'static str,
     },
@@ -64,7 +70,7 @@ impl fmt::Display for ArgsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ArgsError::Unknown { arg } => write!(f, "unknown argument {arg:?}"),
-            ArgsError::MissingValue { name } => write!(f, "--memory-child needs {name}"),
+            ArgsError::MissingValue { flag, name } => write!(f, "{flag} needs {name}"),
             ArgsError::BadValue { name, value } => write!(f, "invalid {name} {value:?}"),
         }
     }
@@ -80,19 +86,29 @@ impl std::error::Error for ArgsError {}
 /// An [`ArgsError`] naming the first argument it cannot use.
 pub fn parse(args: &[String]) -> Result<Command, ArgsError> {
     let mut args = args.iter().map(String::as_str).filter(|a| *a != "--bench");
-    let mut quick = false;
+    let (mut quick, mut runs) = (false, 1);
     while let Some(arg) = args.next() {
         match arg {
             "--quick" => quick = true,
+            "--runs" => {
+                let value =
+                    args.next().ok_or(ArgsError::MissingValue { flag: "--runs", name: "N" })?;
+                runs = value
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| ArgsError::BadValue { name: "N", value: value.to_owned() })?;
+            }
             "--memory-child" => return memory_child(&mut args),
             _ => return Err(ArgsError::Unknown { arg: arg.to_owned() }),
         }
     }
-    Ok(Command::Suite { quick })
+    Ok(Command::Suite { quick, runs })
 }
 
 fn memory_child<'a>(args: &mut impl Iterator<Item = &'a str>) -> Result<Command, ArgsError> {
-    let mut value = |name| args.next().ok_or(ArgsError::MissingValue { name });
+    let mut value =
+        |name| args.next().ok_or(ArgsError::MissingValue { flag: "--memory-child", name });
     let bad = |name, value: &str| ArgsError::BadValue { name, value: value.to_owned() };
     let implementation = value("IMPLEMENTATION")?;
     let implementation = Implementation::from_name(implementation)
@@ -121,10 +137,15 @@ mod tests {
 
     #[test]
     fn suite_flags() {
-        check(&[], Ok(Command::Suite { quick: false }));
-        check(&["--bench"], Ok(Command::Suite { quick: false }));
-        check(&["--quick", "--bench"], Ok(Command::Suite { quick: true }));
+        check(&[], Ok(Command::Suite { quick: false, runs: 1 }));
+        check(&["--bench"], Ok(Command::Suite { quick: false, runs: 1 }));
+        check(&["--quick", "--bench"], Ok(Command::Suite { quick: true, runs: 1 }));
+        check(&["--runs", "5", "--quick"], Ok(Command::Suite { quick: true, runs: 5 }));
         check(&["--fast"], Err(ArgsError::Unknown { arg: "--fast".to_owned() }));
+        check(&["--runs"], Err(ArgsError::MissingValue { flag: "--runs", name: "N" }));
+        for bad in ["0", "-1", "five"] {
+            check(&["--runs", bad], Err(ArgsError::BadValue { name: "N", value: bad.to_owned() }));
+        }
     }
 
     #[test]
@@ -138,7 +159,10 @@ mod tests {
                 seed: 7,
             }),
         );
-        check(&["--memory-child", "ours", "v4"], Err(ArgsError::MissingValue { name: "KEYS" }));
+        check(
+            &["--memory-child", "ours", "v4"],
+            Err(ArgsError::MissingValue { flag: "--memory-child", name: "KEYS" }),
+        );
         let bad = |name, value: &str| Err(ArgsError::BadValue { name, value: value.to_owned() });
         check(&["--memory-child", "redis", "v4", "1", "1"], bad("IMPLEMENTATION", "redis"));
         check(&["--memory-child", "ours", "v5", "1", "1"], bad("FAMILY", "v5"));
@@ -155,7 +179,7 @@ mod tests {
         let err = ArgsError::BadValue { name: "FAMILY", value: "v5".to_owned() };
         assert_eq!(err.to_string(), "invalid FAMILY \"v5\"");
         assert_eq!(
-            ArgsError::MissingValue { name: "SEED" }.to_string(),
+            ArgsError::MissingValue { flag: "--memory-child", name: "SEED" }.to_string(),
             "--memory-child needs SEED"
         );
     }

@@ -54,4 +54,4 @@ pub use crate::subject::{
     Subject, ThreadClock, governor_default_clock_name,
 };
 pub use crate::suite::{SEED, measure_row, run as run_suite};
-pub use crate::table::{MemoryRow, Report, Row, Tally, Target};
+pub use crate::table::{MemoryRow, Report, Row, Summary, SummaryLine, Tally, Target};

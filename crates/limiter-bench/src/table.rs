@@ -225,6 +225,104 @@ impl Report {
     }
 }
 
+/// Each target over several runs of the suite: how often it was met and the
+/// range of the figure it is judged on. One run's ratios within a few
+/// hundredths of a target fall either side of it from run to run, so this is
+/// what to read before calling a target met or missed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Summary {
+    /// Targets met and missed in each run, in run order.
+    pub tallies: Vec<Tally>,
+    /// One line per target, in table order.
+    pub lines: Vec<SummaryLine>,
+}
+
+/// One target of one row over several runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SummaryLine {
+    /// The row, as the table names it (shape, quota, clock).
+    pub row: [String; 3],
+    /// The target.
+    pub target: Target,
+    /// The runs that met it.
+    pub met: usize,
+    /// The runs that measured it.
+    pub runs: usize,
+    /// The least and the greatest figure it was judged on.
+    pub range: (f64, f64),
+}
+
+impl Summary {
+    /// Summarises `reports`, runs of the same suite. A row is matched across
+    /// runs by its shape, quota and clock, a memory row by its family.
+    pub fn of(reports: &[Report]) -> Summary {
+        let mut lines: Vec<SummaryLine> = Vec::new();
+        let mut add = |row: [String; 3], target: Target, value: f64| {
+            let line = match lines.iter_mut().find(|l| l.row == row && l.target == target) {
+                Some(line) => line,
+                None => {
+                    lines.push(SummaryLine { row, target, met: 0, runs: 0, range: (value, value) });
+                    lines.last_mut().expect("just pushed")
+                }
+            };
+            line.met += usize::from(target.met_by(value));
+            line.runs += 1;
+            line.range = (line.range.0.min(value), line.range.1.max(value));
+        };
+        for report in reports {
+            for row in &report.rows {
+                let name = [
+                    row.shape.label(&report.sizes),
+                    row.quota.to_string(),
+                    row.mode.name().to_owned(),
+                ];
+                for (target, value) in report.verdicts(row) {
+                    add(name.clone(), target, value);
+                }
+            }
+            for memory in &report.memory {
+                let name = [
+                    format!("memory, {} {} keys", count(memory.keys), memory.family.name()),
+                    "–".to_owned(),
+                    "–".to_owned(),
+                ];
+                add(name, Target::for_memory(memory.family), memory.bytes[0]);
+            }
+        }
+        Summary { tallies: reports.iter().map(Report::tally).collect(), lines }
+    }
+
+    /// The summary in Markdown: targets met per run, then one line per
+    /// target with the runs that met it and the range of its figure.
+    pub fn render(&self) -> String {
+        let passes: Vec<String> = self.tallies.iter().map(|t| t.pass.to_string()).collect();
+        let total = self.tallies.first().map_or(0, |t| t.pass + t.miss);
+        let mut out = format!(
+            "targets met in each of {} runs: {} of {total}\n\n",
+            self.tallies.len(),
+            passes.join(", ")
+        );
+        out.push_str("| shape | quota | clock | target | runs met | ours' figure, least–most |\n");
+        out.push_str("|---|---|---|---|--:|---|\n");
+        for line in &self.lines {
+            let [shape, quota, clock] = &line.row;
+            let (least, most) = line.range;
+            let range = match line.target {
+                Target::BytesPerKey(_) => format!("{least:.1}–{most:.1} B"),
+                _ => format!("{least:.2}–{most:.2}×"),
+            };
+            let _ = writeln!(
+                out,
+                "| {shape} | {quota} | {clock} | {} | {}/{} | {range} |",
+                line.target.label(),
+                line.met,
+                line.runs,
+            );
+        }
+        out
+    }
+}
+
 fn verdict(target: Target, value: f64) -> String {
     let outcome = if target.met_by(value) { "PASS" } else { "MISS" };
     format!("{} {outcome}", target.label())
@@ -306,6 +404,36 @@ mod tests {
         assert_eq!(report.scaling(&two), Some([2.0, 1.0, 1.6]));
         assert_eq!(report.scaling(&one), None);
         assert_eq!(report.scaling(&other_mode), None, "no one-thread row in its mode");
+    }
+
+    #[test]
+    fn a_summary_counts_each_target_over_runs_and_keeps_its_range() {
+        let run = |ours_ns: f64, bytes: f64| {
+            let hot = row(
+                Shape::Hot { threads: 1 },
+                Quota::SEED,
+                ClockMode::Default,
+                [ours_ns, 10.0, 5.0],
+            );
+            let memory =
+                MemoryRow { family: Family::V4, keys: 1_000_000, bytes: [bytes, 70.0, 30.0] };
+            report(vec![hot], vec![memory])
+        };
+        // 0.8x governor is met at 7 and 8 ns, missed at 9; 40 B is met once.
+        let summary = Summary::of(&[run(7.0, 39.0), run(9.0, 41.0), run(8.0, 40.5)]);
+        assert_eq!(
+            summary.tallies,
+            [Tally { pass: 2, miss: 0 }, Tally { pass: 0, miss: 2 }, Tally { pass: 1, miss: 1 }]
+        );
+        let expected = "\
+targets met in each of 3 runs: 2, 0, 1 of 2
+
+| shape | quota | clock | target | runs met | ours' figure, least–most |
+|---|---|---|---|--:|---|
+| hot key, 1 thread | 10, 5/s | default | ≤0.8×gov | 2/3 | 0.70–0.90× |
+| memory, 1M IPv4 keys | – | – | ≤40 B | 1/3 | 39.0–41.0 B |
+";
+        assert_eq!(summary.render(), expected);
     }
 
     #[test]
