@@ -217,13 +217,7 @@ impl Params {
         if let Ok(short) = u64::try_from(short) {
             let refill = if self.refill == 1 { short } else { short.div_ceil(self.refill) };
             if let Some(nanos) = behind.checked_add(refill) {
-                // A wait under a second (every wait for one token at a rate
-                // of a token a second or more) needs no division into
-                // seconds.
-                return match u32::try_from(nanos) {
-                    Ok(nanos) if nanos < NANOS_PER_SEC => Duration::new(0, nanos),
-                    _ => Duration::from_nanos(nanos),
-                };
+                return duration_from_nanos(nanos);
             }
         }
         nanos_to_duration(u128::from(behind) + div_ceil(short, u128::from(self.refill)))
@@ -263,11 +257,22 @@ fn div_ceil(n: u128, d: u128) -> u128 {
 /// Nanoseconds in a second.
 const NANOS_PER_SEC: u32 = 1_000_000_000;
 
+/// [`Duration::from_nanos`] without its division into seconds for a wait
+/// under a second, which is every wait for one token at a rate of a token a
+/// second or more: on the path of every denial.
+#[inline]
+fn duration_from_nanos(nanos: u64) -> Duration {
+    match u32::try_from(nanos) {
+        Ok(nanos) if nanos < NANOS_PER_SEC => Duration::new(0, nanos),
+        _ => Duration::from_nanos(nanos),
+    }
+}
+
 /// At most 2⁶⁴ + 10²⁷ ns, so the seconds fit in a `u64`.
 #[inline]
 fn nanos_to_duration(nanos: u128) -> Duration {
     match u64::try_from(nanos) {
-        Ok(nanos) => Duration::from_nanos(nanos),
+        Ok(nanos) => duration_from_nanos(nanos),
         Err(_) => Duration::new((nanos / 1_000_000_000) as u64, (nanos % 1_000_000_000) as u32),
     }
 }
