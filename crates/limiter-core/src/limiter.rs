@@ -141,8 +141,9 @@ impl<C: Clock> RateLimiter<C> {
     /// Takes one token from `ip`'s bucket now, if it has one.
     ///
     /// `ip` is an address exactly as [`IpAddr`]'s `FromStr` reads it: no port,
-    /// zone or surrounding spaces. (The limiter has its own parser, several
-    /// times faster for IPv6, proven to agree with std's.)
+    /// zone or surrounding spaces. (The limiter has its own parser, proven to
+    /// agree with std's: several times faster for IPv6, about a quarter
+    /// faster for IPv4.)
     ///
     /// # Errors
     ///
