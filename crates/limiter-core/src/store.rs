@@ -125,6 +125,14 @@ struct Stripe {
     denied: AtomicU64,
 }
 
+impl Stripe {
+    /// The counter of requests `allowed`, or of those denied.
+    #[inline]
+    fn counter(&self, allowed: bool) -> &AtomicU64 {
+        if allowed { &self.allowed } else { &self.denied }
+    }
+}
+
 /// Stripes owned by one thread each.
 const OWNED: usize = 16;
 
@@ -151,8 +159,7 @@ impl Tally {
     /// Counts on the stripe of `thread`, which owns it.
     #[inline]
     fn count_owned(&self, thread: usize, allowed: bool) {
-        let stripe = &self.stripes[thread];
-        let counter = if allowed { &stripe.allowed } else { &stripe.denied };
+        let counter = self.stripes[thread].counter(allowed);
         // Only this thread ever writes this counter.
         counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
     }
@@ -165,9 +172,9 @@ impl Tally {
         if thread < OWNED && cfg!(not(loom)) {
             self.count_owned(thread, allowed);
         } else {
-            let stripe = &self.stripes[OWNED + (thread & (SHARED - 1))];
-            let counter = if allowed { &stripe.allowed } else { &stripe.denied };
-            counter.fetch_add(1, Ordering::Relaxed);
+            self.stripes[OWNED + (thread & (SHARED - 1))]
+                .counter(allowed)
+                .fetch_add(1, Ordering::Relaxed);
         }
     }
 
