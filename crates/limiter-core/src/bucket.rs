@@ -170,6 +170,10 @@ impl Params {
     ///
     /// A `now` earlier than the bucket's time is decided at the bucket's time,
     /// which stays. Cost 0 is allowed and changes nothing.
+    ///
+    /// A request that is not allowed leaves `state` as it was if the refilled
+    /// bucket holds less than one token (see [`Params::keep_refill`]), so
+    /// that such a denial, the usual one under load, writes nothing.
     // Always inlined: returned through memory, a decision costs its caller a
     // stalled load (the stores that wrote it cannot forward to it).
     #[inline(always)]
@@ -180,7 +184,9 @@ impl Params {
         let last = state.last.max(now);
         let tokens = self.units_at(*state, now);
         if cost > self.capacity {
-            *state = State { last, tokens };
+            if self.keep_refill(tokens) {
+                *state = State { last, tokens };
+            }
             return Decision::OverCapacity { cost, capacity: self.capacity };
         }
         // `cost <= capacity`, so `need <= full`.
@@ -189,13 +195,62 @@ impl Params {
             *state = State { last, tokens: left };
             Decision::Allowed { remaining: self.whole(left) }
         } else {
-            *state = State { last, tokens };
+            if self.keep_refill(tokens) {
+                *state = State { last, tokens };
+            }
             let retry_after = self.refill_time(need - tokens, last - now);
             // Fewer units than one token's when a request of one is denied:
             // no whole token, and no division to find that out.
             let remaining = if cost == 1 { 0 } else { self.whole(tokens) };
             Decision::Denied { remaining, retry_after }
         }
+    }
+
+    /// Whether a request that was not allowed must store its refill to
+    /// `tokens` units at its time `t`: only if they make a whole token.
+    ///
+    /// SPEC's bucket moves `last` to `t` on every request, which matters only
+    /// to a later request at a time `u < t`: that one is decided at `t`,
+    /// with no refill. Left at its old `(last, tokens)`, the bucket instead
+    /// decides `u` at `max(u, last)`, with at most the units it had at `t`.
+    /// Under one token at `t`, that changes nothing: every request of cost
+    /// at least 1 at `t` or before is denied either way (allowing one takes
+    /// a whole token), with the same remaining tokens (none) and the same
+    /// wait (the time to `t` plus the rest of the refill is the whole
+    /// refill from the earlier time). Nothing is taken, so the bucket stays
+    /// short of a token and `t` keeps its meaning for every later such
+    /// request. Any request after `t` refills from the old state to the
+    /// same units, `min(full, a + b + c) = min(full, min(full, a + b) + c)`
+    /// for the non-negative refills `b` and `c`. And the bucket is not full,
+    /// so eviction cannot tell either.
+    #[inline]
+    fn keep_refill(&self, tokens: u128) -> bool {
+        tokens >= u128::from(self.unit)
+    }
+
+    /// Whether `units` make less than one token.
+    #[inline]
+    pub(crate) fn is_short(&self, units: u128) -> bool {
+        !self.keep_refill(units)
+    }
+
+    /// What [`Params::decide`] answers a request of `cost` (at least 1) at
+    /// `now` if the bucket is still short of a token then, when it changes
+    /// nothing; `None` if the bucket holds a token by then.
+    #[inline(always)]
+    pub(crate) fn decide_short(&self, state: State, now: u64, cost: u64) -> Option<Decision> {
+        debug_assert!(cost > 0);
+        let tokens = self.units_at(state, now);
+        if self.keep_refill(tokens) {
+            return None;
+        }
+        if cost > self.capacity {
+            return Some(Decision::OverCapacity { cost, capacity: self.capacity });
+        }
+        // At least one token's units are needed, more than the bucket holds.
+        let need = u128::from(cost) * u128::from(self.unit);
+        let retry_after = self.refill_time(need - tokens, state.last.max(now) - now);
+        Some(Decision::Denied { remaining: 0, retry_after })
     }
 
     /// The bucket's units after refilling to `max(now, last)`.
@@ -348,6 +403,69 @@ mod tests {
                 (SEC / 2, 1, denied(0, SEC / 2 + SEC)),
             ],
         );
+    }
+
+    #[test]
+    fn denials_short_of_a_token_change_nothing_and_others_keep_their_refill() {
+        let p = params(3, "1");
+        let drained = State { last: SEC, tokens: 0 };
+        for (now, cost) in [(SEC + SEC / 2, 1), (SEC + SEC / 2, 3), (SEC / 2, 1), (2 * SEC - 1, 9)]
+        {
+            let mut state = drained;
+            assert!(!p.decide(&mut state, now, cost).is_allowed(), "cost {cost} at {now}ns");
+            assert_eq!(state, drained, "cost {cost} at {now}ns");
+        }
+        // A token and a half at 2.5 s: a denial of 2 or of 4 records them.
+        for cost in [2, 4] {
+            let mut state = drained;
+            assert!(!p.decide(&mut state, 2 * SEC + SEC / 2, cost).is_allowed());
+            assert_eq!(
+                state,
+                State { last: 2 * SEC + SEC / 2, tokens: 3 * u128::from(p.unit) / 2 }
+            );
+        }
+        // And a request of 1 from before them is decided at 2.5 s, as SPEC
+        // says, which only the recorded refill makes possible.
+        check(
+            p,
+            0,
+            &[
+                (0, 3, allowed(0)),
+                (SEC / 2, 1, denied(0, SEC / 2)),
+                (SEC + SEC / 2, 2, denied(1, SEC / 2)),
+                (SEC, 1, allowed(0)),
+                // Half a token at 1.5 s: the other half is 1 s from 1 s.
+                (SEC, 1, denied(0, SEC)),
+            ],
+        );
+    }
+
+    #[test]
+    fn decide_short_answers_what_decide_would_without_a_write() {
+        for (capacity, rate) in [(1, "1"), (3, "0.5"), (10, "5"), (7, "1/h"), (2, "1000000000")] {
+            let p = params(capacity, rate);
+            let unit = u128::from(p.unit);
+            for tokens in [0, 1, unit / 3, unit - 1, unit, unit + 1, p.full] {
+                for last in [0, 5 * SEC] {
+                    let state = State { last, tokens };
+                    for now in [0, SEC / 3, 5 * SEC, 5 * SEC + 1, 7 * SEC, MAX_TIME] {
+                        for cost in [1, 2, capacity, capacity + 1] {
+                            let mut after = state;
+                            let full = p.decide(&mut after, now, cost);
+                            let short = p.decide_short(state, now, cost);
+                            let case =
+                                format!("{capacity} at {rate}: {state:?}, cost {cost} at {now}");
+                            let refilled = p.units_at(state, now);
+                            assert_eq!(short.is_some(), refilled < unit, "{case}");
+                            if let Some(short) = short {
+                                assert_eq!(short, full, "{case}");
+                                assert_eq!(after, state, "{case}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -86,9 +86,17 @@ pub(crate) trait Cell: Send + Sync + Sized {
     /// A state and tag the cell held during the call; waits out writers.
     fn snapshot(&self) -> (State, Tag);
 
+    /// A state and tag the cell held during the call, or `None` if a writer
+    /// held it or wrote it meanwhile.
+    fn try_snapshot(&self) -> Option<(State, Tag)>;
+
     /// The tag, read without waiting and without a consistent state: enough
     /// to tell whether a probe may stop here.
     fn tag_hint(&self) -> Tag;
+
+    /// The bucket's units at its own time, read without waiting: possibly
+    /// torn, so only a guess at which way a request will go.
+    fn units_hint(&self) -> u128;
 
     /// Locks the cell if its time is still `last` and unlocked.
     fn try_lock(&self, last: u64) -> bool;
@@ -122,7 +130,9 @@ pub(crate) enum Verdict {
 /// caller's key. With `live`, `now` came from the limiter's monotonic clock,
 /// so every later call will bring a time at least as late: a denial then
 /// need not record its time (any later time implies its refill), and is
-/// decided without writing anything shared.
+/// decided without writing anything shared. At an explicit time, so is a
+/// denial that leaves the bucket short of a whole token (which
+/// [`Params::decide`] does not record): the usual denial of a busy key.
 #[inline]
 pub(crate) fn decide<B: Cell>(
     cell: &B,
@@ -132,9 +142,19 @@ pub(crate) fn decide<B: Cell>(
     live: bool,
     owned: impl Fn() -> bool,
 ) -> Verdict {
-    // A request at an explicit time records its time, so it nearly always
-    // writes: lock at once rather than read, decide, and read again.
     if !B::LOCK_FREE_READS || (!live && cost > 0) {
+        // At an explicit time a request writes unless it is denied with less
+        // than a token in the bucket (see [`Params::decide`]), so lock at
+        // once rather than read, decide, and read again; but first, if the
+        // bucket held less than a token at its own time, as a drained one
+        // does, try to settle the request from a snapshot.
+        if B::LOCK_FREE_READS
+            && params.is_short(cell.units_hint())
+            && let Some((seen, Tag::Live)) = cell.try_snapshot()
+            && let Some(decision) = params.decide_short(seen, now, cost)
+        {
+            return Verdict::Read(decision);
+        }
         let (seen, tag) = cell.lock();
         if tag != Tag::Live || !owned() {
             cell.unlock(seen, tag);
@@ -212,24 +232,33 @@ impl Cell for Narrow {
     fn snapshot(&self) -> (State, Tag) {
         let mut backoff = Backoff::default();
         loop {
-            let before = self.last.load(Ordering::Acquire);
-            if before & LOCKED == 0 {
-                let word = self.tokens.load(Ordering::Relaxed);
-                fence(Ordering::Acquire);
-                if self.last.load(Ordering::Relaxed) == before {
-                    return (
-                        State::new(before, u128::from(word & !TAG_BITS)),
-                        Tag::from_word(word),
-                    );
-                }
+            if let Some(seen) = self.try_snapshot() {
+                return seen;
             }
             backoff.snooze();
         }
     }
 
     #[inline]
+    fn try_snapshot(&self) -> Option<(State, Tag)> {
+        let before = self.last.load(Ordering::Acquire);
+        if before & LOCKED != 0 {
+            return None;
+        }
+        let word = self.tokens.load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        (self.last.load(Ordering::Relaxed) == before)
+            .then(|| (State::new(before, u128::from(word & !TAG_BITS)), Tag::from_word(word)))
+    }
+
+    #[inline]
     fn tag_hint(&self) -> Tag {
         Tag::from_word(self.tokens.load(Ordering::Relaxed))
+    }
+
+    #[inline]
+    fn units_hint(&self) -> u128 {
+        u128::from(self.tokens.load(Ordering::Relaxed) & !TAG_BITS)
     }
 
     #[inline]
@@ -282,8 +311,17 @@ impl Cell for Wide {
         held
     }
 
+    fn try_snapshot(&self) -> Option<(State, Tag)> {
+        Some(self.snapshot())
+    }
+
     fn tag_hint(&self) -> Tag {
         Tag::from_word(self.high.load(Ordering::Relaxed))
+    }
+
+    fn units_hint(&self) -> u128 {
+        let high = u128::from(self.high.load(Ordering::Relaxed) & !TAG_BITS);
+        high << 64 | u128::from(self.low.load(Ordering::Relaxed))
     }
 
     fn try_lock(&self, last: u64) -> bool {
@@ -419,9 +457,20 @@ mod tests {
         let denial = decide(&cell, &p, 500_000_000, 1, true, || true);
         assert!(matches!(denial, Verdict::Read(d) if !d.is_allowed()), "{denial:?}");
         assert_eq!(cell.snapshot(), before);
-        // The same denial at an explicit time records it, as SPEC says.
-        assert!(!decision(decide(&cell, &p, 500_000_000, 1, false, || true)).is_allowed());
-        assert_eq!(cell.snapshot().0.last(), 500_000_000);
+        // At an explicit time too: half a token makes no whole one.
+        let denial = decide(&cell, &p, 500_000_000, 1, false, || true);
+        assert!(matches!(denial, Verdict::Read(d) if !d.is_allowed()), "{denial:?}");
+        assert_eq!(cell.snapshot(), before);
+        // A denial that leaves a whole token records its time, as SPEC says,
+        // for a cheaper request that may come in from before it.
+        let two = params(2, "1");
+        let cell = Narrow::new(two.fresh(0));
+        assert!(decision(decide(&cell, &two, 0, 2, false, || true)).is_allowed());
+        let denial = decide(&cell, &two, 1_500_000_000, 2, false, || true);
+        assert!(matches!(denial, Verdict::Locked(d) if !d.is_allowed()), "{denial:?}");
+        let one_and_a_half = two.fresh(0).tokens() * 3 / 4;
+        assert_eq!(cell.snapshot().0, State::new(1_500_000_000, one_and_a_half));
+        assert!(decision(decide(&cell, &two, 900_000_000, 1, false, || true)).is_allowed());
         let wide = Wide::new(p.fresh(0));
         assert!(decision(decide(&wide, &p, 0, 1, true, || true)).is_allowed());
         assert!(!decision(decide(&wide, &p, 500_000_000, 1, true, || true)).is_allowed());
