@@ -86,17 +86,15 @@ pub(crate) trait Cell: Send + Sync + Sized {
     /// A state and tag the cell held during the call; waits out writers.
     fn snapshot(&self) -> (State, Tag);
 
-    /// A state and tag the cell held during the call, or `None` if a writer
-    /// held it or wrote it meanwhile.
-    fn try_snapshot(&self) -> Option<(State, Tag)>;
+    /// A state and tag the cell held during the call, without waiting:
+    /// `None` if a writer held it or wrote it meanwhile, or as soon as the
+    /// bucket's units at its own time fail `wanted`. Cells without lock-free
+    /// reads always give `None`.
+    fn try_snapshot_if(&self, wanted: impl FnOnce(u128) -> bool) -> Option<(State, Tag)>;
 
     /// The tag, read without waiting and without a consistent state: enough
     /// to tell whether a probe may stop here.
     fn tag_hint(&self) -> Tag;
-
-    /// The bucket's units at its own time, read without waiting: possibly
-    /// torn, so only a guess at which way a request will go.
-    fn units_hint(&self) -> u128;
 
     /// Locks the cell if its time is still `last` and unlocked.
     fn try_lock(&self, last: u64) -> bool;
@@ -149,8 +147,7 @@ pub(crate) fn decide<B: Cell>(
         // bucket held less than a token at its own time, as a drained one
         // does, try to settle the request from a snapshot.
         if B::LOCK_FREE_READS
-            && params.is_short(cell.units_hint())
-            && let Some((seen, Tag::Live)) = cell.try_snapshot()
+            && let Some((seen, Tag::Live)) = cell.try_snapshot_if(|units| params.is_short(units))
             && let Some(decision) = params.decide_short(seen, now, cost)
         {
             return Verdict::Read(decision);
@@ -232,7 +229,7 @@ impl Cell for Narrow {
     fn snapshot(&self) -> (State, Tag) {
         let mut backoff = Backoff::default();
         loop {
-            if let Some(seen) = self.try_snapshot() {
+            if let Some(seen) = self.try_snapshot_if(|_| true) {
                 return seen;
             }
             backoff.snooze();
@@ -240,12 +237,15 @@ impl Cell for Narrow {
     }
 
     #[inline]
-    fn try_snapshot(&self) -> Option<(State, Tag)> {
+    fn try_snapshot_if(&self, wanted: impl FnOnce(u128) -> bool) -> Option<(State, Tag)> {
         let before = self.last.load(Ordering::Acquire);
         if before & LOCKED != 0 {
             return None;
         }
         let word = self.tokens.load(Ordering::Relaxed);
+        if !wanted(u128::from(word & !TAG_BITS)) {
+            return None;
+        }
         fence(Ordering::Acquire);
         (self.last.load(Ordering::Relaxed) == before)
             .then(|| (State::new(before, u128::from(word & !TAG_BITS)), Tag::from_word(word)))
@@ -254,11 +254,6 @@ impl Cell for Narrow {
     #[inline]
     fn tag_hint(&self) -> Tag {
         Tag::from_word(self.tokens.load(Ordering::Relaxed))
-    }
-
-    #[inline]
-    fn units_hint(&self) -> u128 {
-        u128::from(self.tokens.load(Ordering::Relaxed) & !TAG_BITS)
     }
 
     #[inline]
@@ -311,17 +306,12 @@ impl Cell for Wide {
         held
     }
 
-    fn try_snapshot(&self) -> Option<(State, Tag)> {
-        Some(self.snapshot())
+    fn try_snapshot_if(&self, _: impl FnOnce(u128) -> bool) -> Option<(State, Tag)> {
+        None
     }
 
     fn tag_hint(&self) -> Tag {
         Tag::from_word(self.high.load(Ordering::Relaxed))
-    }
-
-    fn units_hint(&self) -> u128 {
-        let high = u128::from(self.high.load(Ordering::Relaxed) & !TAG_BITS);
-        high << 64 | u128::from(self.low.load(Ordering::Relaxed))
     }
 
     fn try_lock(&self, last: u64) -> bool {
