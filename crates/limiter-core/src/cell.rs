@@ -439,7 +439,7 @@ mod tests {
     }
 
     #[test]
-    fn live_denials_write_nothing() {
+    fn denials_through_the_clock_or_short_of_a_token_write_nothing() {
         let p = params(1, "1");
         let cell = Narrow::new(p.fresh(0));
         assert!(decision(decide(&cell, &p, 0, 1, true, || true)).is_allowed());

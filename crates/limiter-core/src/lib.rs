@@ -50,12 +50,13 @@
 //! bucket in atomics. A request for a known address takes no lock: it finds
 //! the slot, reads the bucket, and either answers from what it read (a denial
 //! writes nothing if it comes through the limiter's clock or finds the bucket
-//! short of a whole token) or updates the bucket under a lock bit of its own. Calls for different addresses therefore run in
-//! parallel, and calls for one address are linearizable: with time frozen, any
-//! number of threads sending more than `C` requests for a new address get
-//! exactly `C` allowed. Only an address's first request (and the eviction or
-//! growth it may bring) takes its shard's mutex, and two threads meeting a new
-//! address at once create one bucket. [`KeyedRateLimiter`], for keys of any
+//! short of a whole token) or updates the bucket under a lock bit of its own.
+//! Calls for different addresses therefore run in parallel, and calls for one
+//! address are linearizable: with time frozen, any number of threads sending
+//! more than `C` requests for a new address get exactly `C` allowed. Only an
+//! address's first request (and the eviction or growth it may bring) takes its
+//! shard's mutex, and two threads meeting a new address at once create one
+//! bucket. [`KeyedRateLimiter`], for keys of any
 //! type, keeps its buckets in a sharded hash map instead, whose readers share
 //! a lock per shard.
 //!
