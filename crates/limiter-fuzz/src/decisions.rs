@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use limiter_core::{Decision, MAX_CAPACITY, Nanos, Rate, RateLimiter, canonical_ip};
 
-use crate::model::{MAX_TIME, Model};
+use limiter_testkit::{MAX_TIME, Model, within_bound};
 
 /// The most requests one input runs, to keep each execution fast.
 const MAX_OPS: usize = 4096;
@@ -139,10 +139,8 @@ impl Span {
     /// `R = n/d` tokens per second: at most about 10³⁷, well inside `u128`.
     #[track_caller]
     fn assert_within_bound(&self, capacity: u64, rate: Rate) {
-        let unit = u128::from(rate.denom()) * 1_000_000_000;
-        let refill = u128::from(rate.numer()) * u128::from(self.latest - self.earliest);
         assert!(
-            self.allowed * unit <= u128::from(capacity) * unit + refill,
+            within_bound(capacity, rate, self.allowed, self.latest - self.earliest),
             "over-admission: {} tokens allowed over {} ns, capacity {capacity}, {rate}",
             self.allowed,
             self.latest - self.earliest,
