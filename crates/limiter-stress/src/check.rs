@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use limiter_core::Rate;
 
-const NANOS_PER_SEC: u128 = 1_000_000_000;
+const NANOS_PER_SEC: u128 = limiter_testkit::NANOS_PER_SEC as u128;
 
 /// A limiter's settings: capacity `C` and rate `R`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,16 +25,12 @@ pub(crate) struct Quota {
 impl Quota {
     /// Whether `allowed ≤ C + R·elapsed_ns`, exactly.
     pub(crate) fn permits(&self, allowed: u64, elapsed_ns: u64) -> bool {
-        let (num, den) = (u128::from(self.rate.numer()), u128::from(self.rate.denom()));
-        // Each side is below 2^64 · 3600 · 10^9 + 10^18 · 2^64 < 2^125.
-        u128::from(allowed) * den * NANOS_PER_SEC
-            <= u128::from(self.capacity) * den * NANOS_PER_SEC + num * u128::from(elapsed_ns)
+        limiter_testkit::within_bound(self.capacity, self.rate, allowed.into(), elapsed_ns)
     }
 
     /// The largest count [`Quota::permits`] accepts over `elapsed_ns`: `⌊C + R·elapsed⌋`.
     pub(crate) fn max_allowed(&self, elapsed_ns: u64) -> u128 {
-        let (num, den) = (u128::from(self.rate.numer()), u128::from(self.rate.denom()));
-        u128::from(self.capacity) + num * u128::from(elapsed_ns) / (den * NANOS_PER_SEC)
+        limiter_testkit::max_allowed(self.capacity, self.rate, elapsed_ns)
     }
 }
 

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use limiter_core::{Counters, Eviction, ManualClock, Nanos, Rate, RateLimiter, WhenFull};
 
 pub(crate) use self::check::{FloodViolation, check};
+use crate::workload::scramble32;
 
 mod check;
 mod json;
@@ -196,14 +197,6 @@ pub(crate) fn flood_ip(n: u64) -> IpAddr {
     } else {
         IpAddr::V6(Ipv6Addr::from_bits(FLOOD_V6_NET | u128::from(scramble64(number))))
     }
-}
-
-/// A bijection of `u32`: odd multiplications and xor-shifts, as `churn_ip`.
-fn scramble32(mut x: u32) -> u32 {
-    x = x.wrapping_mul(0x9E37_79B1);
-    x ^= x >> 16;
-    x = x.wrapping_mul(0x85EB_CA6B);
-    x ^ (x >> 13)
 }
 
 /// A bijection of `u64`, SplitMix64's finaliser.
