@@ -2,7 +2,7 @@
 
 use limiter_testkit::{RngExt, rng};
 
-use crate::util::Dir;
+use crate::util::{Dir, replay};
 
 const TRACE: &str = "\
 timestamp,ip,cost
@@ -15,14 +15,9 @@ timestamp,ip,cost
 2023-11-14T23:13:20Z,198.51.100.7
 ";
 
+/// Replays [`TRACE`] with `ARGS` and returns standard output of a success.
 fn run(args: &[&str]) -> String {
-    let dir = Dir::new();
-    dir.file("trace.csv", TRACE);
-    let mut all = vec!["replay", "trace.csv"];
-    all.extend(args);
-    let out = dir.run(&all);
-    assert_eq!((out.code, out.stderr.as_str()), (0, ""));
-    out.stdout
+    replay(TRACE, args)
 }
 
 #[test]
