@@ -13,8 +13,6 @@ use std::net::IpAddr;
 
 use limiter_core::Rate;
 
-const NANOS_PER_SEC: u128 = limiter_testkit::NANOS_PER_SEC as u128;
-
 /// A limiter's settings: capacity `C` and rate `R`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Quota {
@@ -134,9 +132,7 @@ pub(crate) fn check_upper(
 /// keeps the bound an integer. A bucket never emptied allowed every request,
 /// which the `requests` term covers.
 pub(crate) fn min_allowed(quota: Quota, requests: u64, window_ns: u64) -> u128 {
-    let (num, den) = (u128::from(quota.rate.numer()), u128::from(quota.rate.denom()));
-    let refill = num * u128::from(window_ns) / (den * NANOS_PER_SEC);
-    (u128::from(quota.capacity) + refill).saturating_sub(1).min(u128::from(requests))
+    quota.max_allowed(window_ns).saturating_sub(1).min(u128::from(requests))
 }
 
 /// Adds the lower-bound check of one hot key to `report`.
