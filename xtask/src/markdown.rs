@@ -241,6 +241,25 @@ mod tests {
     }
 
     #[test]
+    fn every_section_of_the_real_file_is_rewritten_in_place() {
+        let text = fs::read_to_string(project_root().join(FILE)).unwrap();
+        let names: Vec<&str> = text
+            .lines()
+            .filter_map(|line| line.strip_prefix("<!-- bench:")?.strip_suffix(" -->"))
+            .collect();
+        assert!(names.contains(&"bench") && names.contains(&"bench-replay"), "{names:?}");
+        for name in names {
+            let open = format!("<!-- bench:{name} -->\n{GENERATED}\n");
+            let start = text.find(&open).expect("a section opens with its generated line");
+            let end = text.find(&format!("\n<!-- /bench:{name} -->")).unwrap();
+            let content = &text[start + open.len()..end];
+            let new = replace_section(&text, name, "new figures").unwrap();
+            assert_eq!(new.len(), text.len() - content.len() + "new figures".len(), "{name}");
+            assert_eq!(replace_section(&new, name, content).unwrap(), text, "{name}");
+        }
+    }
+
+    #[test]
     fn stress_runs_write_a_section_per_kind() {
         let args = |line: &str| line.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
         assert_eq!(stress_section(&args("--against governor")), "stress");
