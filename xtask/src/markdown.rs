@@ -137,8 +137,16 @@ fn provenance(command_line: &str) -> String {
         Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into())).arg("-V"),
     );
     let commit = stdout_of(Command::new("git").args(["rev-parse", "--short=7", "HEAD"]));
-    let dirty =
-        stdout_of(Command::new("git").args(["status", "--porcelain", "--untracked-files=no"]));
+    // BENCHMARKS.md itself does not count: another section may just have
+    // been written.
+    let dirty = stdout_of(Command::new("git").args([
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+        ":!BENCHMARKS.md",
+    ]));
     let dirty = if dirty.is_empty() || dirty == "?" { "" } else { " with uncommitted changes" };
     let load = fs::read_to_string("/proc/loadavg").unwrap_or_default();
     format!(
