@@ -7,7 +7,8 @@
 
 use std::time::Duration;
 
-use crate::Rate;
+use crate::clock::NANOS_PER_SEC;
+use crate::rate::Rate;
 
 /// The outcome of one request.
 ///
@@ -80,7 +81,7 @@ impl Decision {
 
 /// A limiter's capacity and rate in the integer units of the arithmetic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Params {
+pub struct Params {
     capacity: u64,
     /// Units in one token: the rate's denominator in tokens per ns, at most 10¹⁸.
     /// (Both are kept in 64 bits, so that multiplying by them is one
@@ -309,16 +310,13 @@ fn div_ceil(n: u128, d: u128) -> u128 {
     }
 }
 
-/// Nanoseconds in a second.
-const NANOS_PER_SEC: u32 = 1_000_000_000;
-
 /// [`Duration::from_nanos`] without its division into seconds for a wait
 /// under a second, which is every wait for one token at a rate of a token a
 /// second or more: on the path of every denial.
 #[inline]
 fn duration_from_nanos(nanos: u64) -> Duration {
     match u32::try_from(nanos) {
-        Ok(nanos) if nanos < NANOS_PER_SEC => Duration::new(0, nanos),
+        Ok(nanos) if u64::from(nanos) < NANOS_PER_SEC => Duration::new(0, nanos),
         _ => Duration::from_nanos(nanos),
     }
 }
@@ -328,7 +326,10 @@ fn duration_from_nanos(nanos: u64) -> Duration {
 fn nanos_to_duration(nanos: u128) -> Duration {
     match u64::try_from(nanos) {
         Ok(nanos) => duration_from_nanos(nanos),
-        Err(_) => Duration::new((nanos / 1_000_000_000) as u64, (nanos % 1_000_000_000) as u32),
+        Err(_) => {
+            let per_sec = u128::from(NANOS_PER_SEC);
+            Duration::new((nanos / per_sec) as u64, (nanos % per_sec) as u32)
+        }
     }
 }
 

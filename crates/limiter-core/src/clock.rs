@@ -7,6 +7,10 @@ use std::time::Duration;
 #[cfg(doc)]
 use std::time::Instant;
 
+/// Nanoseconds in a second: the one conversion between seconds and the
+/// limiter's time, for the whole crate.
+pub(crate) const NANOS_PER_SEC: u64 = 1_000_000_000;
+
 /// A point in time: whole nanoseconds since some epoch fixed by a [`Clock`].
 ///
 /// For replay, the epoch is whatever the trace uses (usually the Unix epoch).
@@ -38,7 +42,7 @@ impl Nanos {
 
     /// The time `secs` seconds after the epoch, saturating at `u64::MAX` ns.
     pub const fn from_secs(secs: u64) -> Nanos {
-        Nanos(secs.saturating_mul(1_000_000_000))
+        Nanos(secs.saturating_mul(NANOS_PER_SEC))
     }
 
     /// Nanoseconds since the epoch.
