@@ -92,8 +92,8 @@ pub trait Clock: Send + Sync {
 ///
 /// Reading the time is on the path of every call, so it must be cheap. This
 /// clock reads the time-stamp counter through the `quanta` crate and scales it
-/// to nanoseconds: about 10 ns a reading on the machine of our benchmarks,
-/// where [`Instant::now`] takes about 25 ns. `quanta` uses the counter only
+/// to nanoseconds, which costs less than [`Instant::now`]'s system call or
+/// vDSO read (`cargo xtask bench` compares them). `quanta` uses the counter only
 /// when the CPU reports it invariant (constant rate, synchronised across
 /// cores), calibrating it once per process against the OS monotonic clock (the
 /// first clock made in a process may block for up to 200 ms while it does); on

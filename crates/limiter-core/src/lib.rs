@@ -123,7 +123,7 @@ mod error;
 mod sync;
 
 pub use crate::addresses::{Addresses, RateLimiter};
-pub use crate::bucket::Decision;
+pub use crate::bucket::{Decision, MAX_CAPACITY};
 pub use crate::builder::Builder;
 pub use crate::clock::{Clock, ManualClock, MonotonicClock, Nanos};
 pub use crate::error::{ConfigError, InvalidIp, IpFamily, ParseRateError, RateErrorKind};
@@ -132,5 +132,4 @@ pub use crate::keyed::{AnyKeys, KeyedRateLimiter};
 pub use crate::limiter::{Keyspace, Limiter};
 pub use crate::policy::{Eviction, WhenFull};
 pub use crate::rate::Rate;
-pub use crate::settings::MAX_CAPACITY;
 pub use crate::store::Counters;

@@ -1,13 +1,10 @@
-//! What every limiter keeps of how it was built, and the capacity bound.
+//! What every limiter keeps of how it was built.
 
-use crate::bucket::Params;
+use crate::bucket::{MAX_CAPACITY, Params};
 use crate::error::ConfigError;
 use crate::policy::{Eviction, WhenFull};
 use crate::rate::Rate;
 use crate::store::{Ctx, Limits, Tally};
-
-/// The largest supported capacity, in tokens.
-pub const MAX_CAPACITY: u64 = 1_000_000_000;
 
 /// Under a key cap, the fewest keys a shard is sized for, so that each shard
 /// has buckets to reclaim when the cap is reached.
