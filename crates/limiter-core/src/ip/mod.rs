@@ -34,7 +34,7 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// A canonical IP address in the compact form the limiter's maps store.
+/// A canonical IP address in the compact form the address tables store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IpKey {
     V4(u32),
