@@ -3,8 +3,22 @@
 //!
 //! Keys come from the network, so the hash is keyed with random words drawn
 //! per table from std's randomly keyed SipHash: a folded 64×64→128-bit
-//! multiply of the key with them, as in `foldhash`. See ARCHITECTURE.md for
-//! why that resists flooding one shard or one probe chain.
+//! multiply of the key with them, as in `foldhash`/wyhash (the 128-bit
+//! product of the key XORed with one random word and another random word,
+//! its halves XORed).
+//!
+//! # Why this resists flooding one shard or one probe chain
+//!
+//! The two words are never revealed: not in `Debug`, not in any order the
+//! API exposes (nothing iterates keys), not in any output. Without them,
+//! which addresses collide is unpredictable, as with SipHash. What this gives
+//! up against SipHash is resistance to an attacker who can learn the words by
+//! observing hash values, which the limiter never shows: timing is the only
+//! channel, and a probe chain's length moves a request's time by far less
+//! than network noise. Damage is also bounded: an attacker who did fill one
+//! shard only makes that shard grow; it holds up no other shard, and known
+//! keys elsewhere are never slowed. `KeyedRateLimiter` keeps SipHash, since
+//! its keys may be arbitrary strings.
 
 use std::fmt;
 use std::hash::BuildHasher;
