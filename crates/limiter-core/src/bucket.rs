@@ -166,6 +166,21 @@ impl Params {
         self.whole(self.units_at(state, now))
     }
 
+    // limiter-tower (#20): the wait for the next whole token, for quota headers.
+    /// How long from `now` until the bucket holds one more whole token than
+    /// it does then, rounded up to the next nanosecond; `None` if it is full.
+    /// A `now` before the bucket's time counts from `now`, as a denial's wait.
+    #[inline]
+    pub(crate) fn next_token(&self, state: State, now: u64) -> Option<Duration> {
+        let units = self.units_at(state, now);
+        if units == self.full {
+            return None;
+        }
+        let unit = u128::from(self.unit);
+        let short = unit - (units - div_floor(units, unit) * unit);
+        Some(self.refill_time(short, state.last.saturating_sub(now)))
+    }
+
     /// Refills `state` to `now`, then takes `cost` tokens if they are there.
     ///
     /// A `now` earlier than the bucket's time is decided at the bucket's time,

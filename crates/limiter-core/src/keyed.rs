@@ -1,6 +1,7 @@
 //! A limiter for keys of any type.
 
 use std::hash::Hash;
+use std::time::Duration;
 
 use crate::bucket::Decision;
 use crate::builder::{Builder, Settings};
@@ -97,6 +98,15 @@ impl<K: Hash + Eq + Clone, C: Clock> KeyedRateLimiter<K, C> {
     /// creating the bucket.
     pub fn tokens_at(&self, key: &K, now: Nanos) -> u64 {
         self.buckets.peek(&self.settings.params, key, now.as_u64().min(MAX_TIME))
+    }
+
+    // limiter-tower (#20): for quota headers.
+    /// How long from `now` until `key`'s bucket holds one more whole token
+    /// than it does then (rounded up to the next nanosecond), without taking
+    /// any, creating the bucket or counting a request; `None` if it is full.
+    pub fn next_token_at(&self, key: &K, now: Nanos) -> Option<Duration> {
+        let now = now.as_u64().min(MAX_TIME);
+        self.settings.params.next_token(self.buckets.state(key)?, now)
     }
 
     /// Evicts every idle bucket now; returns how many. See [`Eviction`](crate::Eviction).

@@ -1,6 +1,7 @@
 //! The per-IP rate limiter.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use crate::bucket::Decision;
 use crate::builder::{Builder, Settings};
@@ -235,6 +236,19 @@ impl<C: Clock> RateLimiter<C> {
             IpKey::V4(key) => self.v4.peek(params, &key, now),
             IpKey::V6(key) => self.v6.peek(params, &key, now),
         }
+    }
+
+    // limiter-tower (#20): for quota headers.
+    /// How long from `now` until `ip`'s bucket holds one more whole token
+    /// than it does then (rounded up to the next nanosecond), without taking
+    /// any, creating the bucket or counting a request; `None` if it is full.
+    pub fn next_token_at(&self, ip: IpAddr, now: Nanos) -> Option<Duration> {
+        let (params, now) = (&self.settings.params, now.as_u64().min(MAX_TIME));
+        let state = match self.key(ip) {
+            IpKey::V4(key) => self.v4.state(&key),
+            IpKey::V6(key) => self.v6.state(&key),
+        };
+        params.next_token(state?, now)
     }
 
     /// The address that names `ip`'s bucket: its canonical form (see

@@ -6,7 +6,7 @@ use std::hash::{BuildHasher, Hash, RandomState};
 
 use hashbrown::HashTable;
 
-use crate::bucket::{Decision, Params};
+use crate::bucket::{Decision, Params, State};
 use crate::cell::{self, Cell, Narrow, Verdict, Wide};
 use crate::policy::{Eviction, WhenFull};
 use crate::sync::{AtomicU64, AtomicUsize, Ordering, RwLock, thread_index, thread_index_if_set};
@@ -206,6 +206,10 @@ pub(crate) trait KeyStore {
     /// creating it: a key never seen has a full bucket.
     fn peek(&self, params: &Params, key: &Self::Key, now: u64) -> u64;
 
+    // limiter-tower (#20).
+    /// `key`'s bucket as it is, without changing it; `None` if it has none.
+    fn state(&self, key: &Self::Key) -> Option<State>;
+
     /// Evicts every idle bucket; returns how many.
     fn prune(&self, ctx: Ctx<'_>, now: u64) -> usize;
 
@@ -331,6 +335,14 @@ impl<N: KeyStore, W: KeyStore<Key = N::Key>> Buckets<N, W> {
         }
     }
 
+    // limiter-tower (#20).
+    pub(crate) fn state(&self, key: &N::Key) -> Option<State> {
+        match self {
+            Buckets::Narrow(store) => store.state(key),
+            Buckets::Wide(store) => store.state(key),
+        }
+    }
+
     pub(crate) fn prune(&self, ctx: Ctx<'_>, now: u64) -> usize {
         match self {
             Buckets::Narrow(store) => store.prune(ctx, now),
@@ -428,6 +440,13 @@ impl<K: Hash + Eq + Clone, B: Cell> KeyStore for Store<K, B> {
             .entries
             .find(hash, |e| e.key == *key)
             .map_or(params.capacity(), |e| params.peek(e.cell.snapshot().0, now))
+    }
+
+    // limiter-tower (#20).
+    fn state(&self, key: &K) -> Option<State> {
+        let hash = self.hasher.hash_one(key);
+        let table = self.shard(hash).table.read();
+        table.entries.find(hash, |e| e.key == *key).map(|e| e.cell.snapshot().0)
     }
 
     fn prune(&self, ctx: Ctx<'_>, now: u64) -> usize {

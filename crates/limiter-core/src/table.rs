@@ -327,6 +327,17 @@ impl<K: SlotKey, B: Cell> KeyStore for Table<K, B> {
         }
     }
 
+    // limiter-tower (#20).
+    fn state(&self, key: &K) -> Option<State> {
+        let sought = Hashed { key: *key, hash: key.hash(&self.seed) };
+        let shard = self.shard(sought.hash);
+        let _writer = shard.writer.lock();
+        match shard.probe(sought) {
+            Some(Probe::Found(index)) => shard.slot(index).map(|slot| slot.cell.snapshot().0),
+            _ => None,
+        }
+    }
+
     fn prune(&self, ctx: Ctx<'_>, now: u64) -> usize {
         let Some(horizon) = ctx.limits.eviction.horizon(now) else { return 0 };
         self.shards
