@@ -1,1 +1,8 @@
-mod x{}
+//! limiter-tower through a real server on 127.0.0.1:0 and hyper-util's
+//! client, with a `ManualClock` so that refills happen without sleeping.
+
+mod burst;
+mod concurrency;
+mod policies;
+mod proxies;
+mod util;
