@@ -14,7 +14,8 @@ use axum::routing::get;
 use limiter_core::Rate;
 use limiter_tower::{Cidr, HeaderMode, RateLimitLayer};
 
-const USAGE: &str = "usage: axum --listen ADDR:PORT --capacity N --rate R [--trusted-proxy CIDR]...";
+const USAGE: &str =
+    "usage: axum --listen ADDR:PORT --capacity N --rate R [--trusted-proxy CIDR]...";
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
@@ -25,7 +26,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
         match flag.as_str() {
             "--listen" => listen = value,
-            "--capacity" => capacity = value.parse().map_err(|e| format!("--capacity {value:?}: {e}"))?,
+            "--capacity" => {
+                capacity = value.parse().map_err(|e| format!("--capacity {value:?}: {e}"))?
+            }
             "--rate" => rate = value.parse().map_err(|e| format!("--rate {value:?}: {e}"))?,
             "--trusted-proxy" => proxies.push(value.parse()?),
             _ => return Err(format!("unknown argument {flag:?}\n{USAGE}").into()),
@@ -37,7 +40,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
     }
     let app = Router::new().route("/", get(|| async { "hello\n" })).layer(limit.build()?);
     let listener = tokio::net::TcpListener::bind(&listen).await?;
-    println!("listening on http://{}/ ({capacity} requests at once, {rate} a second)", listener.local_addr()?);
+    println!(
+        "listening on http://{}/ ({capacity} requests at once, {rate} a second)",
+        listener.local_addr()?
+    );
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
     Ok(())
 }

@@ -97,8 +97,15 @@ fn app(server: Server, quota: Quota) -> Result<Router, Box<dyn Error>> {
     })
 }
 
-fn run(server: Server, quota: Quota, keys: u32, duration: Duration, connections: usize) -> Result<Stats, Box<dyn Error>> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+fn run(
+    server: Server,
+    quota: Quota,
+    keys: u32,
+    duration: Duration,
+    connections: usize,
+) -> Result<Stats, Box<dyn Error>> {
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
     let addr = listener.local_addr()?;
     let app = app(server, quota)?;
@@ -143,8 +150,10 @@ fn load(
     record_from: Instant,
     stop: Instant,
 ) -> Result<Stats, String> {
-    let runtime =
-        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
     runtime.block_on(async {
         let mut tasks = Vec::new();
         for connection in 0..connections {
@@ -152,13 +161,20 @@ fn load(
             // Each connection walks the clients from its own starting point.
             let mut next = (thread * connections + connection) * 7919;
             tasks.push(tokio::spawn(async move {
-                let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+                let stream =
+                    tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
                 stream.set_nodelay(true).map_err(|e| e.to_string())?;
-                let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let (mut sender, conn) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                        .await
+                        .map_err(|e| e.to_string())?;
                 tokio::spawn(conn);
-                let mut stats = Stats { requests: 0, limited: 0, elapsed: Duration::ZERO, latencies: Vec::new() };
+                let mut stats = Stats {
+                    requests: 0,
+                    limited: 0,
+                    elapsed: Duration::ZERO,
+                    latencies: Vec::new(),
+                };
                 loop {
                     let begin = Instant::now();
                     if begin >= stop {
@@ -177,13 +193,16 @@ fn load(
                     if begin >= record_from {
                         stats.requests += 1;
                         stats.limited += u64::from(status == StatusCode::TOO_MANY_REQUESTS);
-                        stats.latencies.push(u64::try_from(begin.elapsed().as_nanos()).unwrap_or(u64::MAX));
+                        stats
+                            .latencies
+                            .push(u64::try_from(begin.elapsed().as_nanos()).unwrap_or(u64::MAX));
                     }
                 }
                 Ok::<Stats, String>(stats)
             }));
         }
-        let mut total = Stats { requests: 0, limited: 0, elapsed: Duration::ZERO, latencies: Vec::new() };
+        let mut total =
+            Stats { requests: 0, limited: 0, elapsed: Duration::ZERO, latencies: Vec::new() };
         for task in tasks {
             let stats = task.await.map_err(|e| e.to_string())??;
             total.requests += stats.requests;
@@ -221,7 +240,11 @@ fn main() -> Result<(), Box<dyn Error>> {
             let mut results: [Vec<Stats>; 3] = Default::default();
             for round in 0..rounds {
                 for (server, results) in servers.iter().zip(&mut results) {
-                    eprintln!("bench-http: {keys} keys, {}, {server:?}, round {} ...", quota.name, round + 1);
+                    eprintln!(
+                        "bench-http: {keys} keys, {}, {server:?}, round {} ...",
+                        quota.name,
+                        round + 1
+                    );
                     results.push(run(*server, quota, keys, duration, connections)?);
                 }
             }

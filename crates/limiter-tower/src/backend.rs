@@ -52,7 +52,11 @@ pub trait Backend: Send + Sync + 'static {
 /// The wait for the next token after `decision`: a denied request of one
 /// token waits for exactly that, and anything else asks the bucket.
 #[inline]
-fn next_token(decision: Decision, cost: u64, peek: impl FnOnce() -> Option<Duration>) -> Option<Duration> {
+fn next_token(
+    decision: Decision,
+    cost: u64,
+    peek: impl FnOnce() -> Option<Duration>,
+) -> Option<Duration> {
     match decision {
         Decision::Denied { retry_after, .. } if cost == 1 => Some(retry_after),
         _ => peek(),

@@ -26,7 +26,7 @@ use crate::response::{BodyFormat, Refusals, json_string};
 pub const DEFAULT_MAX_KEYS: usize = 1_000_000;
 
 /// A request's cost in tokens.
-type CostFn = dyn Fn(&RequestHead<'_>) -> u64 + Send + Sync;
+pub(crate) type CostFn = dyn Fn(&RequestHead<'_>) -> u64 + Send + Sync;
 
 /// Builds a [`RateLimitLayer`]: the limiter's capacity, rate and knobs, the
 /// key, and what the layer does with each decision.
@@ -151,7 +151,8 @@ where
     /// store, say). Its capacity and rate are the backend's; the core's
     /// knobs set on this builder do not apply to it.
     pub fn build_with_backend<B: Backend<Key = X::Key>>(&self, backend: B) -> RateLimitLayer<B, X> {
-        let headers = QuotaHeaders::new(self.headers, &self.name, backend.capacity(), backend.rate());
+        let headers =
+            QuotaHeaders::new(self.headers, &self.name, backend.capacity(), backend.rate());
         RateLimitLayer::from_shared(Shared {
             headers,
             refusals: Refusals {
@@ -240,7 +241,10 @@ where
 
     /// Each request costs what `cost` says (1 by default): for example its
     /// `Content-Length` in kilobytes. A cost of 0 always passes.
-    pub fn cost(mut self, cost: impl Fn(&RequestHead<'_>) -> u64 + Send + Sync + 'static) -> Builder<X> {
+    pub fn cost(
+        mut self,
+        cost: impl Fn(&RequestHead<'_>) -> u64 + Send + Sync + 'static,
+    ) -> Builder<X> {
         self.cost = Some(Arc::new(cost));
         self
     }

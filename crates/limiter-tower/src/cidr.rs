@@ -68,12 +68,18 @@ impl FromStr for Cidr {
         let addr: IpAddr =
             addr.parse().map_err(|_| InvalidCidr::new(input, "not an IP address"))?;
         let len = match len {
-            None => if addr.is_ipv4() { 32 } else { 128 },
+            None => {
+                if addr.is_ipv4() {
+                    32
+                } else {
+                    128
+                }
+            }
             Some(len) => len.parse().map_err(|_| InvalidCidr::new(input, "bad prefix length"))?,
         };
         // A mapped address's prefix counts the 96 bits of its `::ffff:`.
         let len = match (addr, canonical_ip(addr)) {
-            (IpAddr::V6(_), IpAddr::V4(_)) if len >= 96 && len <= 128 => len - 96,
+            (IpAddr::V6(_), IpAddr::V4(_)) if (96..=128).contains(&len) => len - 96,
             _ => len,
         };
         Cidr::new(addr, len).map_err(|_| InvalidCidr::new(input, "prefix length too long"))

@@ -156,9 +156,18 @@ mod tests {
             ["ratelimit-policy: \"burst\";q=10;w=2", "ratelimit: \"burst\";r=7;t=1"]
         );
         // 10 tokens at 3 per second fill in 3⅓ s: w rounds up.
-        assert_eq!(written(HeaderMode::Draft, 10, "3", quota)[0], "ratelimit-policy: \"burst\";q=10;w=4");
-        assert_eq!(written(HeaderMode::Draft, 1, "1/h", quota)[0], "ratelimit-policy: \"burst\";q=1;w=3600");
-        assert_eq!(written(HeaderMode::Draft, 1, "1000", quota)[0], "ratelimit-policy: \"burst\";q=1;w=1");
+        assert_eq!(
+            written(HeaderMode::Draft, 10, "3", quota)[0],
+            "ratelimit-policy: \"burst\";q=10;w=4"
+        );
+        assert_eq!(
+            written(HeaderMode::Draft, 1, "1/h", quota)[0],
+            "ratelimit-policy: \"burst\";q=1;w=3600"
+        );
+        assert_eq!(
+            written(HeaderMode::Draft, 1, "1000", quota)[0],
+            "ratelimit-policy: \"burst\";q=1;w=1"
+        );
         assert!(written(HeaderMode::None, 10, "5", quota).is_empty());
     }
 

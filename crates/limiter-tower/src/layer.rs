@@ -16,7 +16,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::backend::{Backend, Verdict};
-use crate::builder::Builder;
+use crate::builder::{Builder, CostFn};
 use crate::cidr::CidrList;
 use crate::headers::{HeaderMode, Quota, QuotaHeaders, ceil_secs};
 use crate::key::{ClientIp, KeyExtractor, MissingKey, RequestHead, peer_ip};
@@ -102,7 +102,7 @@ pub(crate) struct Shared<B: Backend, X: KeyExtractor> {
     pub(crate) proxies: CidrList,
     pub(crate) proxy_header: ProxyHeader,
     pub(crate) dry_run: bool,
-    pub(crate) cost: Option<Arc<dyn Fn(&RequestHead<'_>) -> u64 + Send + Sync>>,
+    pub(crate) cost: Option<Arc<CostFn>>,
 }
 
 /// The service a [`RateLimitLayer`] wraps around `S`.
@@ -169,10 +169,7 @@ where
                         // tower's readiness contract wants; a clone stays.
                         let clone = self.inner.clone();
                         let inner = std::mem::replace(&mut self.inner, clone);
-                        let state = State::Checking {
-                            check,
-                            waiting: Some((req, inner, key)),
-                        };
+                        let state = State::Checking { check, waiting: Some((req, inner, key)) };
                         return ResponseFuture::new(state, &self.shared);
                     }
                 }

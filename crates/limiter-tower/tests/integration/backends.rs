@@ -29,7 +29,10 @@ impl Backend for Remote {
     fn check(&self, key: &IpAddr, cost: u64, next_token: bool) -> Self::Future {
         let (limiter, key) = (Arc::clone(&self.limiter), *key);
         Box::pin(async move {
-            let verdict = tokio::spawn(async move { Backend::check(&*limiter, &key, cost, next_token).await });
+            let verdict =
+                tokio::spawn(
+                    async move { Backend::check(&*limiter, &key, cost, next_token).await },
+                );
             verdict.await.map_err(|_| StoreDown)?.map_err(|never| match never {})
         })
     }
@@ -77,7 +80,8 @@ impl Backend for Down {
 
 #[tokio::test]
 async fn an_asynchronous_backend_decides_as_the_core_does() {
-    let limiter = Arc::new(RateLimiter::with_clock(2, Rate::per_second(1).unwrap(), clock()).unwrap());
+    let limiter =
+        Arc::new(RateLimiter::with_clock(2, Rate::per_second(1).unwrap(), clock()).unwrap());
     let layer = RateLimitLayer::builder(2, Rate::per_second(1).unwrap())
         .build_with_backend(Remote { limiter: Arc::clone(&limiter) });
     let addr = serve(app().layer(layer), true).await;
@@ -87,7 +91,10 @@ async fn an_asynchronous_backend_decides_as_the_core_does() {
     assert_eq!(reply.one("ratelimit"), Some("\"default\";r=1;t=1"));
     assert_eq!(send(&client, addr, get(&[])).await.status, StatusCode::OK);
     let reply = send(&client, addr, get(&[])).await;
-    assert_eq!((reply.status, reply.one("retry-after")), (StatusCode::TOO_MANY_REQUESTS, Some("1")));
+    assert_eq!(
+        (reply.status, reply.one("retry-after")),
+        (StatusCode::TOO_MANY_REQUESTS, Some("1"))
+    );
     assert_eq!(limiter.counters().allowed, 2);
 }
 

@@ -40,12 +40,18 @@ async fn burst_then_exact_refill() {
     // 1.5 s on, half a second is left: Retry-After rounds it up to 1, and t too.
     clock.advance(Duration::from_millis(1500));
     let reply = send(&client, addr, get(&[])).await;
-    assert_eq!((reply.status, reply.one("retry-after")), (StatusCode::TOO_MANY_REQUESTS, Some("1")));
+    assert_eq!(
+        (reply.status, reply.one("retry-after")),
+        (StatusCode::TOO_MANY_REQUESTS, Some("1"))
+    );
     assert_eq!(reply.one("ratelimit"), Some("\"default\";r=0;t=1"));
     // One nanosecond short of the token, still refused.
     clock.advance(Duration::from_millis(500) - Duration::from_nanos(1));
     let reply = send(&client, addr, get(&[])).await;
-    assert_eq!((reply.status, reply.one("retry-after")), (StatusCode::TOO_MANY_REQUESTS, Some("1")));
+    assert_eq!(
+        (reply.status, reply.one("retry-after")),
+        (StatusCode::TOO_MANY_REQUESTS, Some("1"))
+    );
     // Exactly 2 s after the burst: one token, one request.
     clock.advance(Duration::from_nanos(1));
     let reply = send(&client, addr, get(&[])).await;
@@ -97,7 +103,11 @@ async fn legacy_headers_problem_json_and_status() {
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(reply.one("content-type"), Some("application/problem+json"));
     assert_eq!(reply.one("retry-after"), Some("1"));
-    assert!(reply.body.contains("\"type\":\"https://iana.org/assignments/http-problem-types#quota-exceeded\""));
+    assert!(
+        reply.body.contains(
+            "\"type\":\"https://iana.org/assignments/http-problem-types#quota-exceeded\""
+        )
+    );
     assert!(reply.body.contains("\"status\":503"), "{}", reply.body);
     assert!(reply.body.contains("\"violated-policies\":[\"per-ip\"]"), "{}", reply.body);
     assert_eq!(reply.one("ratelimit-policy"), Some("\"per-ip\";q=1;w=1"));

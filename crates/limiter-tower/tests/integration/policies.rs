@@ -39,7 +39,10 @@ async fn no_peer_address_each_choice() {
     assert_eq!(allow.backend().counters().allowed, 0);
 
     let shared = IpAddr::from([0, 0, 0, 0]);
-    let layer = one_per_second(2).missing_key(MissingKey::Shared(shared)).build_with_clock(clock()).unwrap();
+    let layer = one_per_second(2)
+        .missing_key(MissingKey::Shared(shared))
+        .build_with_clock(clock())
+        .unwrap();
     let addr = serve(app().layer(layer.clone()), false).await;
     let mut got = Vec::new();
     for _ in 0..3 {
@@ -138,12 +141,18 @@ async fn stacked_layers_both_apply() {
     assert_eq!(send(&client, addr, get(&[])).await.status, StatusCode::OK);
     // The burst is spent: refused inside, though counted outside.
     let reply = send(&client, addr, get(&[])).await;
-    assert_eq!((reply.status, reply.one("retry-after")), (StatusCode::TOO_MANY_REQUESTS, Some("1")));
+    assert_eq!(
+        (reply.status, reply.one("retry-after")),
+        (StatusCode::TOO_MANY_REQUESTS, Some("1"))
+    );
     assert_eq!(reply.all("ratelimit"), ["\"burst\";r=0;t=1", "\"hourly\";r=0;t=1200"]);
     // A second on, the burst has a token but the hour has none.
     clock.advance(Duration::from_secs(1));
     let reply = send(&client, addr, get(&[])).await;
-    assert_eq!((reply.status, reply.one("retry-after")), (StatusCode::TOO_MANY_REQUESTS, Some("1199")));
+    assert_eq!(
+        (reply.status, reply.one("retry-after")),
+        (StatusCode::TOO_MANY_REQUESTS, Some("1199"))
+    );
     assert_eq!(reply.all("ratelimit"), ["\"hourly\";r=0;t=1199"]);
 }
 
@@ -157,7 +166,10 @@ async fn custom_and_global_keys() {
     let addr = serve_limited_keyed(layer.clone()).await;
     let client = client();
     assert_eq!(send(&client, addr, get(&[("x-api-key", "a")])).await.status, StatusCode::OK);
-    assert_eq!(send(&client, addr, get(&[("x-api-key", "a")])).await.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        send(&client, addr, get(&[("x-api-key", "a")])).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
     assert_eq!(send(&client, addr, get(&[("x-api-key", "b")])).await.status, StatusCode::OK);
     let reply = send(&client, addr, get(&[])).await;
     assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
@@ -204,7 +216,9 @@ async fn plain_hyper_service_with_a_socket_addr_extension() {
                 });
             tokio::spawn(async move {
                 let builder = auto::Builder::new(TokioExecutor::new());
-                let _ = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service)).await;
+                let _ = builder
+                    .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+                    .await;
             });
         }
     });

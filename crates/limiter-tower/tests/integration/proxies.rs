@@ -23,26 +23,49 @@ const FWD: Setup = Setup { header: ProxyHeader::Forwarded, ..XFF };
 const MAPPED: Setup = Setup { trusted: &["::ffff:127.0.0.1"], ..NONE };
 const PREFIX: Setup = Setup { ipv6_prefix: 64, ..XFF };
 
-const CASES: &[(&str, Setup, &[(&str, &str)], &str)] = &[
+/// A case: its name, the layer, the request's headers, the bucket it must land in.
+type Case = (&'static str, Setup, &'static [(&'static str, &'static str)], &'static str);
+
+const CASES: &[Case] = &[
     ("no proxies: headers ignored", NONE, &[("x-forwarded-for", "203.0.113.7")], "127.0.0.1"),
     ("untrusted peer: headers ignored", LB, &[("x-forwarded-for", "203.0.113.7")], "127.0.0.1"),
     ("trusted peer, one hop", XFF, &[("x-forwarded-for", "203.0.113.7")], "203.0.113.7"),
-    ("the rightmost, not the forged leftmost", XFF, &[("x-forwarded-for", "198.51.100.1, 203.0.113.7")], "203.0.113.7"),
+    (
+        "the rightmost, not the forged leftmost",
+        XFF,
+        &[("x-forwarded-for", "198.51.100.1, 203.0.113.7")],
+        "203.0.113.7",
+    ),
     (
         "trusted chain skipped",
         XFF,
         &[("x-forwarded-for", "198.51.100.1, 203.0.113.7, 10.0.0.2,10.0.0.1")],
         "203.0.113.7",
     ),
-    ("every entry trusted: the leftmost", XFF, &[("x-forwarded-for", "10.0.0.3, 10.0.0.2")], "10.0.0.3"),
-    ("malformed rightmost: the peer", XFF, &[("x-forwarded-for", "203.0.113.7, garbage")], "127.0.0.1"),
+    (
+        "every entry trusted: the leftmost",
+        XFF,
+        &[("x-forwarded-for", "10.0.0.3, 10.0.0.2")],
+        "10.0.0.3",
+    ),
+    (
+        "malformed rightmost: the peer",
+        XFF,
+        &[("x-forwarded-for", "203.0.113.7, garbage")],
+        "127.0.0.1",
+    ),
     (
         "malformed entry ends the walk",
         XFF,
         &[("x-forwarded-for", "203.0.113.7, 300.1.1.1, 10.0.0.1")],
         "10.0.0.1",
     ),
-    ("empty entry ends the walk", XFF, &[("x-forwarded-for", "203.0.113.7, , 10.0.0.1")], "10.0.0.1"),
+    (
+        "empty entry ends the walk",
+        XFF,
+        &[("x-forwarded-for", "203.0.113.7, , 10.0.0.1")],
+        "10.0.0.1",
+    ),
     (
         "several lines, in order",
         XFF,
@@ -56,12 +79,37 @@ const CASES: &[(&str, Setup, &[(&str, &str)], &str)] = &[
         "203.0.113.9",
     ),
     ("an entry with a port", XFF, &[("x-forwarded-for", "203.0.113.7:4711")], "203.0.113.7"),
-    ("a bracketed IPv6 entry with a port", XFF, &[("x-forwarded-for", "[2001:db8::7]:443")], "2001:db8::7"),
+    (
+        "a bracketed IPv6 entry with a port",
+        XFF,
+        &[("x-forwarded-for", "[2001:db8::7]:443")],
+        "2001:db8::7",
+    ),
     ("an IPv6 client", XFF, &[("x-forwarded-for", "2001:db8::1")], "2001:db8::1"),
-    ("an IPv4-mapped client is its IPv4 address", XFF, &[("x-forwarded-for", "::ffff:203.0.113.5")], "203.0.113.5"),
-    ("a trusted range written mapped", MAPPED, &[("x-forwarded-for", "203.0.113.6")], "203.0.113.6"),
-    ("IPv6 clients grouped by /64", PREFIX, &[("x-forwarded-for", "2001:db8:1:2:a:b:c:d")], "2001:db8:1:2::"),
-    ("Forwarded: for= among other pairs", FWD, &[("forwarded", "for=192.0.2.60;proto=http;by=203.0.113.43")], "192.0.2.60"),
+    (
+        "an IPv4-mapped client is its IPv4 address",
+        XFF,
+        &[("x-forwarded-for", "::ffff:203.0.113.5")],
+        "203.0.113.5",
+    ),
+    (
+        "a trusted range written mapped",
+        MAPPED,
+        &[("x-forwarded-for", "203.0.113.6")],
+        "203.0.113.6",
+    ),
+    (
+        "IPv6 clients grouped by /64",
+        PREFIX,
+        &[("x-forwarded-for", "2001:db8:1:2:a:b:c:d")],
+        "2001:db8:1:2::",
+    ),
+    (
+        "Forwarded: for= among other pairs",
+        FWD,
+        &[("forwarded", "for=192.0.2.60;proto=http;by=203.0.113.43")],
+        "192.0.2.60",
+    ),
     (
         "Forwarded: quoted IPv6 with a port",
         FWD,
@@ -71,11 +119,24 @@ const CASES: &[(&str, Setup, &[(&str, &str)], &str)] = &[
     (
         "Forwarded: elements and lines walked from the right",
         FWD,
-        &[("forwarded", "for=198.51.100.1"), ("forwarded", "for=192.0.2.61, For=10.0.0.1;proto=https")],
+        &[
+            ("forwarded", "for=198.51.100.1"),
+            ("forwarded", "for=192.0.2.61, For=10.0.0.1;proto=https"),
+        ],
         "192.0.2.61",
     ),
-    ("Forwarded: unknown ends the walk", FWD, &[("forwarded", "for=192.0.2.62, for=unknown")], "127.0.0.1"),
-    ("Forwarded mode ignores X-Forwarded-For", FWD, &[("x-forwarded-for", "203.0.113.7")], "127.0.0.1"),
+    (
+        "Forwarded: unknown ends the walk",
+        FWD,
+        &[("forwarded", "for=192.0.2.62, for=unknown")],
+        "127.0.0.1",
+    ),
+    (
+        "Forwarded mode ignores X-Forwarded-For",
+        FWD,
+        &[("x-forwarded-for", "203.0.113.7")],
+        "127.0.0.1",
+    ),
     ("X-Forwarded-For mode ignores Forwarded", XFF, &[("forwarded", "for=192.0.2.1")], "127.0.0.1"),
 ];
 

@@ -84,13 +84,21 @@ pub(crate) fn client() -> HttpClient {
 }
 
 /// Sends `req` (its URI a path) to `addr`.
-pub(crate) async fn send(client: &HttpClient, addr: SocketAddr, req: Request<Full<Bytes>>) -> Reply {
+pub(crate) async fn send(
+    client: &HttpClient,
+    addr: SocketAddr,
+    req: Request<Full<Bytes>>,
+) -> Reply {
     let (mut parts, body) = req.into_parts();
     parts.uri = format!("http://{addr}{}", parts.uri).parse().unwrap();
     let response = client.request(Request::from_parts(parts, body)).await.unwrap();
     let (parts, body) = response.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
-    Reply { status: parts.status, headers: parts.headers, body: String::from_utf8(body.to_vec()).unwrap() }
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: String::from_utf8(body.to_vec()).unwrap(),
+    }
 }
 
 /// A GET of `/` with these headers.
