@@ -106,3 +106,35 @@ async fn a_failing_backend_gives_503_naming_the_error() {
     assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(reply.body, "rate limit \"default\": backend failed: store unreachable\n");
 }
+
+/// The core's `next_token_at`, which the quota headers' `t` comes from: exact,
+/// and it neither creates a bucket nor counts a request.
+#[test]
+fn next_token_at_is_exact_and_read_only() {
+    use limiter_core::{Clock, Nanos};
+    use std::time::Duration;
+
+    let clock = clock();
+    let limiter = RateLimiter::with_clock(2, Rate::per_second(3).unwrap(), clock.clone()).unwrap();
+    let (ip, t0) = ("192.0.2.1".parse().unwrap(), clock.now());
+    assert_eq!(limiter.next_token_at(ip, t0), None, "no bucket: full");
+    assert!(limiter.is_empty());
+    assert!(limiter.check(ip).is_allowed());
+    // A third of a second, rounded up to the next nanosecond.
+    assert_eq!(limiter.next_token_at(ip, t0), Some(Duration::from_nanos(333_333_334)));
+    assert_eq!(
+        limiter.next_token_at(ip, t0 + Duration::from_nanos(1)),
+        Some(Duration::from_nanos(333_333_333))
+    );
+    // Asked for a time before the bucket's, the wait counts from that time.
+    let before = Nanos::new(t0.as_u64() - 1_000);
+    assert_eq!(limiter.next_token_at(ip, before), Some(Duration::from_nanos(333_334_334)));
+    // Two tokens used: the next one is the third of a second after the first
+    // one's refill, whatever is still short of it.
+    assert!(limiter.check(ip).is_allowed());
+    let later = t0 + Duration::from_millis(400);
+    assert_eq!(limiter.next_token_at(ip, later), Some(Duration::from_nanos(266_666_667)));
+    assert_eq!(limiter.next_token_at(ip, t0 + Duration::from_secs(1)), None, "full again");
+    let counters = limiter.counters();
+    assert_eq!((counters.allowed, counters.denied, counters.created), (2, 0, 1));
+}
