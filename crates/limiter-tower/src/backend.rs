@@ -30,6 +30,11 @@ pub struct Verdict {
 /// when its store is down, or return an error, which the layer turns into a
 /// `503 Service Unavailable` naming it. The in-process backends cannot fail,
 /// answer a [`Ready`] future, and neither allocate nor await.
+///
+/// The layer polls a check's future once in `call`, with a waker that does
+/// nothing, and only if that finds it pending moves it into the response
+/// future and polls it again there: like every future, it must wake the
+/// waker of its latest poll.
 pub trait Backend: Send + Sync + 'static {
     /// The key type of its buckets.
     type Key: Clone + fmt::Debug + Send + Sync + 'static;
