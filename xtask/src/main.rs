@@ -104,7 +104,7 @@ fn forbidden_core_dependencies() -> Result<(), Box<dyn Error>> {
 /// `--cfg loom` build does not invalidate the normal one.
 ///
 /// Two sets: `tests/loom.rs` through the public API, and the tables' slot
-/// protocol (`loom_tests` in `table.rs`, the only unit tests that run under
+/// protocol (`store::table::loom_tests`, the only unit tests that run under
 /// loom).
 fn loom() -> Result<(), Box<dyn Error>> {
     for args in [

@@ -53,7 +53,7 @@ pub fn decisions(data: &[u8]) {
         _ => 1 + u64::from(bytes.u32()) % MAX_CAPACITY,
     };
     let rate = match bytes.u8() % 5 {
-        0 => RATES[usize::from(bytes.u8()) % RATES.len()].parse(),
+        0 => Ok(RATES[usize::from(bytes.u8()) % RATES.len()].parse().expect("listed rates parse")),
         1 => Rate::per_second(1 + u64::from(bytes.u32()) % 1_000_000_000),
         2 => Rate::per_minute(1 + u64::from(bytes.u32())),
         3 => Rate::per_hour(1 + bytes.u64() % 3_600_000_000_000),

@@ -5,7 +5,9 @@ use std::hash::Hash;
 use std::sync::Arc;
 
 use http::{Method, StatusCode};
-use limiter_core::{Clock, ConfigError, Eviction, KeyedRateLimiter, Rate, RateLimiter, WhenFull};
+use limiter_core::{
+    AnyKeys, Clock, ConfigError, Eviction, KeyedRateLimiter, Rate, RateLimiter, WhenFull,
+};
 
 use crate::backend::Backend;
 use crate::cidr::{Cidr, CidrList};
@@ -129,7 +131,7 @@ where
     where
         X::Key: Hash + Eq,
     {
-        Ok(self.build_with_backend(self.core.build_keyed()?))
+        Ok(self.build_with_backend(self.core.for_keys::<AnyKeys<X::Key>>().build()?))
     }
 
     /// As [`Builder::build_keyed`], reading time from `clock`.
@@ -144,7 +146,8 @@ where
     where
         X::Key: Hash + Eq,
     {
-        Ok(self.build_with_backend(self.core.build_keyed_with_clock(clock)?))
+        Ok(self
+            .build_with_backend(self.core.for_keys::<AnyKeys<X::Key>>().build_with_clock(clock)?))
     }
 
     /// A layer over a backend of your own (one shared through a network

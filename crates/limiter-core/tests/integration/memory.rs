@@ -206,8 +206,8 @@ fn prefixes_group_addresses() {
 fn any_key_type_gets_the_same_buckets() {
     let clock = ManualClock::default();
     let users: KeyedRateLimiter<(u32, &str), ManualClock> =
-        Builder::new(2, Rate::per_second(1).unwrap())
-            .build_keyed_with_clock(clock.clone())
+        KeyedRateLimiter::builder(2, Rate::per_second(1).unwrap())
+            .build_with_clock(clock.clone())
             .unwrap();
     let alice = (7, "/upload");
     assert!(users.allow(&alice) && users.allow(&alice));
