@@ -5,6 +5,7 @@
 //! to build fast, and runs cargo through `$CARGO`, the cargo that invoked it.
 
 mod bench;
+mod bench_http;
 mod bench_replay;
 mod fuzz;
 mod gen_trace;
@@ -29,12 +30,14 @@ tasks:
   stress [ARGS] [--markdown]
                      build in release and run limiter-stress with ARGS (--quick: smoke run)
   gen-trace [ARGS]   write examples/trace.csv (or --out PATH) from a seeded generator
+  bench-http [--duration SECS] [--rounds N] [--connections N] [--markdown]
+                     load bare axum, limiter-tower and tower_governor over loopback
   bench-replay [--markdown]
                      time limiter-cli replay on a 10M-record trace: 1 limit, a 3x3 sweep, read only
   fuzz TARGET --time SECONDS
                      run a cargo-fuzz target on nightly (fuzz --list: the targets)
 
---markdown (bench, bench-replay, stress) also writes the output, with the command,
+--markdown (bench, bench-http, bench-replay, stress) also writes the output, with the command,
 machine and date, to that command's section of BENCHMARKS.md (xtask/src/markdown.rs)
 ";
 
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Some("loom") => loom(),
         Some("stress") => stress(&args[1..]),
         Some("gen-trace") => gen_trace::run(&args[1..], &project_root()),
+        Some("bench-http") => bench_http::run(&args[1..]),
         Some("bench-replay") => bench_replay::run(&args[1..], &project_root()),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
         _ => {

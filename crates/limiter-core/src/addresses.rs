@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use crate::bucket::{Decision, Params};
+use crate::bucket::{Decision, Params, State};
 use crate::cell::{Narrow, Wide};
 use crate::clock::{Clock, MonotonicClock, Nanos};
 use crate::error::InvalidIp;
@@ -86,10 +86,10 @@ impl Keyspace for Addresses {
         }
     }
 
-    fn peek(&self, params: &Params, ip: IpAddr, now: u64) -> u64 {
+    fn bucket(&self, ip: IpAddr) -> Option<State> {
         match self.key(ip) {
-            IpKey::V4(key) => self.v4.peek(params, &key, now),
-            IpKey::V6(key) => self.v6.peek(params, &key, now),
+            IpKey::V4(key) => self.v4.bucket(&key),
+            IpKey::V6(key) => self.v6.bucket(&key),
         }
     }
 

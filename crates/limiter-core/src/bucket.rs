@@ -105,7 +105,7 @@ pub struct Params {
 /// only ever read and written by value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C, packed(8))]
-pub(crate) struct State {
+pub struct State {
     last: u64,
     tokens: u128,
 }
@@ -171,6 +171,20 @@ impl Params {
     #[inline]
     pub(crate) fn peek(&self, state: State, now: u64) -> u64 {
         self.whole(self.units_at(state, now))
+    }
+
+    /// How long from `now` until the bucket holds one more whole token than
+    /// it does then, rounded up to the next nanosecond; `None` if it is full.
+    /// A `now` before the bucket's time counts from `now`, as a denial's wait.
+    #[inline]
+    pub(crate) fn next_token(&self, state: State, now: u64) -> Option<Duration> {
+        let units = self.units_at(state, now);
+        if units == self.full {
+            return None;
+        }
+        let unit = u128::from(self.unit);
+        let short = unit - (units - div_floor(units, unit) * unit);
+        Some(self.refill_time(short, state.last.saturating_sub(now)))
     }
 
     /// Refills `state` to `now`, then takes `cost` tokens if they are there.

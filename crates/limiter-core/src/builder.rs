@@ -177,6 +177,34 @@ impl<S: Keyspace> Builder<S> {
         self
     }
 
+    /// A builder with these settings for another kind of key: the same
+    /// capacity, rate, key cap, policy and eviction. Prefixes carry over but
+    /// apply only to address keys.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use limiter_core::{AnyKeys, Rate, RateLimiter};
+    ///
+    /// let mut addresses = RateLimiter::builder(10, Rate::per_second(5)?);
+    /// addresses.max_keys(1_000);
+    /// let by_user = addresses.for_keys::<AnyKeys<u64>>().build()?;
+    /// assert_eq!(by_user.capacity(), 10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn for_keys<T: Keyspace>(&self) -> Builder<T> {
+        Builder {
+            capacity: self.capacity,
+            rate: self.rate,
+            max_keys: self.max_keys,
+            when_full: self.when_full,
+            eviction: self.eviction,
+            ipv4_prefix: self.ipv4_prefix,
+            ipv6_prefix: self.ipv6_prefix,
+            keys: PhantomData,
+        }
+    }
+
     /// A limiter on the [`MonotonicClock`].
     ///
     /// # Errors

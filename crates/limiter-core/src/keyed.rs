@@ -2,7 +2,7 @@
 
 use std::hash::Hash;
 
-use crate::bucket::{Decision, Params};
+use crate::bucket::{Decision, Params, State};
 use crate::cell::{Narrow, Wide};
 use crate::clock::{Clock, MonotonicClock, Nanos};
 use crate::limiter::{Keyspace, Limiter, sealed};
@@ -56,8 +56,8 @@ impl<K: Hash + Eq + Clone> Keyspace for AnyKeys<K> {
         self.map.decide(ctx, key, now, cost)
     }
 
-    fn peek(&self, params: &Params, key: &K, now: u64) -> u64 {
-        self.map.peek(params, key, now)
+    fn bucket(&self, key: &K) -> Option<State> {
+        self.map.bucket(key)
     }
 
     fn prune(&self, ctx: Ctx<'_>, now: u64) -> usize {

@@ -7,7 +7,9 @@
 //! key, `keyed.rs`) are this type with their keyspace, plus the few methods
 //! only their keys have.
 
-use crate::bucket::{Decision, Params};
+use std::time::Duration;
+
+use crate::bucket::{Decision, Params, State};
 use crate::cell::MAX_TIME;
 use crate::clock::{Clock, MonotonicClock, Nanos};
 use crate::rate::Rate;
@@ -55,9 +57,9 @@ pub trait Keyspace: sealed::Sealed + Sized {
     #[doc(hidden)]
     fn decide(&self, ctx: Ctx<'_>, key: Self::Key<'_>, now: u64, cost: u64) -> Decision;
 
-    /// Whole tokens in `key`'s bucket at `now`, creating nothing.
+    /// `key`'s bucket as it is, creating nothing; `None` if it has none.
     #[doc(hidden)]
-    fn peek(&self, params: &Params, key: Self::Key<'_>, now: u64) -> u64;
+    fn bucket(&self, key: Self::Key<'_>) -> Option<State>;
 
     /// Evicts every bucket idle at `now`; returns how many.
     #[doc(hidden)]
@@ -135,7 +137,35 @@ impl<S: Keyspace, C: Clock> Limiter<S, C> {
     /// Whole tokens in `key`'s bucket at time `now`, without taking any or
     /// creating the bucket.
     pub fn tokens_at(&self, key: S::Key<'_>, now: Nanos) -> u64 {
-        self.keys.peek(&self.settings.params, key, clamp(now))
+        let params = &self.settings.params;
+        self.keys.bucket(key).map_or(params.capacity(), |bucket| params.peek(bucket, clamp(now)))
+    }
+
+    /// How long from `now` until `key`'s bucket holds one more whole token
+    /// than it does at `now`, rounded up to the next nanosecond, without
+    /// taking any, creating the bucket or counting a request; `None` when the
+    /// bucket is full (a key without a bucket has a full one).
+    ///
+    /// This is the figure HTTP quota headers report beside the tokens left.
+    /// A `now` earlier than the bucket's latest time counts from `now`, as a
+    /// denial's wait does.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use limiter_core::{Nanos, Rate, RateLimiter};
+    /// use std::time::Duration;
+    ///
+    /// let limiter = RateLimiter::with_rate(10, Rate::per_second(4)?)?;
+    /// let ip = "192.0.2.1".parse()?;
+    /// assert_eq!(limiter.next_token_at(ip, Nanos::from_secs(1)), None); // no bucket: full
+    /// assert!(limiter.check_n_at(ip, 3, Nanos::from_secs(1)).is_allowed());
+    /// let later = Nanos::new(1_100_000_000);
+    /// assert_eq!(limiter.next_token_at(ip, later), Some(Duration::from_millis(150)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn next_token_at(&self, key: S::Key<'_>, now: Nanos) -> Option<Duration> {
+        self.settings.params.next_token(self.keys.bucket(key)?, clamp(now))
     }
 
     /// Evicts every idle bucket now; returns how many. See

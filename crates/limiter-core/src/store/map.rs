@@ -82,13 +82,10 @@ impl<K: Hash + Eq + Clone, B: Cell> Store for Map<K, B> {
         }
     }
 
-    fn peek(&self, params: &Params, key: &K, now: u64) -> u64 {
+    fn bucket(&self, key: &K) -> Option<State> {
         let hash = self.hasher.hash_one(key);
         let entries = self.shard(hash).entries.read();
-        entries
-            .table
-            .find(hash, |e| e.key == *key)
-            .map_or(params.capacity(), |e| params.peek(e.cell.snapshot().0, now))
+        entries.table.find(hash, |e| e.key == *key).map(|e| e.cell.snapshot().0)
     }
 
     fn prune(&self, ctx: Ctx<'_>, now: u64) -> usize {

@@ -23,7 +23,7 @@ pub(crate) use table::Table;
 pub use tally::Counters;
 pub(crate) use tally::Tally;
 
-use crate::bucket::{Decision, Params};
+use crate::bucket::{Decision, Params, State};
 
 /// The hash bits below the shard index. A table places a key by the low 32
 /// bits of its hash and the map by its low bits and top 7 (hashbrown's
@@ -47,9 +47,9 @@ pub(crate) trait Store {
     /// for a key never seen before. Cost 0 creates nothing.
     fn decide(&self, ctx: Ctx<'_>, key: &Self::Key, now: u64, cost: u64) -> Decision;
 
-    /// Whole tokens `key`'s bucket holds at `now`, without changing or
-    /// creating it: a key never seen has a full bucket.
-    fn peek(&self, params: &Params, key: &Self::Key, now: u64) -> u64;
+    /// `key`'s bucket as it is, without changing or creating it; `None` for a
+    /// key without one (whose bucket would be full).
+    fn bucket(&self, key: &Self::Key) -> Option<State>;
 
     /// Evicts every idle bucket; returns how many.
     fn prune(&self, ctx: Ctx<'_>, now: u64) -> usize;
@@ -95,10 +95,10 @@ impl<N: Store, W: Store<Key = N::Key>> Layout<N, W> {
         }
     }
 
-    pub(crate) fn peek(&self, params: &Params, key: &N::Key, now: u64) -> u64 {
+    pub(crate) fn bucket(&self, key: &N::Key) -> Option<State> {
         match self {
-            Layout::Narrow(store) => store.peek(params, key, now),
-            Layout::Wide(store) => store.peek(params, key, now),
+            Layout::Narrow(store) => store.bucket(key),
+            Layout::Wide(store) => store.bucket(key),
         }
     }
 

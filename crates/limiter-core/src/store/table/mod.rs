@@ -191,15 +191,13 @@ impl<K: SlotKey, B: Cell> Store for Table<K, B> {
         }
     }
 
-    fn peek(&self, params: &Params, key: &K, now: u64) -> u64 {
+    fn bucket(&self, key: &K) -> Option<State> {
         let sought = Hashed { key: *key, hash: key.hash(&self.seed) };
         let shard = self.shard(sought.hash);
         let _ledger = shard.ledger.lock();
         match shard.probe(sought) {
-            Some(Probe::Found(index)) => shard
-                .slot(index)
-                .map_or(params.capacity(), |slot| params.peek(slot.cell.snapshot().0, now)),
-            _ => params.capacity(),
+            Some(Probe::Found(index)) => shard.slot(index).map(|slot| slot.cell.snapshot().0),
+            _ => None,
         }
     }
 
