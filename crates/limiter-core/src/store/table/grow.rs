@@ -23,6 +23,7 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
 
     /// Inserts a key known to be missing, into `free` unless the shard has
     /// to grow first; false if the shard can hold no more keys.
+    #[inline]
     pub(super) fn insert(
         &self,
         ledger: &mut Ledger,
@@ -80,6 +81,8 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
 
     /// Rehashes every live key into the first `capacity` slots, allocating
     /// the chunks they need, and leaves no tombstone.
+    #[cold]
+    #[inline(never)]
     pub(super) fn rebuild(&self, ledger: &mut Ledger, capacity: usize, seed: &Seed) {
         let old = self.capacity.load(Ordering::Relaxed);
         // Every old slot is locked below and unlocked by being rewritten.
