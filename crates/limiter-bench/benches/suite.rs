@@ -11,8 +11,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use limiter_bench::{
-    CHILD_ENV, Command, Machine, SEED, Sizes, Summary, USAGE, bytes_per_key,
-    bytes_per_key_in_child, governor_default_clock_name, load_average, parse_args, run_suite,
+    CHILD_ENV, Command, Machine, OutsideSizes, SEED, Sizes, Summary, USAGE, bytes_per_key,
+    bytes_per_key_in_child, governor_default_clock_name, load_average, parse_args, render_outside,
+    run_outside, run_suite,
 };
 
 fn main() -> ExitCode {
@@ -25,8 +26,14 @@ fn main() -> ExitCode {
         }
     };
     let result = match command {
-        Command::Suite { quick, runs } => {
-            suite(if quick { Sizes::QUICK } else { Sizes::FULL }, runs)
+        Command::Suite { quick, runs, outside_only } => {
+            let outside = if quick { OutsideSizes::QUICK } else { OutsideSizes::FULL };
+            if outside_only {
+                outside_table(&outside)
+            } else {
+                suite(if quick { Sizes::QUICK } else { Sizes::FULL }, runs)
+                    .and_then(|()| outside_table(&outside))
+            }
         }
         Command::MemoryChild { implementation, family, keys, seed } => {
             bytes_per_key(implementation, family, keys, seed)
@@ -68,6 +75,7 @@ fn suite(sizes: Sizes, runs: usize) -> Result<(), Box<dyn std::error::Error>> {
         "- machine: {machine}; load average {load_before} at start, {} at end",
         load_average()
     );
+    println!("- build profile: {}", profile());
     println!(
         "- each figure: median of {} samples (after {} warm-up) of {} requests per thread; \
          explicit time advances {} ns per request; seed {SEED:#x}; took {:.0} s",
@@ -110,4 +118,31 @@ fn suite(sizes: Sizes, runs: usize) -> Result<(), Box<dyn std::error::Error>> {
         print!("{}", Summary::of(&reports).render());
     }
     Ok(())
+}
+
+/// Runs issue #23's outside shape and prints its table after the suite's.
+fn outside_table(sizes: &OutsideSizes) -> Result<(), Box<dyn std::error::Error>> {
+    let load_before = load_average();
+    let rows = run_outside(sizes, SEED, &mut |line| eprintln!("{line}"))?;
+    println!();
+    println!(
+        "- build profile: {}; load average {load_before} at start, {} at end",
+        profile(),
+        load_average()
+    );
+    println!();
+    print!("{}", render_outside(&rows, sizes));
+    Ok(())
+}
+
+/// The cargo profile this binary was built with, by its target directory
+/// (`release` for cargo's bench profile, which inherits it).
+fn profile() -> String {
+    env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            let deps = exe.parent()?;
+            Some(deps.parent()?.file_name()?.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
 }

@@ -7,12 +7,13 @@ use crate::subject::Implementation;
 
 /// The usage text.
 pub const USAGE: &str = "\
-usage: suite [--quick] [--runs N]
+usage: suite [--quick] [--runs N] [--outside]
        suite --memory-child IMPLEMENTATION FAMILY KEYS SEED
 
   --quick          fewer, shorter samples (same keys and shapes)
   --runs N         run the whole suite N times; print the last run's table,
                    then how often each target was met and its figure's range
+  --outside        run only issue #23's outside shape and its variants
   --memory-child   internal: print the resident bytes per key that
                    IMPLEMENTATION (ours, governor, floor) adds for KEYS
                    distinct FAMILY (IPv4, IPv6) keys drawn from SEED
@@ -27,6 +28,8 @@ pub enum Command {
         quick: bool,
         /// How many times to run it (at least 1).
         runs: usize,
+        /// Only the outside shape's table, not the suite's.
+        outside_only: bool,
     },
     /// Measure one memory figure in this process and print it.
     MemoryChild {
@@ -86,10 +89,11 @@ impl std::error::Error for ArgsError {}
 /// An [`ArgsError`] naming the first argument it cannot use.
 pub fn parse(args: &[String]) -> Result<Command, ArgsError> {
     let mut args = args.iter().map(String::as_str).filter(|a| *a != "--bench");
-    let (mut quick, mut runs) = (false, 1);
+    let (mut quick, mut runs, mut outside_only) = (false, 1, false);
     while let Some(arg) = args.next() {
         match arg {
             "--quick" => quick = true,
+            "--outside" => outside_only = true,
             "--runs" => {
                 let value =
                     args.next().ok_or(ArgsError::MissingValue { flag: "--runs", name: "N" })?;
@@ -103,7 +107,7 @@ pub fn parse(args: &[String]) -> Result<Command, ArgsError> {
             _ => return Err(ArgsError::Unknown { arg: arg.to_owned() }),
         }
     }
-    Ok(Command::Suite { quick, runs })
+    Ok(Command::Suite { quick, runs, outside_only })
 }
 
 fn memory_child<'a>(args: &mut impl Iterator<Item = &'a str>) -> Result<Command, ArgsError> {
@@ -137,10 +141,12 @@ mod tests {
 
     #[test]
     fn suite_flags() {
-        check(&[], Ok(Command::Suite { quick: false, runs: 1 }));
-        check(&["--bench"], Ok(Command::Suite { quick: false, runs: 1 }));
-        check(&["--quick", "--bench"], Ok(Command::Suite { quick: true, runs: 1 }));
-        check(&["--runs", "5", "--quick"], Ok(Command::Suite { quick: true, runs: 5 }));
+        let suite = |quick, runs, outside_only| Ok(Command::Suite { quick, runs, outside_only });
+        check(&[], suite(false, 1, false));
+        check(&["--bench"], suite(false, 1, false));
+        check(&["--quick", "--bench"], suite(true, 1, false));
+        check(&["--runs", "5", "--quick"], suite(true, 5, false));
+        check(&["--outside", "--quick"], suite(true, 1, true));
         check(&["--fast"], Err(ArgsError::Unknown { arg: "--fast".to_owned() }));
         check(&["--runs"], Err(ArgsError::MissingValue { flag: "--runs", name: "N" }));
         for bad in ["0", "-1", "five"] {

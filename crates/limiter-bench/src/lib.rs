@@ -8,6 +8,9 @@
 //!   keys (a `DashMap` with SipHash);
 //! - the [`Floor`]: one keyed-hash lookup plus one atomic update per check.
 //!
+//! After the suite's table it prints issue #23's outside shape
+//! ([`run_outside`]), which adds governor with foldhash's hasher.
+//!
 //! Every [`Shape`] runs under both [`Quota`]s and in both [`ClockMode`]s,
 //! and [`Report::render`] prints one table with ns/op, the ratios, the
 //! scaling on two threads, the memory per key and the issue's targets.
@@ -31,6 +34,7 @@ mod keys;
 mod machine;
 mod measure;
 mod memory;
+mod outside;
 mod quota;
 mod shape;
 mod subject;
@@ -46,6 +50,9 @@ pub use crate::measure::{Request, Run, median, run};
 pub use crate::memory::{
     CHILD_ENV, bytes_per_key, bytes_per_key_in_child, parse_child_output, parse_vm_rss,
     resident_bytes,
+};
+pub use crate::outside::{
+    OutsideRow, OutsideSizes, Variant, render_outside, run_outside, splitmix64,
 };
 pub use crate::quota::Quota;
 pub use crate::shape::{Shape, Sizes, Workload};
