@@ -64,16 +64,26 @@ pub enum Variant {
     /// suite's row (`rand` addresses, a 17-byte `IpAddr` per request read
     /// in sequence, rather than a `u32` index into the keys).
     SuiteRequests,
+    /// The state, timing only the first 300k checks: the suite's
+    /// sample.
+    Short,
+    /// As [`Variant::Short`], after a 64 MiB buffer (twice the last-level
+    /// cache) is written between the keys' first checks and the timing, so
+    /// each limiter starts cold, as a kept limiter does in the suite after
+    /// the other implementations' samples.
+    ShortCold,
 }
 
 impl Variant {
     /// Every variant, in table order.
-    pub const ALL: [Variant; 5] = [
+    pub const ALL: [Variant; 7] = [
         Variant::Outside,
         Variant::Drained,
         Variant::AllowAll,
         Variant::Explicit,
         Variant::SuiteRequests,
+        Variant::Short,
+        Variant::ShortCold,
     ];
 
     /// The variant's name in the table.
@@ -84,6 +94,8 @@ impl Variant {
             Variant::AllowAll => "allow-all quota (all allowed)",
             Variant::Explicit => "explicit times, 100 ns apart",
             Variant::SuiteRequests => "the suite's keys and request array",
+            Variant::Short => "the first 300k checks only",
+            Variant::ShortCold => "the first 300k checks, caches evicted first",
         }
     }
 
@@ -95,7 +107,29 @@ impl Variant {
     fn first_cost(self) -> u32 {
         if self == Variant::Drained { Quota::SEED.capacity } else { 1 }
     }
+
+    /// The checks timed, at most.
+    fn checks(self) -> usize {
+        if matches!(self, Variant::Short | Variant::ShortCold) { SHORT_CHECKS } else { usize::MAX }
+    }
 }
+
+/// The checks [`Variant::Short`] times: the suite's sample.
+const SHORT_CHECKS: usize = 300_000;
+
+/// The bytes [`Variant::ShortCold`] writes to evict the caches.
+const EVICT_BYTES: usize = 64 << 20;
+
+/// Writes one word in every cache line of `buffer`, pushing whatever the
+/// caches held before out to memory.
+fn evict(buffer: &mut [u64]) {
+    for word in buffer.iter_mut().step_by(8) {
+        *word = word.wrapping_add(1);
+    }
+    black_box(buffer);
+}
+
+impl Variant {}
 
 /// One variant's figures: ns per check and the share allowed, for ours,
 /// governor, governor with foldhash and the floor.
@@ -194,8 +228,15 @@ fn measure<I: Iterator<Item = IpAddr>>(
     variant: Variant,
     reps: usize,
     keys: &[IpAddr],
-    order: impl Fn() -> I,
+    all: impl Fn() -> I,
 ) -> Result<OutsideRow, BenchError> {
+    let order = || all().take(variant.checks());
+    let mut buffer = (variant == Variant::ShortCold).then(|| vec![0u64; EVICT_BYTES / 8]);
+    let mut cold = || {
+        if let Some(buffer) = buffer.as_mut() {
+            evict(buffer);
+        }
+    };
     let quota = variant.quota();
     let first = variant.first_cost();
     let explicit = variant == Variant::Explicit;
@@ -212,14 +253,14 @@ fn measure<I: Iterator<Item = IpAddr>>(
                         for &ip in keys {
                             let _ = ours.check_n_at(ip, cost, Nanos::new(START_NS));
                         }
-                        timed(order(), |ip, now| {
+                        timed(order(), &mut cold, |ip, now| {
                             ours.check_n_at(ip, 1, Nanos::new(now)).is_allowed()
                         })
                     } else {
                         for &ip in keys {
                             let _ = ours.check_n(ip, cost);
                         }
-                        timed(order(), |ip, _| ours.allow_ip(ip))
+                        timed(order(), &mut cold, |ip, _| ours.allow_ip(ip))
                     }
                 }
                 1 if explicit => {
@@ -231,7 +272,7 @@ fn measure<I: Iterator<Item = IpAddr>>(
                     for ip in keys {
                         let _ = governor.check_key_n(ip, first);
                     }
-                    timed(order(), |ip, now| {
+                    timed(order(), &mut cold, |ip, now| {
                         ThreadClock::set(now);
                         governor.check_key(&ip).is_ok()
                     })
@@ -240,7 +281,7 @@ fn measure<I: Iterator<Item = IpAddr>>(
                     let governor =
                         governor::DefaultKeyedRateLimiter::<IpAddr>::keyed(quota.governor());
                     touch_governor(&governor, keys, first);
-                    timed(order(), |ip, _| governor.check_key(&ip).is_ok())
+                    timed(order(), &mut cold, |ip, _| governor.check_key(&ip).is_ok())
                 }
                 2 => {
                     // At explicit times too, governor with foldhash reads its
@@ -250,14 +291,14 @@ fn measure<I: Iterator<Item = IpAddr>>(
                         foldhash::fast::RandomState::default(),
                     );
                     touch_governor(&governor, keys, first);
-                    timed(order(), |ip, _| governor.check_key(&ip).is_ok())
+                    timed(order(), &mut cold, |ip, _| governor.check_key(&ip).is_ok())
                 }
                 _ => {
                     let floor = Floor::with_keys(quota, keys.len());
                     for &ip in keys {
                         floor.check_n_at(ip, u64::from(first), START_NS);
                     }
-                    timed(order(), |ip, now| floor.check_n_at(ip, 1, now))
+                    timed(order(), &mut cold, |ip, now| floor.check_n_at(ip, 1, now))
                 }
             };
             ns[which].push(time);
@@ -294,13 +335,15 @@ fn touch_governor<S: BuildHasher + Clone + Default>(
     }
 }
 
-/// Sends every address of `order` to `check` with its explicit time;
-/// returns ns per check and how many were allowed.
+/// Calls `before`, then sends every address of `order` to `check` with its
+/// explicit time; returns ns per check and how many were allowed.
 #[inline(never)]
 fn timed(
     order: impl Iterator<Item = IpAddr>,
+    before: &mut dyn FnMut(),
     mut check: impl FnMut(IpAddr, u64) -> bool,
 ) -> (f64, u64) {
+    before();
     let mut allowed = 0;
     let mut sent = 0u64;
     let mut now = START_NS;
