@@ -8,6 +8,8 @@
 //! - `tally`: the requests allowed and denied, on per-thread stripes.
 //! - `map`: [`Map`], the store for keys of any type.
 //! - `table`: [`Table`], the lock-free store for address keys.
+//! - `traces`: what a bucket evicted before it was idle leaves behind, so
+//!   that its key does not come back to a full one.
 //!
 //! A store is built for one cell layout, narrow or wide (see `cell`);
 //! [`Layout`] holds the one a limiter's parameters need.
@@ -16,6 +18,7 @@ mod limits;
 mod map;
 mod table;
 mod tally;
+mod traces;
 
 pub(crate) use limits::Limits;
 pub(crate) use map::Map;
