@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--quick] [--runs N] [--markdown]`: builds
+//! `cargo xtask bench [--quick] [--runs N] [--adversarial] [--markdown]`: builds
 //! limiter-bench's suite in release (cargo's bench profile) and runs it,
 //! printing one table that compares limiter-core with governor and a floor.
 //! `--markdown` also writes that table (the suite prints markdown) to the
@@ -19,7 +19,10 @@ pub(crate) fn bench(args: &[String]) -> Result<(), Box<dyn Error>> {
     }
     let output = markdown::run_teed(super::cargo_command(&all))?;
     let command_line = ["cargo xtask bench"].into_iter().chain(args.iter().map(String::as_str));
-    markdown::write_section("bench", &command_line.collect::<Vec<_>>().join(" "), &output)
+    // The adversarial table alone has a section of its own.
+    let section =
+        if args.iter().any(|arg| arg == "--adversarial") { "bench-adversarial" } else { "bench" };
+    markdown::write_section(section, &command_line.collect::<Vec<_>>().join(" "), &output)
 }
 
 /// Rejects, before the build, arguments the suite cannot take. The suite
@@ -28,12 +31,12 @@ fn check_args(args: &[String]) -> Result<(), String> {
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
-            "--quick" => {}
+            "--quick" | "--adversarial" => {}
             "--runs" if rest.next().is_some() => {}
             "--runs" => return Err("bench: --runs needs N".to_owned()),
             _ => {
                 return Err(format!(
-                    "bench: unknown argument {arg:?} (--quick, --runs N, --markdown)"
+                    "bench: unknown argument {arg:?} (--quick, --runs N, --adversarial, --markdown)"
                 ));
             }
         }
@@ -56,7 +59,10 @@ mod tests {
         assert_eq!(check(&["--runs"]), Err("bench: --runs needs N".to_owned()));
         assert_eq!(
             check(&["--fast"]),
-            Err("bench: unknown argument \"--fast\" (--quick, --runs N, --markdown)".to_owned())
+            Err(
+                "bench: unknown argument \"--fast\" (--quick, --runs N, --adversarial, --markdown)"
+                    .to_owned()
+            )
         );
     }
 }

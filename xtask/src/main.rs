@@ -20,10 +20,11 @@ const HELP: &str = "\
 usage: cargo xtask <task> [args]
 
 tasks:
-  bench [--quick] [--runs N] [--markdown]
+  bench [--quick] [--runs N] [--adversarial] [--markdown]
                      build in release and run the benchmark suite: one table of
                      limiter-core against governor and a floor (--quick: short;
-                     --runs N: N runs, then how often each target was met)
+                     --runs N: N runs, then how often each target was met); then
+                     structured key sets against random ones (--adversarial: only those)
 
   ci                 fmt check, clippy -D warnings, the README's test command, docs -D warnings
   loom               model-check limiter-core's concurrency (its tests/loom.rs, --cfg loom)

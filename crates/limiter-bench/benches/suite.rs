@@ -12,7 +12,8 @@ use std::time::Instant;
 
 use limiter_bench::{
     CHILD_ENV, Command, Machine, SEED, Sizes, Summary, USAGE, bytes_per_key,
-    bytes_per_key_in_child, governor_default_clock_name, load_average, parse_args, run_suite,
+    bytes_per_key_in_child, governor_default_clock_name, load_average, parse_args, run_adversarial,
+    run_suite,
 };
 
 fn main() -> ExitCode {
@@ -27,6 +28,9 @@ fn main() -> ExitCode {
     let result = match command {
         Command::Suite { quick, runs } => {
             suite(if quick { Sizes::QUICK } else { Sizes::FULL }, runs)
+        }
+        Command::Adversarial { quick } => {
+            adversarial(if quick { Sizes::QUICK } else { Sizes::FULL })
         }
         Command::MemoryChild { implementation, family, keys, seed } => {
             bytes_per_key(implementation, family, keys, seed)
@@ -109,5 +113,24 @@ fn suite(sizes: Sizes, runs: usize) -> Result<(), Box<dyn std::error::Error>> {
         println!();
         print!("{}", Summary::of(&reports).render());
     }
+    println!();
+    print!("{}", run_adversarial(&sizes, SEED, &mut |line| eprintln!("{line}"))?.render());
+    Ok(())
+}
+
+/// The adversarial-keys table alone.
+fn adversarial(sizes: Sizes) -> Result<(), Box<dyn std::error::Error>> {
+    println!(
+        "limiter-bench: `cargo xtask bench{} --adversarial`",
+        if sizes == Sizes::QUICK { " --quick" } else { "" }
+    );
+    println!();
+    println!("- machine: {}; load average {} at start", Machine::read(), load_average());
+    println!(
+        "- each figure: median of {} samples (after {} warm-up); seed {SEED:#x}",
+        sizes.samples, sizes.warmups
+    );
+    println!();
+    print!("{}", run_adversarial(&sizes, SEED, &mut |line| eprintln!("{line}"))?.render());
     Ok(())
 }

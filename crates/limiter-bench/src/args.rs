@@ -7,10 +7,12 @@ use crate::subject::Implementation;
 
 /// The usage text.
 pub const USAGE: &str = "\
-usage: suite [--quick] [--runs N]
+usage: suite [--quick] [--runs N] [--adversarial]
        suite --memory-child IMPLEMENTATION FAMILY KEYS SEED
 
   --quick          fewer, shorter samples (same keys and shapes)
+  --adversarial    only the adversarial-keys table (structured key sets
+                   against random ones), not the suite
   --runs N         run the whole suite N times; print the last run's table,
                    then how often each target was met and its figure's range
   --memory-child   internal: print the resident bytes per key that
@@ -27,6 +29,11 @@ pub enum Command {
         quick: bool,
         /// How many times to run it (at least 1).
         runs: usize,
+    },
+    /// Run only the adversarial-keys table.
+    Adversarial {
+        /// The short version.
+        quick: bool,
     },
     /// Measure one memory figure in this process and print it.
     MemoryChild {
@@ -86,10 +93,11 @@ impl std::error::Error for ArgsError {}
 /// An [`ArgsError`] naming the first argument it cannot use.
 pub fn parse(args: &[String]) -> Result<Command, ArgsError> {
     let mut args = args.iter().map(String::as_str).filter(|a| *a != "--bench");
-    let (mut quick, mut runs) = (false, 1);
+    let (mut quick, mut runs, mut adversarial) = (false, 1, false);
     while let Some(arg) = args.next() {
         match arg {
             "--quick" => quick = true,
+            "--adversarial" => adversarial = true,
             "--runs" => {
                 let value =
                     args.next().ok_or(ArgsError::MissingValue { flag: "--runs", name: "N" })?;
@@ -102,6 +110,9 @@ pub fn parse(args: &[String]) -> Result<Command, ArgsError> {
             "--memory-child" => return memory_child(&mut args),
             _ => return Err(ArgsError::Unknown { arg: arg.to_owned() }),
         }
+    }
+    if adversarial {
+        return Ok(Command::Adversarial { quick });
     }
     Ok(Command::Suite { quick, runs })
 }
@@ -141,6 +152,7 @@ mod tests {
         check(&["--bench"], Ok(Command::Suite { quick: false, runs: 1 }));
         check(&["--quick", "--bench"], Ok(Command::Suite { quick: true, runs: 1 }));
         check(&["--runs", "5", "--quick"], Ok(Command::Suite { quick: true, runs: 5 }));
+        check(&["--adversarial", "--quick"], Ok(Command::Adversarial { quick: true }));
         check(&["--fast"], Err(ArgsError::Unknown { arg: "--fast".to_owned() }));
         check(&["--runs"], Err(ArgsError::MissingValue { flag: "--runs", name: "N" }));
         for bad in ["0", "-1", "five"] {
