@@ -43,8 +43,10 @@ pub(crate) const CLIENT_PERIOD_NS: u64 = 250_000_000;
 /// slots per key; the IPv4 and IPv6 tables are apart and may each have grown
 /// for the whole cap: (24 + 32) · 1.85 ≈ 104 bytes. Growing never copies a
 /// table (it adds a chunk and rehashes in place), and the list of one shard's
-/// keys a rebuild makes is a small share of the cap. The rest, to 256, is
-/// room for the allocator's headers and the resident set's page granularity.
+/// keys a rebuild makes is a small share of the cap. Under `EvictFullest`
+/// the trace tables add 8 bytes per key of the cap in each family: 16. The
+/// rest, to 256, is room for the allocator's headers and the resident set's
+/// page granularity.
 pub(crate) const MAX_BYTES_PER_SLOT: u64 = 256;
 /// The policies, in the order the flood runs them.
 pub(crate) const POLICIES: [WhenFull; 3] =
