@@ -95,7 +95,11 @@ impl<K: Hash + Eq + Clone, B: Cell> Store for Map<K, B> {
     fn bucket(&self, key: &K) -> Option<State> {
         let hash = self.hasher.hash_one(key);
         let entries = self.shard(hash).entries.read();
-        entries.table.find(hash, |e| e.key == *key).map(|e| e.cell.snapshot().0)
+        match entries.table.find(hash, |e| e.key == *key) {
+            Some(entry) => Some(entry.cell.snapshot().0),
+            // An evicted key is decided from its trace, if it left one.
+            None => entries.traces.find(hash),
+        }
     }
 
     fn prune(&self, ctx: Ctx<'_>, now: u64) -> usize {

@@ -50,8 +50,9 @@ pub(crate) trait Store {
     /// for a key never seen before. Cost 0 creates nothing.
     fn decide(&self, ctx: Ctx<'_>, key: &Self::Key, now: u64, cost: u64) -> Decision;
 
-    /// `key`'s bucket as it is, without changing or creating it; `None` for a
-    /// key without one (whose bucket would be full).
+    /// `key`'s bucket as it is, without changing or creating it: its trace
+    /// if it was evicted and left one (see `traces`); `None` for a key
+    /// without either (whose bucket would be full).
     fn bucket(&self, key: &Self::Key) -> Option<State>;
 
     /// Evicts every idle bucket; returns how many.

@@ -155,22 +155,23 @@ fn a_flood_denies_new_keys_only_once_no_bucket_can_leave_a_trace() {
     // cap turns over while the traces have room, then new keys are denied
     // and keys with a trace are still decided exactly.
     let limiter = RateLimiter::builder(CAPACITY, rate()).max_keys(CAP).build().unwrap();
-    let mut newcomers = (0, 0);
-    for n in 0..2000 {
-        let allowed =
-            limiter.check_at(Sender::Fresh(n).ip(), Nanos::new(u64::from(n))).is_allowed();
-        if allowed { newcomers.0 += 1 } else { newcomers.1 += 1 }
-    }
+    let allowed: Vec<bool> = (0..2000)
+        .map(|n| limiter.check_at(Sender::Fresh(n).ip(), Nanos::new(u64::from(n))).is_allowed())
+        .collect();
+    let admitted = allowed.iter().filter(|&&a| a).count();
     let counters = limiter.counters();
-    assert!(newcomers.0 > CAP as u64 && counters.evicted > 0, "{newcomers:?} {counters:?}");
-    assert!(newcomers.1 > 0, "the traces filled: {newcomers:?}");
+    assert!(admitted > CAP && counters.evicted > 0, "{admitted} admitted, {counters:?}");
+    assert!(admitted < 2000, "the traces filled: {admitted} admitted");
     assert_eq!(limiter.len(), CAP);
-    // Every newcomer allowed is remembered: a bucket or a trace of one
-    // token short. Sending C more each, at the same time, none is allowed
-    // more than C in all.
-    for n in 0..2000 {
+    // Every newcomer allowed is remembered, as a bucket or a trace one
+    // token short (2 µs refill 2000 units of a token's 10⁷); the others
+    // were never given a token.
+    let at = Nanos::new(2000);
+    for (n, &allowed) in (0..).zip(&allowed) {
         let ip = Sender::Fresh(n).ip();
-        let again = limiter.check_n_at(ip, CAPACITY, Nanos::new(2000));
+        let tokens = if allowed { CAPACITY - 1 } else { CAPACITY };
+        assert_eq!(limiter.tokens_at(ip, at), tokens, "{ip}");
+        let again = limiter.check_n_at(ip, CAPACITY, at);
         assert!(!again.is_allowed(), "{ip} came back to a full bucket: {again:?}");
     }
 }

@@ -198,10 +198,11 @@ impl<K: SlotKey, B: Cell> Store for Table<K, B> {
     fn bucket(&self, key: &K) -> Option<State> {
         let sought = Hashed { key: *key, hash: key.hash(&self.seed) };
         let shard = self.shard(sought.hash);
-        let _ledger = shard.ledger.lock();
+        let ledger = shard.ledger.lock();
         match shard.probe(sought) {
             Some(Probe::Found(index)) => shard.slot(index).map(|slot| slot.cell.snapshot().0),
-            _ => None,
+            // An evicted key is decided from its trace, if it left one.
+            _ => ledger.traces.find(sought.hash),
         }
     }
 
