@@ -408,6 +408,12 @@ impl<K: SlotKey, B: Cell> Table<K, B> {
     fn capacity(&self) -> usize {
         self.shards.iter().map(|shard| shard.capacity.load(Ordering::Relaxed)).sum()
     }
+
+    /// Whole tokens `key`'s bucket holds at `now`, as `tokens_at` reports
+    /// them (the unit tests and the loom models both use it).
+    fn peek(&self, params: &Params, key: &K, now: u64) -> u64 {
+        self.bucket(key).map_or(params.capacity(), |bucket| params.peek(bucket, now))
+    }
 }
 
 #[cfg(test)]
