@@ -12,7 +12,7 @@
 //! # Layout
 //!
 //! A shard's traces are sets of [`WAYS`] ways. A key's hash picks its set
-//! and a 32-bit fingerprint (the hash is keyed per store, so an attacker
+//! and a 31-bit fingerprint (the hash is keyed per store, so an attacker
 //! cannot choose keys that share either). A way holds a fingerprint and a
 //! state. A shard keeps one way per [`KEYS_PER_WAY`] keys of the cap it may
 //! hold, allocated on its first eviction of a bucket that is not idle, and
