@@ -199,7 +199,7 @@ impl AdversarialReport {
         Some((row.new_ns / base.new_ns, row.known_ns / base.known_ns))
     }
 
-    /// Whether every structured set is within [`TARGET`] of random keys.
+    /// Whether every structured set is within 2× random keys, the target.
     pub fn met(&self) -> bool {
         self.rows
             .iter()
