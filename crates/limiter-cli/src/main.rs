@@ -8,6 +8,7 @@ mod args;
 mod decide;
 mod decisions;
 mod error;
+mod formats;
 mod input;
 mod keys;
 mod replay;
@@ -17,7 +18,7 @@ use std::process::ExitCode;
 
 // The input parsers live in the library target, so that limiter-fuzz can
 // fuzz them in-process; these imports keep their `crate::` paths working.
-use limiter_cli::{access_log, timestamp, trace};
+use limiter_cli::{timestamp, trace};
 
 use clap::Parser as _;
 

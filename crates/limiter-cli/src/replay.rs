@@ -19,17 +19,15 @@ use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread;
 
-use crate::access_log::{looks_like_access_log, parse_access_line};
 use crate::args::{ArgsError, InputFormat, KeyKind, ReplayConfig};
 use crate::decide::{self, LimitState, work};
 use crate::decisions::{self, DecisionSink};
 use crate::error::CliError;
+use crate::formats::{Reader, auto_hint};
 use crate::input::{Input, Line};
 use crate::keys::{KeyCount, KeyId, KeyTable};
 use crate::report::Summary;
-use crate::trace::{
-    Field, KeyField, LineError, Opaque, Record, TraceError, TraceErrorKind, parse_csv_line, trim,
-};
+use crate::trace::{Field, LineError, Opaque, Record, TraceError, TraceErrorKind, trim};
 use indicatif::ProgressBar;
 
 /// Records per batch: big enough that handing a batch over costs little per
@@ -249,11 +247,10 @@ impl<'a> Parser<'a> {
 
     fn input(&mut self, input: Input) -> Result<(), Stop> {
         self.batch.row_tail = decisions::row_tail(self.file_column, &input.name).into();
-        let mut format = match self.config.input {
-            InputFormat::Auto => None,
-            InputFormat::Csv => Some(InputFormat::Csv),
-            InputFormat::Combined => Some(InputFormat::Combined),
-        };
+        // The reader, once the first record has chosen it, and under
+        // `--input auto` the line that chose it.
+        let mut reader: Option<Reader> = None;
+        let mut chosen_at = None;
         let name = input.name.clone();
         let mut lines = input.lines();
         while let Some((line_no, line)) = lines.next_line()? {
@@ -266,31 +263,45 @@ impl<'a> Parser<'a> {
                     continue;
                 }
             };
-            let format = match format {
-                Some(format) => format,
+            let reader = match &reader {
+                Some(reader) => reader,
                 None => {
                     let trimmed = trim(text);
                     if trimmed.is_empty() || trimmed[0] == b'#' {
                         continue;
                     }
-                    let detected = if looks_like_access_log(text) {
-                        InputFormat::Combined
-                    } else {
-                        InputFormat::Csv
-                    };
-                    *format.insert(detected)
+                    match Reader::choose(self.config, text) {
+                        Ok(chosen) => {
+                            if self.config.input == InputFormat::Auto {
+                                chosen_at = Some(line_no);
+                            }
+                            reader.insert(chosen)
+                        }
+                        Err(err) => {
+                            self.invalid(err.at(&name, line_no))?;
+                            continue;
+                        }
+                    }
                 }
             };
             let result = match self.config.key {
-                KeyKind::Ip => parse::<IpAddr>(format, line_no, text)
+                KeyKind::Ip => reader
+                    .parse::<IpAddr>(line_no, text)
                     .map(|record| record.map(|record| self.record(line_no, &record))),
-                KeyKind::Any => parse::<Opaque>(format, line_no, text)
+                KeyKind::Any => reader
+                    .parse::<Opaque>(line_no, text)
                     .map(|record| record.map(|record| self.record_opaque(line_no, &record))),
             };
             match result {
                 Ok(Some(recorded)) => recorded?,
                 Ok(None) => {}
-                Err(err) => self.invalid(err.at(&name, line_no))?,
+                Err(err) => {
+                    let mut err = err.at(&name, line_no);
+                    if let Some(at) = chosen_at {
+                        err.hint = auto_hint(&err, text, reader.format(), at);
+                    }
+                    self.invalid(err)?
+                }
             }
         }
         self.send()
@@ -396,19 +407,6 @@ impl<'a> Parser<'a> {
             row_ends: Vec::with_capacity(if self.rows { BATCH } else { 0 }),
             row_tail: tail,
         }
-    }
-}
-
-/// Reads one line of a CSV trace or access log with keys of type `K`.
-#[inline]
-fn parse<K: KeyField>(
-    format: InputFormat,
-    line_no: u64,
-    text: &[u8],
-) -> Result<Option<Record<'_, K>>, LineError<'_>> {
-    match format {
-        InputFormat::Combined => parse_access_line(text),
-        _ => parse_csv_line(line_no, text),
     }
 }
 
