@@ -125,7 +125,9 @@ pub(crate) fn auto_hint(
             describe(chosen),
             name(other)
         ))
-    } else if err.line == chosen_at {
+    } else if err.line == chosen_at && !matches!(err.kind, TraceErrorKind::FieldCount(2..)) {
+        // A line with commas but the wrong number of fields is a CSV record
+        // with a mistake; one without any may be a log auto did not know.
         Some(format!(
             "--input auto chose {} from this line; --input names the format: \
              csv, combined, haproxy, alb or jsonl",
