@@ -213,15 +213,13 @@ mod tests {
             &ENTRY.replace("192.168.131.39:2817", "lb.internal:2817"),
             r#"alb.log:2: client "lb.internal": not an IP address (host names are not addresses; --key any replays them by name)"#,
         );
-        let bad_time = ENTRY.replace("0 2018-07-02T22:22:48.364000Z", "0 -").replace(
-            "http 2018-07-02T22:23:00.186641Z",
-            "http 2018-07-02 22:23:00.186641Z",
-        );
+        let bad_time = ENTRY
+            .replace("0 2018-07-02T22:22:48.364000Z", "0 -")
+            .replace("http 2018-07-02T22:23:00.186641Z", "http 2018-07-02 22:23:00.186641Z");
         assert!(!looks_like_alb_log(bad_time.as_bytes()));
-        let bad_time = ENTRY.replace("0 2018-07-02T22:22:48.364000Z", "0 -").replace(
-            "2018-07-02T22:23:00.186641Z",
-            "2018-07-02T22:23:00.1866410001Z",
-        );
+        let bad_time = ENTRY
+            .replace("0 2018-07-02T22:22:48.364000Z", "0 -")
+            .replace("2018-07-02T22:23:00.186641Z", "2018-07-02T22:23:00.1866410001Z");
         assert_eq!(
             parse_alb_line::<IpAddr>(bad_time.as_bytes()).unwrap_err().kind,
             TraceErrorKind::Timestamp(TimestampError::TooManyFractionalDigits)

@@ -22,6 +22,7 @@ pub(crate) struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(clippy::large_enum_variant, reason = "parsed once per run")]
 pub(crate) enum Command {
     /// Replays traces through a limit and shows what it would allow and deny.
     ///

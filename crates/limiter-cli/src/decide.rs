@@ -9,6 +9,7 @@ use crate::args::{KeyKind, Limit};
 use crate::decisions::DecisionSink;
 use crate::error::CliError;
 use crate::keys::{Key, KeyCount, KeyId, Prefixes};
+use crate::plot::Timeline;
 use crate::replay::{Batch, Rec};
 use crate::report::{KeyResult, LimitResult};
 
@@ -34,6 +35,8 @@ pub(crate) struct LimitState {
     /// Denials per key id; a key's allowed count is its record count less
     /// these, so only denials touch this table.
     denied_per_key: Vec<u64>,
+    /// With `--plot`: requests and denials over trace time.
+    pub(crate) timeline: Option<Timeline>,
 }
 
 impl LimitState {
@@ -51,6 +54,7 @@ impl LimitState {
             denied: 0,
             never_allowable: 0,
             denied_per_key: Vec::new(),
+            timeline: None,
         }
     }
 
@@ -70,6 +74,9 @@ impl LimitState {
                 false
             }
         };
+        if let Some(timeline) = &mut self.timeline {
+            timeline.record(rec.nanos, rec.id, allowed);
+        }
         if allowed {
             self.allowed += 1;
         } else {

@@ -17,8 +17,9 @@ pub(crate) enum CliError {
     IsDirectory { path: String },
     /// An input that fails while being read, a corrupt gzip stream included.
     Read { path: String, err: io::Error },
-    /// A malformed record, without `--skip-invalid`.
-    Trace(TraceError),
+    /// A malformed record, without `--skip-invalid` (boxed: it is large,
+    /// and rare).
+    Trace(Box<TraceError>),
     /// The decisions file cannot be created.
     CreateDecisions { path: String, err: io::Error },
     /// Writing the decisions file or standard output failed.
@@ -70,7 +71,7 @@ impl std::error::Error for CliError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             CliError::Usage(err) => Some(err),
-            CliError::Trace(err) => Some(err),
+            CliError::Trace(err) => Some(&**err),
             CliError::Open { err, .. }
             | CliError::Read { err, .. }
             | CliError::CreateDecisions { err, .. }
@@ -82,7 +83,7 @@ impl std::error::Error for CliError {
 
 impl From<TraceError> for CliError {
     fn from(err: TraceError) -> CliError {
-        CliError::Trace(err)
+        CliError::Trace(Box::new(err))
     }
 }
 

@@ -65,28 +65,7 @@ pub fn looks_like_haproxy_log(line: &[u8]) -> bool {
 pub fn parse_accept_date(text: &[u8], utc_offset: i64) -> Result<u64, TraceErrorKind> {
     use TraceErrorKind::NotAcceptDate;
     let Some(
-        &[
-            d1,
-            d2,
-            b'/',
-            m1,
-            m2,
-            m3,
-            b'/',
-            y1,
-            y2,
-            y3,
-            y4,
-            b':',
-            h1,
-            h2,
-            b':',
-            n1,
-            n2,
-            b':',
-            s1,
-            s2,
-        ],
+        &[d1, d2, b'/', m1, m2, m3, b'/', y1, y2, y3, y4, b':', h1, h2, b':', n1, n2, b':', s1, s2],
     ) = text.get(..20)
     else {
         return Err(NotAcceptDate);
@@ -199,9 +178,8 @@ mod tests {
         let got = parse_haproxy_line::<IpAddr>(line.as_bytes(), offset)
             .unwrap_or_else(|e| panic!("{line:?}: {}", e.at("haproxy.log", 1)));
         let got = got.map(|r| (r.key, r.nanos, r.key_text, r.timestamp, r.cost));
-        let expected = expected.map(|(ip, t, date)| {
-            (ip.parse().unwrap(), t, ip.as_bytes(), date.as_bytes(), 1)
-        });
+        let expected = expected
+            .map(|(ip, t, date)| (ip.parse().unwrap(), t, ip.as_bytes(), date.as_bytes(), 1));
         assert_eq!(got, expected, "{line:?}");
         assert_eq!(looks_like_haproxy_log(line.as_bytes()), expected.is_some(), "{line:?}");
     }

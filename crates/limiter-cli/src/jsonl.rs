@@ -87,7 +87,9 @@ impl JsonFields {
             return Err(record(TraceErrorKind::NotJsonObject));
         }
         let holds = |path: &&&str| {
-            path.split('.').try_fold(&value, |v, segment| v.get(segment)).is_some_and(|v| !v.is_null())
+            path.split('.')
+                .try_fold(&value, |v, segment| v.get(segment))
+                .is_some_and(|v| !v.is_null())
         };
         let ts = match ts {
             Some(ts) => ts,
@@ -137,9 +139,8 @@ impl JsonFields {
             .map_err(|_| record(TraceErrorKind::NotJsonObject))?;
         let ts = found.ts.ok_or(record(TraceErrorKind::NoJsonField(self.ts)))?;
         let ip = found.ip.ok_or(record(TraceErrorKind::NoJsonField(self.ip)))?;
-        let (timestamp, nanos) = read_time(ts.get().as_bytes()).map_err(|(value, kind)| {
-            LineError { field: Field::Json(self.ts), value, kind }
-        })?;
+        let (timestamp, nanos) = read_time(ts.get().as_bytes())
+            .map_err(|(value, kind)| LineError { field: Field::Json(self.ts), value, kind })?;
         let (key_text, key) = read_key::<K>(ip.get().as_bytes())
             .map_err(|(value, kind)| LineError { field: Field::Json(self.ip), value, kind })?;
         Ok(Some(Record { timestamp, key_text, nanos, key, cost: 1 }))
@@ -236,7 +237,8 @@ impl<'a> Visitor<'a> for Level<'_, '_, 'a> {
 
     fn visit_map<M: MapAccess<'a>>(self, mut map: M) -> Result<(), M::Error> {
         let Level { fields, depth, ts, ip, found } = self;
-        let segment = |on: bool, path: &[&'static str]| if on { path.get(depth).copied() } else { None };
+        let segment =
+            |on: bool, path: &[&'static str]| if on { path.get(depth).copied() } else { None };
         let key = KeySeed { ts: segment(ts, &fields.ts_path), ip: segment(ip, &fields.ip_path) };
         while let Some((ts_next, ip_next)) = map.next_key_seed(key)? {
             let ts_leaf = ts_next && fields.ts_path.len() == depth + 1;
@@ -263,8 +265,13 @@ impl<'a> Visitor<'a> for Level<'_, '_, 'a> {
                     level.deserialize(&mut inner).map_err(de::Error::custom)?;
                 }
             } else if ts_next || ip_next {
-                let level =
-                    Level { fields, depth: depth + 1, ts: ts_next, ip: ip_next, found: &mut *found };
+                let level = Level {
+                    fields,
+                    depth: depth + 1,
+                    ts: ts_next,
+                    ip: ip_next,
+                    found: &mut *found,
+                };
                 map.next_value_seed(level)?;
             } else {
                 map.next_value::<IgnoredAny>()?;
@@ -381,7 +388,13 @@ mod tests {
             NOV_14 + 1,
             "2023-11-14T22:13:20.000000001Z",
         );
-        check(NGINX, ("time_local", "remote_addr"), "192.0.2.1", NOV_14, "14/Nov/2023:22:13:20 +0000");
+        check(
+            NGINX,
+            ("time_local", "remote_addr"),
+            "192.0.2.1",
+            NOV_14,
+            "14/Nov/2023:22:13:20 +0000",
+        );
         check(
             ENVOY,
             ("start_time", "downstream_remote_address"),
@@ -406,8 +419,14 @@ mod tests {
     #[test]
     fn numbers_are_read_from_their_text() {
         let ok = |t: u64| Ok((t, "10.0.0.1".to_owned()));
-        assert_eq!(read("t", "a", r#"{"t":1700000000.123456789,"a":"10.0.0.1"}"#), ok(NOV_14 + 123_456_789));
-        assert_eq!(read("t", "a", r#"{"t":9223372036.854775807,"a":"10.0.0.1"}"#), ok(i64::MAX as u64));
+        assert_eq!(
+            read("t", "a", r#"{"t":1700000000.123456789,"a":"10.0.0.1"}"#),
+            ok(NOV_14 + 123_456_789)
+        );
+        assert_eq!(
+            read("t", "a", r#"{"t":9223372036.854775807,"a":"10.0.0.1"}"#),
+            ok(i64::MAX as u64)
+        );
         assert_eq!(read("t", "a", r#"{"t":"1700000000.5","a":"10.0.0.1"}"#), ok(NOV_14 + S / 2));
         assert_eq!(read("t", "a", r#"{ "a" : "10.0.0.1" , "t" : 0 }"#), ok(0));
         assert_eq!(
@@ -434,7 +453,10 @@ mod tests {
         assert_eq!(read("req.t", "req.peer.addr", line), Ok((5 * S, "::1".to_owned())));
         assert_eq!(read("t", "req.peer.addr", line), Ok((7 * S, "::1".to_owned())));
         let line = r#"{"req":{"t":5,"a":"10.0.0.2"}}"#;
-        assert_eq!(read("req", "req.a", line).unwrap_err(), r#"app.jsonl:5: req "{\"t\":5,\"a\":\"10.0.0.2\"}": not a timestamp: expected an RFC 3339 string or a number of seconds since the epoch"#);
+        assert_eq!(
+            read("req", "req.a", line).unwrap_err(),
+            r#"app.jsonl:5: req "{\"t\":5,\"a\":\"10.0.0.2\"}": not a timestamp: expected an RFC 3339 string or a number of seconds since the epoch"#
+        );
         assert_eq!(
             read("req.t", "req.a.b", line),
             Err(r#"app.jsonl:5: record "{\"req\":{\"t\":5,\"a\":\"10.0.0.2\"}}": no field "req.a.b""#.to_owned())
@@ -445,11 +467,13 @@ mod tests {
     fn bad_records_are_named() {
         assert_eq!(
             read("t", "a", r#"{"t":1,"a":"10.0.0.1""#),
-            Err(r#"app.jsonl:5: record "{\"t\":1,\"a\":\"10.0.0.1\"": not one JSON object"#.to_owned())
+            Err(r#"app.jsonl:5: record "{\"t\":1,\"a\":\"10.0.0.1\"": not one JSON object"#
+                .to_owned())
         );
         assert_eq!(
             read("t", "a", r#"{"t":1,"a":"10.0.0.1"} x"#),
-            Err(r#"app.jsonl:5: record "{\"t\":1,\"a\":\"10.0.0.1\"} x": not one JSON object"#.to_owned())
+            Err(r#"app.jsonl:5: record "{\"t\":1,\"a\":\"10.0.0.1\"} x": not one JSON object"#
+                .to_owned())
         );
         assert_eq!(
             read("t", "a", r#"[1]"#),
@@ -475,7 +499,8 @@ mod tests {
         );
         let err = JsonFields::detect(b"{\"ts\":1}", None, None).unwrap_err();
         assert_eq!(err.kind, TraceErrorKind::NoAddressField);
-        let fields = JsonFields::detect(b"{\"ts\":null,\"time\":1,\"ip\":\"x\"}", None, Some("ip")).unwrap();
+        let fields =
+            JsonFields::detect(b"{\"ts\":null,\"time\":1,\"ip\":\"x\"}", None, Some("ip")).unwrap();
         assert_eq!(fields.timestamp_field(), "time");
     }
 

@@ -11,6 +11,7 @@ mod error;
 mod formats;
 mod input;
 mod keys;
+mod plot;
 mod replay;
 mod report;
 
@@ -44,6 +45,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let summary = replay::replay(&config, &progress)?;
             progress.finish_and_clear();
             let json = config.output == OutputFormat::Json;
+            if let Some(path) = &config.plot {
+                plot::draw(&summary, path)?;
+            }
             report::print_summary(&summary, json, config.decisions_on_stdout())
         }
         Command::Lines { traces } => report::print_line_count(replay::count_lines(&traces)?),

@@ -26,6 +26,7 @@ use crate::error::CliError;
 use crate::formats::{Reader, auto_hint};
 use crate::input::{Input, Line};
 use crate::keys::{KeyCount, KeyId, KeyTable};
+use crate::plot::Timeline;
 use crate::report::Summary;
 use crate::trace::{Field, LineError, Opaque, Record, TraceError, TraceErrorKind, trim};
 use indicatif::ProgressBar;
@@ -64,7 +65,11 @@ pub(crate) fn replay(config: &ReplayConfig, progress: &ProgressBar) -> Result<Su
     let workers = config.limits.len().min(cores);
     let mut groups: Vec<Vec<LimitState>> = (0..workers).map(|_| Vec::new()).collect();
     for (index, &limit) in config.limits.iter().enumerate() {
-        groups[index % workers].push(LimitState::new(index, limit, config.prefixes, config.key));
+        let mut state = LimitState::new(index, limit, config.prefixes, config.key);
+        if config.plot.is_some() && config.limits.len() == 1 {
+            state.timeline = Some(Timeline::default());
+        }
+        groups[index % workers].push(state);
     }
 
     let (parsed, worked) = thread::scope(|scope| {
@@ -94,6 +99,10 @@ pub(crate) fn replay(config: &ReplayConfig, progress: &ProgressBar) -> Result<Su
     }
     let parsed = parsed?;
     states.sort_by_key(|state| state.index);
+    let timeline = states
+        .iter_mut()
+        .find_map(|state| state.timeline.take())
+        .map(|timeline| timeline.finish(&parsed.keys, config.prefixes));
     let results = states.into_iter().map(|state| state.finish(&parsed.keys, config.top)).collect();
     Ok(Summary {
         inputs: names,
@@ -105,6 +114,7 @@ pub(crate) fn replay(config: &ReplayConfig, progress: &ProgressBar) -> Result<Su
         first: parsed.first,
         last: parsed.last,
         results,
+        timeline,
     })
 }
 
