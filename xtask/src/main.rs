@@ -26,7 +26,8 @@ tasks:
   loom               model-check limiter-core's concurrency (its tests/loom.rs, --cfg loom)
   stress [ARGS]      build in release and run limiter-stress with ARGS (--quick: smoke run)
   gen-trace [ARGS]   write examples/trace.csv (or --out PATH) from a seeded generator
-  bench-replay       time limiter-cli replay on a 10M-record trace: 1 limit, a 3x3 sweep, read only
+  bench-replay       time limiter-cli replay on a 10M-record trace: 1 limit, a 3x3 sweep, read only;
+                     --logs adds 10M-line HAProxy, ALB and JSON-lines logs
   fuzz TARGET --time SECONDS
                      run a cargo-fuzz target on nightly (fuzz --list: the targets)
 ";

@@ -127,7 +127,8 @@ impl JsonFields {
             return Ok(None);
         }
         let record = |kind| LineError { field: Field::Record, value: line, kind };
-        if line[0] != b'{' {
+        // JSON text is UTF-8; serde_json checks only the strings it keeps.
+        if line[0] != b'{' || std::str::from_utf8(line).is_err() {
             return Err(record(TraceErrorKind::NotJsonObject));
         }
         let mut found = Found::default();
@@ -475,6 +476,13 @@ mod tests {
             Err(r#"app.jsonl:5: record "{\"t\":1,\"a\":\"10.0.0.1\"} x": not one JSON object"#
                 .to_owned())
         );
+        assert_eq!(
+            read("t", "a", "{\"t\":1,\"a\":\"10.0.0.1\",\"x\":\"\u{fffd}\"}").map(|r| r.0),
+            Ok(S)
+        );
+        let invalid = b"{\"t\":1,\"a\":\"10.0.0.1\",\"x\":\"\xff\"}";
+        let err = JsonFields::new("t", "a").parse_line::<IpAddr>(invalid).unwrap_err();
+        assert_eq!(err.kind, TraceErrorKind::NotJsonObject, "invalid UTF-8 is not JSON");
         assert_eq!(
             read("t", "a", r#"[1]"#),
             Err(r#"app.jsonl:5: record "[1]": not one JSON object"#.to_owned())

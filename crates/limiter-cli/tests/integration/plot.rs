@@ -91,3 +91,21 @@ fn an_unwritable_plot_is_an_error_naming_it() {
         "limiter-cli: cannot write no/such/dir/p.svg: no such file or directory\n"
     );
 }
+
+#[test]
+fn the_documented_plots_are_what_the_binary_draws() {
+    let dir = Dir::new();
+    std::fs::create_dir(dir.path().join("examples")).unwrap();
+    std::fs::copy(example(), dir.path().join("examples/trace.csv")).unwrap();
+    let sweep = ["--capacity", "5,10,20", "--rate", "1,5,10"];
+    for (name, args) in [("trace-timeline.svg", &[][..]), ("trace-sweep.svg", &sweep[..])] {
+        let out = dir.run(&[&["replay", "examples/trace.csv", "--plot", name], args].concat());
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let documented = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs").join(name);
+        let documented = std::fs::read_to_string(&documented).unwrap();
+        assert!(
+            dir.read(name) == documented,
+            "crates/limiter-cli/docs/{name} is stale: regenerate it as FORMATS.md says"
+        );
+    }
+}
