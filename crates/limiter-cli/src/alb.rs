@@ -14,7 +14,8 @@
 //! `[2001:db8::1]:443`). The time is `request_creation_time`, when the
 //! request arrived (which is when a limiter in front would decide it), or
 //! `time` (when the response was sent) for entries that lack it or hold `-`
-//! there. Both are RFC 3339 in UTC with microseconds, read exactly. Each
+//! there. Both are RFC 3339 in UTC with microseconds, read exactly. The
+//! fields after `request_creation_time` are not read. Each
 //! entry is one request of cost 1. ALB ships its logs gzip-compressed; the
 //! replay decompresses any gzip input.
 
@@ -75,11 +76,10 @@ fn split(line: &[u8]) -> Option<Fields<'_>> {
     let mut rest = line;
     let mut fields: [&[u8]; CREATION + 1] = [b""; CREATION + 1];
     let mut count = 0;
-    while !rest.is_empty() {
-        let field = token(&mut rest)?;
-        if count <= CREATION {
-            fields[count] = field;
-        }
+    // The fields after `request_creation_time` are not read (AWS adds
+    // fields at the end from time to time).
+    while !rest.is_empty() && count <= CREATION {
+        fields[count] = token(&mut rest)?;
         count += 1;
     }
     let number = |text: &[u8]| {
@@ -111,14 +111,14 @@ fn token<'a>(text: &mut &'a [u8]) -> Option<&'a [u8]> {
     let end = if text.first() == Some(&b'"') {
         let mut i = 1;
         loop {
+            i = crate::swar::find(text, i, b'"', b'\\', false);
             match text.get(i)? {
                 b'\\' => i += 2,
-                b'"' => break i + 1,
-                _ => i += 1,
+                _ => break i + 1,
             }
         }
     } else {
-        memchr::memchr(b' ', text).unwrap_or(text.len())
+        crate::swar::find(text, 0, b' ', b' ', false)
     };
     if end == 0 {
         return None;
@@ -170,6 +170,8 @@ mod tests {
         check(&v6, Some(("2001:db8::7", CREATED, "2018-07-02T22:22:48.364000Z")));
         let bracketed = ENTRY.replace("192.168.131.39:2817", "[2001:db8::7]:2817");
         check(&bracketed, Some(("2001:db8::7", CREATED, "2018-07-02T22:22:48.364000Z")));
+        let later = ENTRY.replace(r#""forward""#, r#""forward "new field"#);
+        check(&later, Some(("192.168.131.39", CREATED, "2018-07-02T22:22:48.364000Z")));
         let quoted = ENTRY.replace(r#""curl/7.46.0""#, r#""Agent \"x y\" [z]""#);
         check(&quoted, Some(("192.168.131.39", CREATED, "2018-07-02T22:22:48.364000Z")));
     }

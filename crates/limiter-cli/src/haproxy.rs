@@ -19,6 +19,9 @@ use crate::address::split_port;
 use crate::timestamp;
 use crate::trace::{Field, KeyField, LineError, Record, TraceErrorKind, trim};
 
+/// The longest accept date: `dd/Mon/yyyy:HH:MM:SS.` and 9 digits.
+const DATE_MAX: usize = 30;
+
 const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
@@ -110,7 +113,9 @@ fn layout_at(line: &[u8], open: usize) -> Option<(&[u8], &[u8])> {
         return None;
     }
     let rest = &line[open + 1..];
-    let close = memchr::memchr(b']', rest)?;
+    // A date is at most 30 bytes: looking no further keeps a line of many
+    // `[` linear to scan.
+    let close = memchr::memchr(b']', &rest[..rest.len().min(DATE_MAX + 1)])?;
     let date = &rest[..close];
     if !date_shaped(date) {
         return None;
@@ -261,6 +266,19 @@ mod tests {
         for line in ["Proxy fe started.", "127.0.0.1:1 [09/Dec/2013:12:00:03.206] fe"] {
             check_err(line, &format!("haproxy.log:3: record {line:?}: {layout}"));
         }
+    }
+
+    #[test]
+    fn a_line_of_many_brackets_is_not_a_log_line() {
+        let line = " a:1 [".repeat(100_000);
+        let err = parse_haproxy_line::<IpAddr>(line.as_bytes(), 0).unwrap_err();
+        assert_eq!(err.kind, TraceErrorKind::NotHaproxyLog);
+        let dated =
+            format!("{} 1.2.3.4:5 [09/Dec/2013:12:00:03.206] f b/s 0/0/1 2", " a:1 [".repeat(1000));
+        assert_eq!(
+            parse_haproxy_line::<IpAddr>(dated.as_bytes(), 0).unwrap().unwrap().nanos,
+            DEC_9
+        );
     }
 
     #[test]

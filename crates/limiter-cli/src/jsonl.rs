@@ -10,20 +10,17 @@
 //! (`start_time`, `downstream_remote_address`).
 //!
 //! A time is a JSON number of seconds since the epoch (`1700000000`,
-//! `1700000000.123456789`), read from the number's text exactly to the
-//! nanosecond and never through `f64`, or a string holding such a number,
+//! `1700000000.123456789`), read from the number's text (which
+//! [`find_fields`](crate::json_scan::find_fields) returns as written)
+//! exactly to the nanosecond and never through `f64`, or a string holding such a number,
 //! an RFC 3339 date-time or a common log format time. An address is a
 //! string: an IP address, or one with a port (`192.0.2.7:443`,
 //! `[2001:db8::1]:443`), whose port is dropped. Each line is one request of
 //! cost 1; blank lines and lines starting with `#` are skipped.
 
-use std::fmt;
-
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::value::RawValue;
-
 use crate::access_log;
 use crate::address::split_port;
+use crate::json_scan::find_fields;
 use crate::timestamp::{self, TimestampError};
 use crate::trace::{Field, KeyField, LineError, Record, TraceErrorKind, trim};
 
@@ -127,23 +124,23 @@ impl JsonFields {
             return Ok(None);
         }
         let record = |kind| LineError { field: Field::Record, value: line, kind };
-        // JSON text is UTF-8; serde_json checks only the strings it keeps.
-        if line[0] != b'{' || std::str::from_utf8(line).is_err() {
+        if line[0] != b'{' {
             return Err(record(TraceErrorKind::NotJsonObject));
         }
-        let mut found = Found::default();
-        let mut de = serde_json::Deserializer::from_slice(line);
-        let level = Level { fields: self, depth: 0, ts: true, ip: true, found: &mut found };
-        level
-            .deserialize(&mut de)
-            .and_then(|()| de.end())
-            .map_err(|_| record(TraceErrorKind::NotJsonObject))?;
-        let ts = found.ts.ok_or(record(TraceErrorKind::NoJsonField(self.ts)))?;
-        let ip = found.ip.ok_or(record(TraceErrorKind::NoJsonField(self.ip)))?;
-        let (timestamp, nanos) = read_time(ts.get().as_bytes())
-            .map_err(|(value, kind)| LineError { field: Field::Json(self.ts), value, kind })?;
-        let (key_text, key) = read_key::<K>(ip.get().as_bytes())
-            .map_err(|(value, kind)| LineError { field: Field::Json(self.ip), value, kind })?;
+        let [ts, ip] = find_fields(line, [&self.ts_path, &self.ip_path])
+            .ok_or(record(TraceErrorKind::NotJsonObject))?;
+        let ts = ts.ok_or(record(TraceErrorKind::NoJsonField(self.ts)))?;
+        let ip = ip.ok_or(record(TraceErrorKind::NoJsonField(self.ip)))?;
+        let (timestamp, nanos) = read_time(ts).map_err(|(value, kind)| LineError {
+            field: Field::Json(self.ts),
+            value,
+            kind,
+        })?;
+        let (key_text, key) = read_key::<K>(ip).map_err(|(value, kind)| LineError {
+            field: Field::Json(self.ip),
+            value,
+            kind,
+        })?;
         Ok(Some(Record { timestamp, key_text, nanos, key, cost: 1 }))
     }
 }
@@ -201,151 +198,6 @@ fn read_key<K: KeyField>(raw: &[u8]) -> Result<(&[u8], K), FieldError<'_>> {
             Some((host, _)) => K::read_host(host).map(|key| (host, key)).map_err(|_| (text, kind)),
             None => Err((text, kind)),
         },
-    }
-}
-
-/// The raw values of the two fields, once found.
-#[derive(Default)]
-struct Found<'a> {
-    ts: Option<&'a RawValue>,
-    ip: Option<&'a RawValue>,
-}
-
-/// One object level of a record: `ts` and `ip` say whether the path so far
-/// (`depth` segments) leads towards that field.
-struct Level<'f, 'p, 'a> {
-    fields: &'p JsonFields,
-    depth: usize,
-    ts: bool,
-    ip: bool,
-    found: &'f mut Found<'a>,
-}
-
-impl<'a> DeserializeSeed<'a> for Level<'_, '_, 'a> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'a>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'a> Visitor<'a> for Level<'_, '_, 'a> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_map<M: MapAccess<'a>>(self, mut map: M) -> Result<(), M::Error> {
-        let Level { fields, depth, ts, ip, found } = self;
-        let segment =
-            |on: bool, path: &[&'static str]| if on { path.get(depth).copied() } else { None };
-        let key = KeySeed { ts: segment(ts, &fields.ts_path), ip: segment(ip, &fields.ip_path) };
-        while let Some((ts_next, ip_next)) = map.next_key_seed(key)? {
-            let ts_leaf = ts_next && fields.ts_path.len() == depth + 1;
-            let ip_leaf = ip_next && fields.ip_path.len() == depth + 1;
-            if ts_leaf || ip_leaf {
-                let raw: &'a RawValue = map.next_value()?;
-                if ts_leaf {
-                    found.ts = Some(raw);
-                }
-                if ip_leaf {
-                    found.ip = Some(raw);
-                }
-                let (ts_deeper, ip_deeper) = (ts_next && !ts_leaf, ip_next && !ip_leaf);
-                if ts_deeper || ip_deeper {
-                    // One path ends here and the other goes on inside.
-                    let mut inner = serde_json::Deserializer::from_str(raw.get());
-                    let level = Level {
-                        fields,
-                        depth: depth + 1,
-                        ts: ts_deeper,
-                        ip: ip_deeper,
-                        found: &mut *found,
-                    };
-                    level.deserialize(&mut inner).map_err(de::Error::custom)?;
-                }
-            } else if ts_next || ip_next {
-                let level = Level {
-                    fields,
-                    depth: depth + 1,
-                    ts: ts_next,
-                    ip: ip_next,
-                    found: &mut *found,
-                };
-                map.next_value_seed(level)?;
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(())
-    }
-
-    fn visit_seq<S: SeqAccess<'a>>(self, mut seq: S) -> Result<(), S::Error> {
-        if self.depth == 0 {
-            return Err(de::Error::custom("not an object"));
-        }
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(())
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
-        self.scalar()
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
-        self.scalar()
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-        self.scalar()
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
-        self.scalar()
-    }
-
-    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-        self.scalar()
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        self.scalar()
-    }
-}
-
-impl Level<'_, '_, '_> {
-    /// A scalar where the path wanted an object: the field is simply absent,
-    /// unless this is the record itself.
-    fn scalar<E: de::Error>(self) -> Result<(), E> {
-        if self.depth == 0 { Err(E::custom("not an object")) } else { Ok(()) }
-    }
-}
-
-/// Reads an object key and says whether it is the next segment of each path.
-#[derive(Clone, Copy)]
-struct KeySeed {
-    ts: Option<&'static str>,
-    ip: Option<&'static str>,
-}
-
-impl<'a> DeserializeSeed<'a> for KeySeed {
-    type Value = (bool, bool);
-
-    fn deserialize<D: Deserializer<'a>>(self, deserializer: D) -> Result<(bool, bool), D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
-impl Visitor<'_> for KeySeed {
-    type Value = (bool, bool);
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object key")
-    }
-
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<(bool, bool), E> {
-        Ok((self.ts == Some(key), self.ip == Some(key)))
     }
 }
 

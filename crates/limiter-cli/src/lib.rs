@@ -9,6 +9,8 @@ pub mod access_log;
 pub mod address;
 pub mod alb;
 pub mod haproxy;
+pub mod json_scan;
 pub mod jsonl;
+mod swar;
 pub mod timestamp;
 pub mod trace;
