@@ -96,14 +96,16 @@ pub fn parse_accept_date(text: &[u8], utc_offset: i64) -> Result<u64, TraceError
 /// `backend/server`, slash-separated timers and a status or byte count.
 fn split(line: &[u8]) -> Option<(&[u8], &[u8])> {
     let mut from = 0;
-    while let Some(at) = memchr::memchr(b'[', &line[from..]) {
-        let open = from + at;
+    loop {
+        let open = crate::swar::find(line, from, b'[', b'[', false);
+        if open == line.len() {
+            return None;
+        }
         if let Some(found) = layout_at(line, open) {
             return Some(found);
         }
         from = open + 1;
     }
-    None
 }
 
 fn layout_at(line: &[u8], open: usize) -> Option<(&[u8], &[u8])> {
@@ -115,7 +117,11 @@ fn layout_at(line: &[u8], open: usize) -> Option<(&[u8], &[u8])> {
     let rest = &line[open + 1..];
     // A date is at most 30 bytes: looking no further keeps a line of many
     // `[` linear to scan.
-    let close = memchr::memchr(b']', &rest[..rest.len().min(DATE_MAX + 1)])?;
+    let window = &rest[..rest.len().min(DATE_MAX + 1)];
+    let close = crate::swar::find(window, 0, b']', b']', false);
+    if close == window.len() {
+        return None;
+    }
     let date = &rest[..close];
     if !date_shaped(date) {
         return None;
@@ -155,7 +161,7 @@ fn is_signed_number(text: &[u8]) -> bool {
 
 /// Takes a non-empty space-free token and the spaces after it.
 fn token<'a>(text: &mut &'a [u8]) -> Option<&'a [u8]> {
-    let end = memchr::memchr(b' ', text).unwrap_or(text.len());
+    let end = crate::swar::find(text, 0, b' ', b' ', false);
     if end == 0 {
         return None;
     }
