@@ -11,7 +11,7 @@
 //!
 //! A time is a JSON number of seconds since the epoch (`1700000000`,
 //! `1700000000.123456789`), read from the number's text (which
-//! [`find_fields`](crate::json_scan::find_fields) returns as written)
+//! [`find_fields`] returns as written)
 //! exactly to the nanosecond and never through `f64`, or a string holding such a number,
 //! an RFC 3339 date-time or a common log format time. An address is a
 //! string: an IP address, or one with a port (`192.0.2.7:443`,
