@@ -124,9 +124,6 @@ impl JsonFields {
             return Ok(None);
         }
         let record = |kind| LineError { field: Field::Record, value: line, kind };
-        if line[0] != b'{' {
-            return Err(record(TraceErrorKind::NotJsonObject));
-        }
         let [ts, ip] = find_fields(line, [&self.ts_path, &self.ip_path])
             .ok_or(record(TraceErrorKind::NotJsonObject))?;
         let ts = ts.ok_or(record(TraceErrorKind::NoJsonField(self.ts)))?;
@@ -148,7 +145,7 @@ impl JsonFields {
 /// Whether a line starts like a JSON object: how `--input auto` recognises
 /// JSON lines.
 pub fn looks_like_json(line: &[u8]) -> bool {
-    trim(line).first() == Some(&b'{')
+    line.iter().find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) == Some(&b'{')
 }
 
 type FieldError<'a> = (&'a [u8], TraceErrorKind);
@@ -335,6 +332,8 @@ mod tests {
         let invalid = b"{\"t\":1,\"a\":\"10.0.0.1\",\"x\":\"\xff\"}";
         let err = JsonFields::new("t", "a").parse_line::<IpAddr>(invalid).unwrap_err();
         assert_eq!(err.kind, TraceErrorKind::NotJsonObject, "invalid UTF-8 is not JSON");
+        assert_eq!(read("t", "a", "\r\r{\"t\":1,\"a\":\"::1\"}\r"), Ok((S, "::1".to_owned())));
+        assert!(looks_like_json(b" \r\t{"));
         assert_eq!(
             read("t", "a", r#"[1]"#),
             Err(r#"app.jsonl:5: record "[1]": not one JSON object"#.to_owned())
