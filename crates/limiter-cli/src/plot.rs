@@ -231,6 +231,8 @@ fn draw_timeline(root: &Area<'_>, plot: &TimelinePlot, title: &str) -> DrawResul
 }
 
 fn draw_sweep(root: &Area<'_>, summary: &Summary) -> DrawResult {
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+
     root.fill(&WHITE)?;
     let mut capacities: Vec<u64> = Vec::new();
     let mut rates = Vec::new();
@@ -242,54 +244,51 @@ fn draw_sweep(root: &Area<'_>, summary: &Summary) -> DrawResult {
             rates.push(result.limit.rate);
         }
     }
-    let (columns, rows) = (rates.len() as u32, capacities.len() as u32);
+    let (columns, rows) = (rates.len() as f64, capacities.len() as f64);
     let title = format!("denied share by capacity and rate: {}", summary.inputs.join(", "));
+    // Plain numeric axes, cell i spanning [i, i + 1], with the values
+    // written under and beside the cells: plotters' segmented axes have no
+    // width for a single value.
     let mut chart = ChartBuilder::on(root)
         .caption(title, ("sans-serif", 20))
         .margin(16)
         .x_label_area_size(44)
         .y_label_area_size(80)
-        .build_cartesian_2d((0..columns - 1).into_segmented(), (0..rows - 1).into_segmented())?;
-    let label = |value: &SegmentValue<u32>, names: &dyn Fn(usize) -> String| match value {
-        SegmentValue::CenterOf(i) => names(*i as usize),
-        _ => String::new(),
-    };
-    let rate_name = |i: usize| rates.get(i).map(|r| rate_text(*r)).unwrap_or_default();
-    let capacity_name = |i: usize| capacities.get(i).map(u64::to_string).unwrap_or_default();
+        .build_cartesian_2d(0f64..columns, 0f64..rows)?;
     chart
         .configure_mesh()
         .disable_mesh()
+        .x_labels(0)
+        .y_labels(0)
         .x_desc("rate")
         .y_desc("capacity")
-        .x_labels(columns as usize + 1)
-        .y_labels(rows as usize + 1)
-        .x_label_formatter(&|v| label(v, &rate_name))
-        .y_label_formatter(&|v| label(v, &capacity_name))
         .draw()?;
+    let centred = |size: u32| {
+        ("sans-serif", size).into_font().color(&BLACK).pos(Pos::new(HPos::Center, VPos::Center))
+    };
+    for (i, rate) in rates.iter().enumerate() {
+        let (x, y) = chart.backend_coord(&(i as f64 + 0.5, 0.0));
+        root.draw(&Text::new(rate_text(*rate), (x, y + 12), centred(14)))?;
+    }
+    for (j, capacity) in capacities.iter().enumerate() {
+        let (x, y) = chart.backend_coord(&(0.0, j as f64 + 0.5));
+        let right =
+            ("sans-serif", 14).into_font().color(&BLACK).pos(Pos::new(HPos::Right, VPos::Center));
+        root.draw(&Text::new(capacity.to_string(), (x - 8, y), right))?;
+    }
     for result in &summary.results {
-        let column = rates.iter().position(|r| *r == result.limit.rate).unwrap_or(0) as u32;
-        let row = capacities.iter().position(|c| *c == result.limit.capacity).unwrap_or(0) as u32;
+        let column = rates.iter().position(|r| *r == result.limit.rate).unwrap_or(0) as f64;
+        let row = capacities.iter().position(|c| *c == result.limit.capacity).unwrap_or(0) as f64;
         let share =
             if summary.records == 0 { 0.0 } else { result.denied as f64 / summary.records as f64 };
         let fade = (255.0 * (1.0 - share)).round() as u8;
-        let cell = [
-            (SegmentValue::Exact(column), SegmentValue::Exact(row)),
-            (SegmentValue::Exact(column + 1), SegmentValue::Exact(row + 1)),
-        ];
-        chart.draw_series([Rectangle::new(cell.clone(), RGBColor(255, fade, fade).filled())])?;
+        let cell = [(column, row), (column + 1.0, row + 1.0)];
+        chart.draw_series([Rectangle::new(cell, RGBColor(255, fade, fade).filled())])?;
         chart.draw_series([Rectangle::new(cell, BLACK.stroke_width(1))])?;
         let text = crate::report::percent(result.denied, summary.records);
         let color = if share > 0.5 { &WHITE } else { &BLACK };
-        chart.draw_series([Text::new(
-            text,
-            (SegmentValue::CenterOf(column), SegmentValue::CenterOf(row)),
-            ("sans-serif", 16).into_font().color(color).pos(
-                plotters::style::text_anchor::Pos::new(
-                    plotters::style::text_anchor::HPos::Center,
-                    plotters::style::text_anchor::VPos::Center,
-                ),
-            ),
-        )])?;
+        let style = centred(16).color(color);
+        chart.draw_series([Text::new(text, (column + 0.5, row + 0.5), style)])?;
     }
     root.present()?;
     Ok(())

@@ -82,6 +82,20 @@ fn a_sweep_draws_the_denied_share_as_a_heatmap() {
 }
 
 #[test]
+fn a_sweep_of_one_capacity_fills_the_chart_with_its_row() {
+    let dir = Dir::new();
+    let args = ["replay", &example(), "--capacity", "5", "--rate", "1,2", "--plot", "row.svg"];
+    let out = dir.run(&args);
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""));
+    let svg = dir.read("row.svg");
+    assert!(svg.contains("35.80%") && svg.contains("24.93%"), "{svg}");
+    let pixmap = render(&svg);
+    // Two cells share the plot area, at least 800 x 400 pixels.
+    let cells = count(&pixmap, |r, g, b| r == 255 && g == b && g < 250);
+    assert!(cells > 800 * 400, "{cells} pixels of cells");
+}
+
+#[test]
 fn an_unwritable_plot_is_an_error_naming_it() {
     let dir = Dir::new();
     let out = dir.run(&["replay", &example(), "--plot", "no/such/dir/p.svg"]);
