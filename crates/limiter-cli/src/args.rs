@@ -128,7 +128,8 @@ pub(crate) enum KeyKind {
 /// How to read the inputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum InputFormat {
-    /// Access log if the first record reads as one, else CSV.
+    /// JSON lines, an HAProxy, ALB or common/combined log if the first
+    /// record reads as one, else CSV.
     Auto,
     /// `timestamp,ip[,cost]` lines.
     Csv,
