@@ -218,3 +218,35 @@ async fn the_deny_cache_changes_no_decision() {
     assert_eq!(hourly.counters().cache_answers, 100);
     assert_eq!(hourly.cached_keys(), 1);
 }
+
+#[tokio::test]
+async fn expiry_is_the_exact_time_to_full_for_divisors_of_every_size() {
+    let Some(server) = Server::start("expiry_is_the_exact_time_to_full") else {
+        return;
+    };
+    let mut conn = server.conn().await;
+    // Refill numerators F of 1 to 4 limbs in the script's division by F·10⁶.
+    for (index, (capacity, rate)) in [
+        (1_000_000_000u64, "0.999999999"),
+        (1_000_000_000, "123456.789012345"),
+        (999_999_937, "999999937.000000001"),
+        (100, "0.000000003"),
+        (5, "7/h"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let prefix = format!("exact{index}");
+        let limiter = crate::limiter(&server.url(), &prefix, capacity, rate).await;
+        let outcome = limiter.check_n("k", capacity).await;
+        assert_eq!(outcome.decision, Decision::Allowed { remaining: 0 });
+        let pttl: i64 = conn.pttl(format!("{prefix}:{{k}}")).await.unwrap();
+        // The whole bucket refills in C / R seconds: C·den·10³ / num ms.
+        let rate: Rate = rate.parse().unwrap();
+        let to_full_ms = (u128::from(capacity) * u128::from(rate.denom()) * 1000)
+            .div_ceil(u128::from(rate.numer()));
+        let pttl = pttl as u128;
+        assert!(pttl <= to_full_ms, "{rate}: PTTL {pttl} ms, full in {to_full_ms} ms");
+        assert!(pttl + 2000 >= to_full_ms, "{rate}: PTTL {pttl} ms, full in {to_full_ms} ms");
+    }
+}
