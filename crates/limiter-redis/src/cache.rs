@@ -79,14 +79,7 @@ impl DenyCache {
     }
 
     /// Records what Redis said about `key`: its bucket at `t` with `units`.
-    pub(crate) fn record(
-        &self,
-        params: &Params,
-        key: &[u8],
-        t: u64,
-        units: u128,
-        sent: Instant,
-    ) {
+    pub(crate) fn record(&self, params: &Params, key: &[u8], t: u64, units: u128, sent: Instant) {
         let mut map = self.map.lock();
         if units >= params.unit {
             map.remove(key);

@@ -11,7 +11,7 @@ use redis::{AsyncCommands as _, Script};
 use crate::cache::DenyCache;
 use crate::error::{ConfigError, Error};
 use crate::params::{MAX_TIME, Params, from_limbs, push_limbs};
-use crate::policy::{Fallback, FailurePolicy};
+use crate::policy::{FailurePolicy, Fallback};
 
 /// The bucket script, run with `EVALSHA` and loaded again on `NOSCRIPT`.
 const SCRIPT: &str = include_str!("bucket.lua");
@@ -238,10 +238,16 @@ impl Builder {
             return Err(ConfigError::InvalidPrefix { prefix: self.prefix.clone() });
         }
         if self.ipv4_prefix > 32 {
-            return Err(ConfigError::AddressPrefixOutOfRange { family: "IPv4", len: self.ipv4_prefix });
+            return Err(ConfigError::AddressPrefixOutOfRange {
+                family: "IPv4",
+                len: self.ipv4_prefix,
+            });
         }
         if self.ipv6_prefix > 128 {
-            return Err(ConfigError::AddressPrefixOutOfRange { family: "IPv6", len: self.ipv6_prefix });
+            return Err(ConfigError::AddressPrefixOutOfRange {
+                family: "IPv6",
+                len: self.ipv6_prefix,
+            });
         }
         if self.deadline.is_zero() {
             return Err(ConfigError::Zero { setting: "deadline" });
@@ -455,7 +461,8 @@ impl RedisRateLimiter {
         cost: u64,
         now: Nanos,
     ) -> Result<Outcome, Error> {
-        let mut out = self.try_check_batch(&[Request { key: key.into(), cost, at: Some(now) }]).await?;
+        let mut out =
+            self.try_check_batch(&[Request { key: key.into(), cost, at: Some(now) }]).await?;
         Ok(out.pop().expect("one outcome per request"))
     }
 
@@ -614,7 +621,8 @@ impl RedisRateLimiter {
                     cache.answer(&self.params, &item.key, item.cost, item.at)
                 {
                     self.tally.cache_answers.fetch_add(1, Ordering::Relaxed);
-                    *slot = Some(self.count(Outcome { decision, next_token, source: Source::Cache }));
+                    *slot =
+                        Some(self.count(Outcome { decision, next_token, source: Source::Cache }));
                 }
             }
         }
@@ -637,10 +645,8 @@ impl RedisRateLimiter {
                 let t = from_limbs(&fields[4..7]) as u64;
                 let units = from_limbs(&fields[7..11]);
                 let (decision, next_token) = self.params.outcome(code, item.cost, now, t, units);
-                if let Some(cache) = &self.cache {
-                    if item.cost > 0 {
-                        cache.record(&self.params, &item.key, t, units, sent);
-                    }
+                if let Some(cache) = self.cache.as_ref().filter(|_| item.cost > 0) {
+                    cache.record(&self.params, &item.key, t, units, sent);
                 }
                 *slot = Some(self.count(Outcome { decision, next_token, source: Source::Redis }));
             }
@@ -673,7 +679,9 @@ impl RedisRateLimiter {
                 .await
                 .map_err(|_| Error::Timeout { deadline: self.deadline })??;
         if reply.len() != items.len() * REPLY || reply.iter().any(|&x| !(0..1 << 24).contains(&x)) {
-            return Err(Error::Reply { detail: format!("{} integers for {} requests", reply.len(), items.len()) });
+            return Err(Error::Reply {
+                detail: format!("{} integers for {} requests", reply.len(), items.len()),
+            });
         }
         Ok(reply)
     }

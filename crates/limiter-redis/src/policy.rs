@@ -48,7 +48,8 @@ impl Fallback {
                 let nanotokens = (u128::from(rate.numer()) * 1_000_000_000
                     / (u128::from(rate.denom()) * u128::from(n)))
                 .max(1);
-                let text = format!("{}.{:09}", nanotokens / 1_000_000_000, nanotokens % 1_000_000_000);
+                let text =
+                    format!("{}.{:09}", nanotokens / 1_000_000_000, nanotokens % 1_000_000_000);
                 let share: Rate = text.parse().expect("a share of a rate is a rate");
                 Some(
                     KeyedRateLimiter::with_rate(capacity, share)

@@ -10,7 +10,11 @@ use limiter_redis::{FailurePolicy, RedisRateLimiter, Source};
 
 use crate::server::Server;
 
-async fn with_policy(server: &Server, policy: FailurePolicy, deadline: Duration) -> RedisRateLimiter {
+async fn with_policy(
+    server: &Server,
+    policy: FailurePolicy,
+    deadline: Duration,
+) -> RedisRateLimiter {
     RedisRateLimiter::builder(4, Rate::per_second(2).unwrap(), policy)
         .prefix("fail")
         .deadline(deadline)
@@ -39,9 +43,15 @@ async fn a_killed_server_gives_the_policy_and_a_restarted_one_resumes() {
         let at = Nanos::from_secs(2);
         let outcome = deny.check_n_at("k", 1, at).await;
         assert_eq!(outcome.source, Source::Fallback, "round {round}");
-        assert_eq!(outcome.decision, Decision::Denied { remaining: 0, retry_after: Duration::from_millis(500) });
+        assert_eq!(
+            outcome.decision,
+            Decision::Denied { remaining: 0, retry_after: Duration::from_millis(500) }
+        );
         let outcome = allow.check_n_at("k", 1, at).await;
-        assert_eq!((outcome.source, outcome.decision), (Source::Fallback, Decision::Allowed { remaining: 0 }));
+        assert_eq!(
+            (outcome.source, outcome.decision),
+            (Source::Fallback, Decision::Allowed { remaining: 0 })
+        );
         let over = allow.check_n_at("k", 5, at).await;
         assert_eq!(over.decision, Decision::OverCapacity { cost: 5, capacity: 4 });
     }
@@ -71,7 +81,10 @@ async fn a_killed_server_gives_the_policy_and_a_restarted_one_resumes() {
     let resumed = resumed.expect("decisions resume after a restart");
     assert_eq!(resumed.decision, Decision::Allowed { remaining: 3 });
     let again = deny.check_n_at("k", 4, Nanos::from_secs(3)).await;
-    assert_eq!(again.decision, Decision::Denied { remaining: 3, retry_after: Duration::from_millis(500) });
+    assert_eq!(
+        again.decision,
+        Decision::Denied { remaining: 3, retry_after: Duration::from_millis(500) }
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

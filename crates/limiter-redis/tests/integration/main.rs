@@ -3,8 +3,8 @@
 mod differential;
 mod failures;
 mod server;
-mod shared;
 mod settings;
+mod shared;
 
 use std::time::Duration;
 
@@ -15,7 +15,12 @@ use limiter_redis::{FailurePolicy, RedisRateLimiter};
 pub(crate) const PATIENT: Duration = Duration::from_secs(10);
 
 /// A limiter of `capacity` at `rate` on `url` under `prefix`, denying on failure.
-pub(crate) async fn limiter(url: &str, prefix: &str, capacity: u64, rate: &str) -> RedisRateLimiter {
+pub(crate) async fn limiter(
+    url: &str,
+    prefix: &str,
+    capacity: u64,
+    rate: &str,
+) -> RedisRateLimiter {
     let rate: Rate = rate.parse().unwrap();
     RedisRateLimiter::builder(capacity, rate, FailurePolicy::Deny)
         .prefix(prefix)

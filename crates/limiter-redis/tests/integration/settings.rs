@@ -29,7 +29,10 @@ fn settings_outside_the_range_are_refused_with_the_bound() {
         check(1, &|b| _ = b.prefix("a{b")),
         Err(ConfigError::InvalidPrefix { prefix: "a{b".into() })
     );
-    assert_eq!(check(1, &|b| _ = b.prefix("")), Err(ConfigError::InvalidPrefix { prefix: "".into() }));
+    assert_eq!(
+        check(1, &|b| _ = b.prefix("")),
+        Err(ConfigError::InvalidPrefix { prefix: "".into() })
+    );
     assert_eq!(
         check(1, &|b| _ = b.ipv4_prefix(33)),
         Err(ConfigError::AddressPrefixOutOfRange { family: "IPv4", len: 33 })
@@ -38,8 +41,14 @@ fn settings_outside_the_range_are_refused_with_the_bound() {
         check(1, &|b| _ = b.ipv6_prefix(129)),
         Err(ConfigError::AddressPrefixOutOfRange { family: "IPv6", len: 129 })
     );
-    assert_eq!(check(1, &|b| _ = b.deadline(Duration::ZERO)), Err(ConfigError::Zero { setting: "deadline" }));
-    assert_eq!(check(1, &|b| _ = b.deny_cache(0)), Err(ConfigError::Zero { setting: "deny cache size" }));
+    assert_eq!(
+        check(1, &|b| _ = b.deadline(Duration::ZERO)),
+        Err(ConfigError::Zero { setting: "deadline" })
+    );
+    assert_eq!(
+        check(1, &|b| _ = b.deny_cache(0)),
+        Err(ConfigError::Zero { setting: "deny cache size" })
+    );
     let long = Duration::from_millis(1 << 49);
     assert_eq!(
         check(1, &|b| _ = b.explicit_time_lifetime(long)),

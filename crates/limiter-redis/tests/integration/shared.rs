@@ -127,7 +127,11 @@ async fn keys_expire_when_full_and_an_expired_key_is_a_full_bucket() {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
             let gone = server_nanos(&mut conn).await;
-            assert!(gone - before >= 333_333_334, "expired {} ns after, before full", gone - before);
+            assert!(
+                gone - before >= 333_333_334,
+                "expired {} ns after, before full",
+                gone - before
+            );
             let outcome = limiter.check_n(key.as_str(), 10).await;
             assert_eq!(outcome.decision, Decision::Allowed { remaining: 0 }, "full again");
         }
