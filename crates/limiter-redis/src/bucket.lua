@@ -4,62 +4,179 @@
 -- bucket. The arithmetic is limiter-core's (crates/limiter-core/src/bucket.rs):
 -- with the rate reduced to F/U tokens per nanosecond, a bucket counts tokens
 -- in units of 1/U token, so e nanoseconds refill exactly e*F units and a token
--- is U units. A bucket is stored as its time `last` (ns) and its units `T`.
+-- is U units. A bucket is stored as its time `last` and its units `T`. Times
+-- travel as (s, n): whole seconds s < 2^34 and nanoseconds n < 10^9.
 --
 -- ## Integer bounds (the proof that no arithmetic here rounds)
 --
--- Lua numbers are IEEE doubles: every integer of magnitude below 2^53 is exact,
--- and +, -, * of such integers are exact while the true result stays below
--- 2^53. So every big value is a little-endian array of limbs in base
--- B = 2^24, each limb an integer in [0, B). Limits of the inputs (checked in
--- Rust before any call, see `Params::new`):
+-- Lua numbers are IEEE doubles: every integer of magnitude up to 2^53 is
+-- exact, and +, -, * of such integers are exact while the true result stays
+-- within 2^53. Division by a power of two is exact. Every other division is
+-- floor(a / b) of integers 0 <= a, 0 < b with a + b < 2^53, which is exact:
+-- with q = floor(a/b), fl(a/b) >= q since q is a double and rounding is
+-- monotonic; and if a/b is not q, then q + 1 - a/b >= 1/b, while
+-- b*(q+1) <= a + b < 2^53 gives 1/b > (q+1)*2^-53 > ulp(a/b)/2, so a/b
+-- rounds to a double below q + 1. No fraction is ever kept.
 --
---   times (now, last, t)   < 2^63            3 limbs
---   U, F (F <= U)          <= 10^18 < 2^60   3 limbs
---   FULL = C*U             <= 10^27 < 2^90   4 limbs
---   M = F*10^6             <= 10^24 < 2^80   4 limbs
---   cost                   <= C+1 <= 10^9+1  a plain number (< 2^30)
---   e*F, Y below           < 2^124           6 limbs
+-- Inputs (checked in Rust before any call, see `Params::new`): C <= 10^9,
+-- F <= U <= 10^18, FULL = C*U <= 10^27, times < 2^63 ns, cost <= C + 1.
 --
--- The functions take limbs of any count, and every intermediate stays an
--- exact integer below 2^53:
+-- ### The fast path (ARGV[1] "s" or "e"), when FULL <= 4*10^15
 --
+-- Every value is a plain number:
+--   units T, need = cost*U, FULL - T     <= FULL <= 4e15
+--   e = ds*10^9 + dn, taken only for ds < 9*10^6    < 9.001e15 < 2^53
+--   (ds >= 9*10^6 means e > 8.99e15 > FULL, so the bucket is full: F >= 1)
+--   e*F, taken only for e <= EMAX = floor(2^53 / F)   <= 2^53
+--   T + e*F, taken only when below FULL               < 4e15
+--   floor(room / F): room + F <= 2*FULL              <= 8e15 < 2^53
+--   the lifetime in ns, behind + ceil(room / F), taken only for a behind of
+--   bs < 4*10^6 s                                    < 8.01e15; then / 10^6
+--   seconds*10^9 is never formed: times stay (s, n)
+--
+-- ### The general path ("S" or "E"), for every other configuration
+--
+-- Big values are little-endian arrays of limbs in base B = 2^24, each an
+-- integer in [0, B), of any length (times < 2^63: 3 limbs; U, F < 2^60: 3;
+-- FULL, M = F*10^6 < 2^90: 4; e*F and the lifetime's numerator < 2^124: 6):
 --   add/sub     a limb sum or difference is in (-2^25, 2^25].
 --   mul         t = r + a*b + c with r, a, b < 2^24 and carry c < 2^25:
 --               t < 2^24 + 2^48 + 2^25 < 2^49, and c = floor(t/B) < 2^25.
 --   mulsmall    a*d + c with d <= 2^23, c < 2^24: below 2^48.
---   divsmall    t = r*B + a with r < d < 2^24: t < 2^48.
---   divmod      num = u1*B + u2 < 2^48; qhat <= B-1 (clamped); qhat*v < 2^48;
---               rhat*B < 2^48 (only formed while rhat < B); the products of
---               the multiply-subtract step are below 2^48 + 2^24.
---   TIME        seconds < 2^53 and microseconds*1000 < 10^9, converted to
---               limbs before any multiplication.
---
--- Division by a power of two (t / B) is exact in binary floating point. Every
--- other division is floor(a / b) with integers a < 2^48 and 0 < b < 2^24.
--- That is exact: with q = floor(a/b), fl(a/b) >= q because q is a double and
--- rounding is monotonic; and if a/b is not q, then q + 1 - a/b >= 1/b, while
--- b*(q+1) <= a + b < 2^53 gives 1/b > (q+1)*2^-53 > ulp(a/b)/2, so a/b rounds
--- to a double below q + 1. Nothing here ever forms a fraction that is kept.
+--   divsmall    t = r*B + a with r < d < 2^24: t < 2^48, t + d < 2^53.
+--   divmod      num = u1*B + u2 < 2^48 divided by v < 2^24; qhat <= B-1
+--               (clamped); qhat*v < 2^48; rhat*B < 2^48 (only formed while
+--               rhat < B); multiply-subtract products below 2^48 + 2^24.
+--   times       s*10^9 + n is built in limbs: big(s) * big(10^9) + big(n).
 --
 -- ## Arguments
 --
---   ARGV[1]       "s": the time is the server's (TIME, whole microseconds);
---                 "e": each request brings its own time in nanoseconds.
---   ARGV[2]       0: a key expires when its bucket is full again ("s" only);
---                 n > 0: every write sets a lifetime of n ms.
---   ARGV[3]       C, the capacity.
---   ARGV[4..6]    U     ARGV[7..9] F     ARGV[10..13] FULL     ARGV[14..17] M
---   ARGV[18+4i..] request i: its time in 3 limbs (ignored for "s"), its cost
---                 (at most C+1; anything above C is over capacity).
+--   ARGV[1]   "s"/"S": the server's time (TIME, whole microseconds);
+--             "e"/"E": each request brings its own time.
+--             Lower case: the fast path; upper case: the general path.
+--   ARGV[2]   0: a key expires when its bucket is full again (server time);
+--             n > 0: every write sets a lifetime of n ms.
+--   fast:     ARGV[3..7]  C, U, F, FULL, EMAX; requests from ARGV[8]
+--   general:  ARGV[3] C, [4..6] U, [7..9] F, [10..13] FULL, [14..17] M = F*10^6
+--             in limbs; requests from ARGV[18]
+--   request i: its time's s and n (ignored with the server's time), its cost.
+--
+-- Stored value: "s n T" (fast) or "s n T1 T2 T3 T4" (general). A value of the
+-- other form (written under another capacity or rate) reads as no key.
 --
 -- ## Result
 --
--- Per request, 11 integers: the outcome (0 allowed, 1 denied, 2 over
--- capacity), the request's time (3 limbs), the bucket's time t (3 limbs) and
--- its units after the decision (4 limbs). The client turns these into
--- limiter-core's Decision in u128 arithmetic.
+-- Per request, 7 integers: the outcome (0 allowed, 1 denied, 2 over
+-- capacity), the request's time (s, n), the bucket's time t (s, n) and its
+-- units after the decision as (low 48 bits, high bits). The client turns
+-- these into limiter-core's Decision in u128 arithmetic.
 
+local floor = math.floor
+local mode = ARGV[1]
+local server = mode == 's' or mode == 'S'
+local lifetime = tonumber(ARGV[2])
+local C = tonumber(ARGV[3])
+local P48 = 281474976710656
+
+local snow_s, snow_n
+if server then
+  local time = redis.call('TIME')
+  snow_s, snow_n = tonumber(time[1]), tonumber(time[2]) * 1000
+end
+
+local out = {}
+
+if mode == 's' or mode == 'e' then
+  local U, F, FULL, EMAX = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+  for i = 1, #KEYS do
+    local key = KEYS[i]
+    local at = 8 + 3 * (i - 1)
+    local now_s, now_n = snow_s, snow_n
+    if not server then
+      now_s, now_n = tonumber(ARGV[at]), tonumber(ARGV[at + 1])
+    end
+    local cost = tonumber(ARGV[at + 2])
+
+    local last_s, last_n, T
+    local raw = redis.call('GET', key)
+    if raw then
+      last_s, last_n, T = string.match(raw, '^(%d+) (%d+) (%d+)$')
+    end
+    if last_s then
+      last_s, last_n, T = tonumber(last_s), tonumber(last_n), tonumber(T)
+    else
+      last_s, last_n, T = now_s, now_n, FULL
+    end
+
+    -- Time never runs backwards for a bucket: an earlier request is decided
+    -- at the bucket's time, with no refill.
+    local t_s, t_n = now_s, now_n
+    if last_s > now_s or (last_s == now_s and last_n > now_n) then
+      t_s, t_n = last_s, last_n
+    end
+    if T < FULL then
+      local ds = t_s - last_s
+      if ds >= 9000000 then
+        T = FULL
+      else
+        local e = ds * 1000000000 + (t_n - last_n)
+        if e > EMAX or e * F >= FULL - T then
+          T = FULL
+        else
+          T = T + e * F
+        end
+      end
+    end
+
+    local code = 0
+    if cost > 0 then
+      if cost > C then
+        code = 2
+      elseif T >= cost * U then
+        T = T - cost * U
+      else
+        code = 1
+      end
+      local value = string.format('%d %d %d', t_s, t_n, T)
+      if lifetime > 0 then
+        redis.call('SET', key, value, 'PX', lifetime)
+      else
+        local room = FULL - T
+        local bs = t_s - snow_s
+        if bs >= 4000000 then
+          -- The bucket's time is weeks ahead of the server's: no expiry.
+          redis.call('SET', key, value)
+        elseif room == 0 and bs == 0 and t_n == snow_n then
+          -- Full now, and never again before now: the same as no key.
+          redis.call('DEL', key)
+        else
+          local q = floor(room / F)
+          if q * F < room then
+            q = q + 1
+          end
+          local y = bs * 1000000000 + (t_n - snow_n) + q
+          local ms = floor(y / 1000000)
+          if ms * 1000000 < y then
+            ms = ms + 1
+          end
+          redis.call('SET', key, value, 'PX', ms)
+        end
+      end
+    end
+
+    local hi = floor(T / P48)
+    out[#out + 1] = code
+    out[#out + 1] = now_s
+    out[#out + 1] = now_n
+    out[#out + 1] = t_s
+    out[#out + 1] = t_n
+    out[#out + 1] = T - hi * P48
+    out[#out + 1] = hi
+  end
+  return out
+end
+
+-- The general path.
 local B = 16777216
 
 local function norm(a)
@@ -83,7 +200,7 @@ end
 local function big(x)
   local a, i = {}, 0
   while x > 0 do
-    local q = math.floor(x / B)
+    local q = floor(x / B)
     i = i + 1
     a[i] = x - q * B
     x = q
@@ -150,7 +267,7 @@ local function mul(a, b)
     local c, ai = 0, a[i]
     for j = 1, #b do
       local t = r[i + j - 1] + ai * b[j] + c
-      c = math.floor(t / B)
+      c = floor(t / B)
       r[i + j - 1] = t - c * B
     end
     r[i + #b] = c
@@ -163,7 +280,7 @@ local function mulsmall(a, d, n)
   local r, c = {}, 0
   for i = 1, n do
     local t = (a[i] or 0) * d + c
-    c = math.floor(t / B)
+    c = floor(t / B)
     r[i] = t - c * B
   end
   return r
@@ -174,7 +291,7 @@ local function divsmall(a, d)
   local q, r = {}, 0
   for i = #a, 1, -1 do
     local t = r * B + a[i]
-    local qi = math.floor(t / d)
+    local qi = floor(t / d)
     q[i] = qi
     r = t - qi * d
   end
@@ -193,13 +310,13 @@ local function divmod(u, v)
   end
   -- Normalise: the divisor's top limb becomes at least B/2, which bounds each
   -- estimated quotient limb to at most 2 above the true one (Knuth 4.3.1 B).
-  local d = math.floor(B / (v[n] + 1))
+  local d = floor(B / (v[n] + 1))
   local un = mulsmall(u, d, #u + 1)
   local vn = mulsmall(v, d, n)
   local q = {}
   for j = #u - n, 0, -1 do
     local num = un[j + n + 1] * B + un[j + n]
-    local qhat = math.floor(num / vn[n])
+    local qhat = floor(num / vn[n])
     if qhat > B - 1 then
       qhat = B - 1
     end
@@ -212,7 +329,7 @@ local function divmod(u, v)
     local borrow, carry = 0, 0
     for i = 1, n do
       local p = qhat * vn[i] + carry
-      carry = math.floor(p / B)
+      carry = floor(p / B)
       local t = un[i + j] - (p - carry * B) - borrow
       if t < 0 then
         un[i + j] = t + B
@@ -252,54 +369,45 @@ local function divmod(u, v)
   return norm(q), r
 end
 
-local function pad(a, n, out)
-  for i = 1, n do
-    out[#out + 1] = a[i] or 0
-  end
+
+local BILLION = big(1000000000)
+local function time(s, n)
+  return add(mul(big(s), BILLION), big(n))
 end
 
-local mode = ARGV[1]
-local lifetime = tonumber(ARGV[2])
-local C = tonumber(ARGV[3])
 local U = limbs(ARGV, 4, 3)
 local F = limbs(ARGV, 7, 3)
 local FULL = limbs(ARGV, 10, 4)
 local M = limbs(ARGV, 14, 4)
 
-local snow
-if mode == 's' then
-  local time = redis.call('TIME')
-  snow = add(mul(big(tonumber(time[1])), big(1000000000)), big(tonumber(time[2]) * 1000))
-end
-
-local out = {}
 for i = 1, #KEYS do
   local key = KEYS[i]
-  local at = 18 + 4 * (i - 1)
-  local now = snow or limbs(ARGV, at, 3)
-  local cost = tonumber(ARGV[at + 3])
+  local at = 18 + 3 * (i - 1)
+  local now_s, now_n = snow_s, snow_n
+  if not server then
+    now_s, now_n = tonumber(ARGV[at]), tonumber(ARGV[at + 1])
+  end
+  local cost = tonumber(ARGV[at + 2])
 
-  local last, T
+  local last_s, last_n, T
   local raw = redis.call('GET', key)
   if raw then
-    local v = {}
-    for x in string.gmatch(raw, '%d+') do
-      v[#v + 1] = tonumber(x)
+    local a, b, c, d, e, f = string.match(raw, '^(%d+) (%d+) (%d+) (%d+) (%d+) (%d+)$')
+    if a then
+      last_s, last_n = tonumber(a), tonumber(b)
+      T = norm({ tonumber(c), tonumber(d), tonumber(e), tonumber(f) })
     end
-    last = norm({ v[1], v[2], v[3] })
-    T = norm({ v[4], v[5], v[6], v[7] })
-  else
-    last, T = now, FULL
+  end
+  if not last_s then
+    last_s, last_n, T = now_s, now_n, FULL
   end
 
-  -- Time never runs backwards for a bucket: an earlier request is decided
-  -- at the bucket's time, with no refill.
-  local t = now
-  if cmp(now, last) < 0 then
-    t = last
+  local t_s, t_n = now_s, now_n
+  if last_s > now_s or (last_s == now_s and last_n > now_n) then
+    t_s, t_n = last_s, last_n
   end
   if cmp(T, FULL) < 0 then
-    local gain = mul(sub(t, last), F)
+    local gain = mul(sub(time(t_s, t_n), time(last_s, last_n)), F)
     if cmp(gain, sub(FULL, T)) >= 0 then
       T = FULL
     else
@@ -319,15 +427,14 @@ for i = 1, #KEYS do
         code = 1
       end
     end
-    local value = table.concat({ t[1] or 0, t[2] or 0, t[3] or 0,
-      T[1] or 0, T[2] or 0, T[3] or 0, T[4] or 0 }, ' ')
+    local value = table.concat({ t_s, t_n, T[1] or 0, T[2] or 0, T[3] or 0, T[4] or 0 }, ' ')
     if lifetime > 0 then
       redis.call('SET', key, value, 'PX', lifetime)
     else
       -- Y / F ns from the server's now until the bucket is full again.
-      local Y = add(mul(sub(t, snow), F), sub(FULL, T))
+      local behind = sub(time(t_s, t_n), time(snow_s, snow_n))
+      local Y = add(mul(behind, F), sub(FULL, T))
       if #Y == 0 then
-        -- Full now, and never again before now: the same as no key.
         redis.call('DEL', key)
       else
         local q, r = divmod(Y, M)
@@ -345,8 +452,11 @@ for i = 1, #KEYS do
   end
 
   out[#out + 1] = code
-  pad(now, 3, out)
-  pad(t, 3, out)
-  pad(T, 4, out)
+  out[#out + 1] = now_s
+  out[#out + 1] = now_n
+  out[#out + 1] = t_s
+  out[#out + 1] = t_n
+  out[#out + 1] = (T[1] or 0) + (T[2] or 0) * B
+  out[#out + 1] = (T[3] or 0) + (T[4] or 0) * B
 end
 return out

@@ -10,13 +10,11 @@ use redis::{AsyncCommands as _, Script};
 
 use crate::cache::DenyCache;
 use crate::error::{ConfigError, Error};
-use crate::params::{MAX_TIME, Params, from_limbs, push_limbs};
+use crate::params::{MAX_TIME, Params, REPLY, Reply, split_time};
 use crate::policy::{FailurePolicy, Fallback};
 
 /// The bucket script, run with `EVALSHA` and loaded again on `NOSCRIPT`.
 const SCRIPT: &str = include_str!("bucket.lua");
-/// Integers the script returns per request.
-const REPLY: usize = 11;
 /// The longest lifetime Redis takes for a key on every version: 2⁴⁸ ms.
 const MAX_LIFETIME_MS: u128 = 1 << 48;
 
@@ -640,10 +638,11 @@ impl RedisRateLimiter {
             let mut answers = pending.iter().zip(reply.chunks_exact(REPLY));
             for slot in out.iter_mut().filter(|slot| slot.is_none()) {
                 let (item, fields) = answers.next().expect("one reply per pending request");
-                let code = fields[0] as u64;
-                let now = from_limbs(&fields[1..4]) as u64;
-                let t = from_limbs(&fields[4..7]) as u64;
-                let units = from_limbs(&fields[7..11]);
+                let Reply { code, now, t, units } = Reply::parse(fields)
+                    .ok_or_else(|| Error::Reply { detail: format!("out of range: {fields:?}") })?;
+                if units > self.params.full || now > MAX_TIME || t > MAX_TIME {
+                    return Err(Error::Reply { detail: format!("out of range: {fields:?}") });
+                }
                 let (decision, next_token) = self.params.outcome(code, item.cost, now, t, units);
                 if let Some(cache) = self.cache.as_ref().filter(|_| item.cost > 0) {
                     cache.record(&self.params, &item.key, t, units, sent);
@@ -658,27 +657,27 @@ impl RedisRateLimiter {
     async fn call(&self, items: &[&Item]) -> Result<Vec<i64>, Error> {
         let explicit = items[0].at.is_some();
         let mut invocation = self.script.prepare_invoke();
-        invocation.arg(if explicit { "e" } else { "s" });
+        invocation.arg(match (explicit, self.params.fast) {
+            (true, true) => "e",
+            (true, false) => "E",
+            (false, true) => "s",
+            (false, false) => "S",
+        });
         invocation.arg(if explicit { self.lifetime_ms } else { 0 });
         for &arg in &self.fixed {
             invocation.arg(arg);
         }
-        let mut limbs = Vec::with_capacity(3);
         for item in items {
             invocation.key(item.key.as_slice());
-            limbs.clear();
-            push_limbs(&mut limbs, u128::from(item.at.unwrap_or(0)), 3);
-            for &limb in &limbs {
-                invocation.arg(limb);
-            }
-            invocation.arg(item.cost.min(self.params.capacity + 1));
+            let [secs, nanos] = split_time(item.at.unwrap_or(0));
+            invocation.arg(secs).arg(nanos).arg(item.cost.min(self.params.capacity + 1));
         }
         let mut conn = self.conn.clone();
         let reply: Vec<i64> =
             tokio::time::timeout(self.deadline, invocation.invoke_async(&mut conn))
                 .await
                 .map_err(|_| Error::Timeout { deadline: self.deadline })??;
-        if reply.len() != items.len() * REPLY || reply.iter().any(|&x| !(0..1 << 24).contains(&x)) {
+        if reply.len() != items.len() * REPLY {
             return Err(Error::Reply {
                 detail: format!("{} integers for {} requests", reply.len(), items.len()),
             });

@@ -30,7 +30,13 @@ pub(crate) struct Params {
     pub(crate) refill: u128,
     /// A full bucket: `capacity · unit`.
     pub(crate) full: u128,
+    /// Whether the script's fast path, in plain Lua numbers, is exact for
+    /// these figures: a full bucket of at most 4·10¹⁵ units.
+    pub(crate) fast: bool,
 }
+
+/// The largest full bucket, in units, of the script's fast path.
+const FAST_FULL: u128 = 4_000_000_000_000_000;
 
 impl Params {
     /// The parameters of `capacity` tokens at `rate`, refused unless every
@@ -56,17 +62,25 @@ impl Params {
                 return Err(ConfigError::BeyondExactRange { what: name, value, bound });
             }
         }
-        Ok(Params { capacity, unit, refill, full })
+        Ok(Params { capacity, unit, refill, full, fast: full <= FAST_FULL })
     }
 
-    /// The script's fixed arguments after the mode and lifetime: C, U, F,
-    /// FULL and M = F·10⁶, in limbs.
+    /// The script's fixed arguments after the mode and lifetime: on the fast
+    /// path C, U, F, FULL and EMAX = ⌊2⁵³ / F⌋; on the general one C, and U,
+    /// F, FULL and M = F·10⁶ in limbs.
     pub(crate) fn args(&self, out: &mut Vec<u64>) {
         out.push(self.capacity);
-        push_limbs(out, self.unit, 3);
-        push_limbs(out, self.refill, 3);
-        push_limbs(out, self.full, 4);
-        push_limbs(out, self.refill * 1_000_000, 4);
+        if self.fast {
+            // All at most FULL <= 4·10¹⁵ (F <= U <= FULL), or 2⁵³.
+            for value in [self.unit, self.refill, self.full, (1u128 << 53) / self.refill] {
+                out.push(value as u64);
+            }
+        } else {
+            push_limbs(out, self.unit, 3);
+            push_limbs(out, self.refill, 3);
+            push_limbs(out, self.full, 4);
+            push_limbs(out, self.refill * 1_000_000, 4);
+        }
     }
 
     /// Whole tokens in `units`.
@@ -115,15 +129,49 @@ impl Params {
 }
 
 /// `value` as `count` limbs of 24 bits, least significant first.
-pub(crate) fn push_limbs(out: &mut Vec<u64>, value: u128, count: usize) {
+fn push_limbs(out: &mut Vec<u64>, value: u128, count: usize) {
     for i in 0..count {
         out.push(((value >> (LIMB as usize * i)) & ((1 << LIMB) - 1)) as u64);
     }
 }
 
-/// The number in `limbs` (24 bits each, least significant first).
-pub(crate) fn from_limbs(limbs: &[i64]) -> u128 {
-    limbs.iter().rev().fold(0, |acc, &limb| (acc << LIMB) | limb as u128)
+/// A time as the script takes it: whole seconds and nanoseconds.
+pub(crate) fn split_time(nanos: u64) -> [u64; 2] {
+    [nanos / NANOS_PER_SEC, nanos % NANOS_PER_SEC]
+}
+
+/// One request's answer from the script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reply {
+    pub(crate) code: u64,
+    /// The request's time, ns.
+    pub(crate) now: u64,
+    /// The bucket's time after the decision, ns.
+    pub(crate) t: u64,
+    /// The bucket's units after the decision.
+    pub(crate) units: u128,
+}
+
+/// Integers the script returns per request.
+pub(crate) const REPLY: usize = 7;
+
+impl Reply {
+    /// Reads `fields` (one request's [`REPLY`] integers), or `None` if they
+    /// are out of their ranges.
+    pub(crate) fn parse(fields: &[i64]) -> Option<Reply> {
+        let field = |i: usize, below: u64| u64::try_from(fields[i]).ok().filter(|&v| v < below);
+        let time = |i: usize| -> Option<u64> {
+            let nanos = u128::from(field(i, 1 << 34)?) * u128::from(NANOS_PER_SEC)
+                + u128::from(field(i + 1, NANOS_PER_SEC)?);
+            u64::try_from(nanos).ok()
+        };
+        Some(Reply {
+            code: field(0, 3)?,
+            now: time(1)?,
+            t: time(3)?,
+            units: u128::from(field(5, 1 << 48)?) | u128::from(field(6, 1 << 48)?) << 48,
+        })
+    }
 }
 
 /// Nanoseconds as a `Duration`; at most 2⁶³ + 10²⁷ ns, so the seconds fit.
@@ -144,13 +192,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn limbs_round_trip_across_the_range() {
+    fn limbs_hold_24_bits_each() {
         for value in [0, 1, (1 << 24) - 1, 1 << 24, (1 << 63) - 1, 10u128.pow(27)] {
             let mut out = Vec::new();
             push_limbs(&mut out, value, 4);
             assert!(out.iter().all(|&limb| limb < 1 << 24), "{value}: {out:?}");
-            let back: Vec<i64> = out.iter().map(|&l| l as i64).collect();
-            assert_eq!(from_limbs(&back), value);
+            let back = out.iter().rev().fold(0u128, |acc, &limb| acc << 24 | u128::from(limb));
+            assert_eq!(back, value);
+        }
+    }
+
+    #[test]
+    fn replies_out_of_range_are_refused() {
+        let good = [1, 5, 999_999_999, 6, 0, (1 << 48) - 1, 3];
+        let reply = Reply::parse(&good).unwrap();
+        assert_eq!((reply.now, reply.t), (5_999_999_999, 6_000_000_000));
+        assert_eq!(reply.units, (3 << 48) | ((1 << 48) - 1));
+        for (i, bad) in [(0, 3), (2, 1_000_000_000), (5, 1 << 48), (1, -1)] {
+            let mut fields = good;
+            fields[i] = bad;
+            assert_eq!(Reply::parse(&fields), None, "field {i} = {bad}");
         }
     }
 
@@ -163,5 +224,8 @@ mod tests {
         let p = Params::new(7, "7/h".parse().unwrap()).unwrap();
         // 7 per hour: 7 / 3.6·10¹² tokens per ns, reduced.
         assert_eq!((p.refill, p.unit), (7, 3_600_000_000_000));
+        assert!(p.fast);
+        let p = Params::new(1_000_000_000, "0.5".parse().unwrap()).unwrap();
+        assert!(!p.fast, "5·10¹⁸ units: the general path");
     }
 }
