@@ -291,12 +291,11 @@ async fn memory(
     ] {
         let bytes: Option<u64> =
             redis::cmd("MEMORY").arg("USAGE").arg(key).query_async(admin).await?;
-        let value: Option<String> = redis::cmd("GET").arg(key).query_async(admin).await?;
+        let value: Option<Vec<u8>> = redis::cmd("GET").arg(key).query_async(admin).await?;
         println!(
-            "Bytes per key ({what}): {} (`MEMORY USAGE`; value {:?}, {} bytes)",
+            "Bytes per key ({what}): {} (`MEMORY USAGE`; a {}-byte value)",
             bytes.unwrap_or(0),
-            value.as_deref().unwrap_or(""),
-            value.as_ref().map_or(0, String::len)
+            value.as_ref().map_or(0, Vec::len)
         );
     }
     Ok(())

@@ -51,32 +51,35 @@
 --
 -- ## Arguments
 --
+-- Numbers travel as little-endian IEEE doubles packed with Redis's `struct`
+-- library, each an integer of at most 2^53, so packing is exact.
+--
 --   ARGV[1]   "s"/"S": the server's time (TIME, whole microseconds);
 --             "e"/"E": each request brings its own time.
 --             Lower case: the fast path; upper case: the general path.
---   ARGV[2]   0: a key expires when its bucket is full again (server time);
---             n > 0: every write sets a lifetime of n ms.
---   fast:     ARGV[3..7]  C, U, F, FULL, EMAX; requests from ARGV[8]
---   general:  ARGV[3] C, [4..6] U, [7..9] F, [10..13] FULL, [14..17] M = F*10^6
---             in limbs; requests from ARGV[18]
---   request i: its time's s and n (ignored with the server's time), its cost.
+--   ARGV[2]   LIFETIME, C, then on the fast path U, F, FULL, EMAX; on the
+--             general one U (3 limbs), F (3), FULL (4), M = F*10^6 (4).
+--             LIFETIME 0: a key expires when its bucket is full again (server
+--             time); n > 0: every write sets a lifetime of n ms.
+--   ARGV[2+i] request i: its time's s and n (ignored with the server's
+--             time), its cost.
 --
--- Stored value: "s n T" (fast) or "s n T1 T2 T3 T4" (general). A value of the
--- other form (written under another capacity or rate) reads as no key.
+-- Stored value: (s, n, T) packed (fast, 24 bytes) or (s, n, T1..T4) (general,
+-- 48 bytes). A value of the other size (written under another capacity or
+-- rate) reads as no key.
 --
 -- ## Result
 --
--- Per request, 7 integers: the outcome (0 allowed, 1 denied, 2 over
+-- Per request, 7 packed doubles: the outcome (0 allowed, 1 denied, 2 over
 -- capacity), the request's time (s, n), the bucket's time t (s, n) and its
--- units after the decision as (low 48 bits, high bits). The client turns
+-- units after the decision as two parts: the fast path gives T and 0, the
+-- general one T1 + T2*B and T3 + T4*B (each below 2^48). The client turns
 -- these into limiter-core's Decision in u128 arithmetic.
 
 local floor = math.floor
+local pack, unpack = struct.pack, struct.unpack
 local mode = ARGV[1]
 local server = mode == 's' or mode == 'S'
-local lifetime = tonumber(ARGV[2])
-local C = tonumber(ARGV[3])
-local P48 = 281474976710656
 
 local snow_s, snow_n
 if server then
@@ -87,23 +90,18 @@ end
 local out = {}
 
 if mode == 's' or mode == 'e' then
-  local U, F, FULL, EMAX = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+  local lifetime, C, U, F, FULL, EMAX = unpack('<dddddd', ARGV[2])
   for i = 1, #KEYS do
     local key = KEYS[i]
-    local at = 8 + 3 * (i - 1)
-    local now_s, now_n = snow_s, snow_n
-    if not server then
-      now_s, now_n = tonumber(ARGV[at]), tonumber(ARGV[at + 1])
+    local now_s, now_n, cost = unpack('<ddd', ARGV[i + 2])
+    if server then
+      now_s, now_n = snow_s, snow_n
     end
-    local cost = tonumber(ARGV[at + 2])
 
     local last_s, last_n, T
     local raw = redis.call('GET', key)
-    if raw then
-      last_s, last_n, T = string.match(raw, '^(%d+) (%d+) (%d+)$')
-    end
-    if last_s then
-      last_s, last_n, T = tonumber(last_s), tonumber(last_n), tonumber(T)
+    if raw and #raw == 24 then
+      last_s, last_n, T = unpack('<ddd', raw)
     else
       last_s, last_n, T = now_s, now_n, FULL
     end
@@ -137,7 +135,7 @@ if mode == 's' or mode == 'e' then
       else
         code = 1
       end
-      local value = string.format('%d %d %d', t_s, t_n, T)
+      local value = pack('<ddd', t_s, t_n, T)
       if lifetime > 0 then
         redis.call('SET', key, value, 'PX', lifetime)
       else
@@ -164,14 +162,7 @@ if mode == 's' or mode == 'e' then
       end
     end
 
-    local hi = floor(T / P48)
-    out[#out + 1] = code
-    out[#out + 1] = now_s
-    out[#out + 1] = now_n
-    out[#out + 1] = t_s
-    out[#out + 1] = t_n
-    out[#out + 1] = T - hi * P48
-    out[#out + 1] = hi
+    out[i] = pack('<ddddddd', code, now_s, now_n, t_s, t_n, T, 0)
   end
   return out
 end
@@ -375,30 +366,26 @@ local function time(s, n)
   return add(mul(big(s), BILLION), big(n))
 end
 
-local U = limbs(ARGV, 4, 3)
-local F = limbs(ARGV, 7, 3)
-local FULL = limbs(ARGV, 10, 4)
-local M = limbs(ARGV, 14, 4)
+local fixed = { unpack('<dddddddddddddddd', ARGV[2]) }
+local lifetime, C = fixed[1], fixed[2]
+local U = limbs(fixed, 3, 3)
+local F = limbs(fixed, 6, 3)
+local FULL = limbs(fixed, 9, 4)
+local M = limbs(fixed, 13, 4)
 
 for i = 1, #KEYS do
   local key = KEYS[i]
-  local at = 18 + 3 * (i - 1)
-  local now_s, now_n = snow_s, snow_n
-  if not server then
-    now_s, now_n = tonumber(ARGV[at]), tonumber(ARGV[at + 1])
+  local now_s, now_n, cost = unpack('<ddd', ARGV[i + 2])
+  if server then
+    now_s, now_n = snow_s, snow_n
   end
-  local cost = tonumber(ARGV[at + 2])
 
   local last_s, last_n, T
   local raw = redis.call('GET', key)
-  if raw then
-    local a, b, c, d, e, f = string.match(raw, '^(%d+) (%d+) (%d+) (%d+) (%d+) (%d+)$')
-    if a then
-      last_s, last_n = tonumber(a), tonumber(b)
-      T = norm({ tonumber(c), tonumber(d), tonumber(e), tonumber(f) })
-    end
-  end
-  if not last_s then
+  if raw and #raw == 48 then
+    local a, b, c, d, e, f = unpack('<dddddd', raw)
+    last_s, last_n, T = a, b, norm({ c, d, e, f })
+  else
     last_s, last_n, T = now_s, now_n, FULL
   end
 
@@ -427,7 +414,7 @@ for i = 1, #KEYS do
         code = 1
       end
     end
-    local value = table.concat({ t_s, t_n, T[1] or 0, T[2] or 0, T[3] or 0, T[4] or 0 }, ' ')
+    local value = pack('<dddddd', t_s, t_n, T[1] or 0, T[2] or 0, T[3] or 0, T[4] or 0)
     if lifetime > 0 then
       redis.call('SET', key, value, 'PX', lifetime)
     else
@@ -451,12 +438,7 @@ for i = 1, #KEYS do
     end
   end
 
-  out[#out + 1] = code
-  out[#out + 1] = now_s
-  out[#out + 1] = now_n
-  out[#out + 1] = t_s
-  out[#out + 1] = t_n
-  out[#out + 1] = (T[1] or 0) + (T[2] or 0) * B
-  out[#out + 1] = (T[3] or 0) + (T[4] or 0) * B
+  out[i] = pack('<ddddddd', code, now_s, now_n, t_s, t_n,
+    (T[1] or 0) + (T[2] or 0) * B, (T[3] or 0) + (T[4] or 0) * B)
 end
 return out

@@ -10,7 +10,7 @@ use redis::{AsyncCommands as _, Script};
 
 use crate::cache::DenyCache;
 use crate::error::{ConfigError, Error};
-use crate::params::{MAX_TIME, Params, REPLY, Reply, split_time};
+use crate::params::{MAX_TIME, Params, Reply, pack, request_arg};
 use crate::policy::{FailurePolicy, Fallback};
 
 /// The bucket script, run with `EVALSHA` and loaded again on `NOSCRIPT`.
@@ -260,18 +260,19 @@ impl Builder {
         if lifetime_ms > MAX_LIFETIME_MS {
             return Err(ConfigError::LifetimeTooLong { lifetime: self.lifetime });
         }
-        let mut fixed = Vec::with_capacity(15);
-        params.args(&mut fixed);
+        let (mut server, mut explicit) = (vec![0], vec![lifetime_ms as u64]);
+        params.args(&mut server);
+        params.args(&mut explicit);
+        let header = [pack(&server), pack(&explicit)];
         Ok(Parts {
             script: Script::new(SCRIPT),
             params,
-            fixed,
+            header,
             rate: self.rate,
             prefix: self.prefix.clone(),
             v4_mask: u32::MAX.checked_shl(32 - u32::from(self.ipv4_prefix)).unwrap_or(0),
             v6_mask: u128::MAX.checked_shl(128 - u32::from(self.ipv6_prefix)).unwrap_or(0),
             deadline: self.deadline,
-            lifetime_ms: lifetime_ms as u64,
             cache: self.deny_cache.map(DenyCache::new),
             fallback: Fallback::new(self.policy, &params, self.rate),
             tally: Tally::default(),
@@ -324,13 +325,12 @@ impl From<Error> for BuildError {
 struct Parts {
     script: Script,
     params: Params,
-    fixed: Vec<u64>,
+    header: [Vec<u8>; 2],
     rate: Rate,
     prefix: String,
     v4_mask: u32,
     v6_mask: u128,
     deadline: Duration,
-    lifetime_ms: u64,
     cache: Option<DenyCache>,
     fallback: Fallback,
     tally: Tally,
@@ -341,13 +341,12 @@ impl Parts {
         let Parts {
             script,
             params,
-            fixed,
+            header,
             rate,
             prefix,
             v4_mask,
             v6_mask,
             deadline,
-            lifetime_ms,
             cache,
             fallback,
             tally,
@@ -356,13 +355,12 @@ impl Parts {
             conn,
             script,
             params,
-            fixed,
+            header,
             rate,
             prefix,
             v4_mask,
             v6_mask,
             deadline,
-            lifetime_ms,
             cache,
             fallback,
             tally,
@@ -379,14 +377,14 @@ pub struct RedisRateLimiter {
     conn: ConnectionManager,
     script: Script,
     params: Params,
-    /// The script's arguments after the mode and lifetime.
-    fixed: Vec<u64>,
+    /// The script's second argument (the lifetime and the bucket's figures),
+    /// for server time and for explicit times.
+    header: [Vec<u8>; 2],
     rate: Rate,
     prefix: String,
     v4_mask: u32,
     v6_mask: u128,
     deadline: Duration,
-    lifetime_ms: u64,
     cache: Option<DenyCache>,
     fallback: Fallback,
     tally: Tally,
@@ -635,7 +633,7 @@ impl RedisRateLimiter {
                     return Err(err);
                 }
             };
-            let mut answers = pending.iter().zip(reply.chunks_exact(REPLY));
+            let mut answers = pending.iter().zip(&reply);
             for slot in out.iter_mut().filter(|slot| slot.is_none()) {
                 let (item, fields) = answers.next().expect("one reply per pending request");
                 let Reply { code, now, t, units } = Reply::parse(fields)
@@ -654,7 +652,7 @@ impl RedisRateLimiter {
     }
 
     /// One script call for `items`, within the deadline.
-    async fn call(&self, items: &[&Item]) -> Result<Vec<i64>, Error> {
+    async fn call(&self, items: &[&Item]) -> Result<Vec<Vec<u8>>, Error> {
         let explicit = items[0].at.is_some();
         let mut invocation = self.script.prepare_invoke();
         invocation.arg(match (explicit, self.params.fast) {
@@ -663,23 +661,19 @@ impl RedisRateLimiter {
             (false, true) => "s",
             (false, false) => "S",
         });
-        invocation.arg(if explicit { self.lifetime_ms } else { 0 });
-        for &arg in &self.fixed {
-            invocation.arg(arg);
-        }
+        invocation.arg(&self.header[usize::from(explicit)]);
         for item in items {
             invocation.key(item.key.as_slice());
-            let [secs, nanos] = split_time(item.at.unwrap_or(0));
-            invocation.arg(secs).arg(nanos).arg(item.cost.min(self.params.capacity + 1));
+            invocation.arg(request_arg(item.at.unwrap_or(0), item.cost, self.params.capacity));
         }
         let mut conn = self.conn.clone();
-        let reply: Vec<i64> =
+        let reply: Vec<Vec<u8>> =
             tokio::time::timeout(self.deadline, invocation.invoke_async(&mut conn))
                 .await
                 .map_err(|_| Error::Timeout { deadline: self.deadline })??;
-        if reply.len() != items.len() * REPLY {
+        if reply.len() != items.len() {
             return Err(Error::Reply {
-                detail: format!("{} integers for {} requests", reply.len(), items.len()),
+                detail: format!("{} answers for {} requests", reply.len(), items.len()),
             });
         }
         Ok(reply)

@@ -65,9 +65,9 @@ impl Params {
         Ok(Params { capacity, unit, refill, full, fast: full <= FAST_FULL })
     }
 
-    /// The script's fixed arguments after the mode and lifetime: on the fast
-    /// path C, U, F, FULL and EMAX = ⌊2⁵³ / F⌋; on the general one C, and U,
-    /// F, FULL and M = F·10⁶ in limbs.
+    /// The script's fixed arguments after the lifetime: on the fast path C,
+    /// U, F, FULL and EMAX = ⌊2⁵³ / F⌋; on the general one C, and U, F, FULL
+    /// and M = F·10⁶ in limbs.
     pub(crate) fn args(&self, out: &mut Vec<u64>) {
         out.push(self.capacity);
         if self.fast {
@@ -135,9 +135,22 @@ fn push_limbs(out: &mut Vec<u64>, value: u128, count: usize) {
     }
 }
 
-/// A time as the script takes it: whole seconds and nanoseconds.
-pub(crate) fn split_time(nanos: u64) -> [u64; 2] {
-    [nanos / NANOS_PER_SEC, nanos % NANOS_PER_SEC]
+/// Numbers as the script reads them: little-endian doubles, each an integer
+/// of at most 2⁵³ (so exactly representable).
+pub(crate) fn pack(values: &[u64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 * values.len());
+    for &value in values {
+        debug_assert!(value <= 1 << 53, "{value} is not exact as a double");
+        out.extend_from_slice(&(value as f64).to_le_bytes());
+    }
+    out
+}
+
+/// One request's arguments: its time as whole seconds and nanoseconds, and
+/// its cost (cut to `capacity + 1`, all the script needs to know of a cost
+/// above the capacity).
+pub(crate) fn request_arg(nanos: u64, cost: u64, capacity: u64) -> Vec<u8> {
+    pack(&[nanos / NANOS_PER_SEC, nanos % NANOS_PER_SEC, cost.min(capacity + 1)])
 }
 
 /// One request's answer from the script.
@@ -152,14 +165,18 @@ pub(crate) struct Reply {
     pub(crate) units: u128,
 }
 
-/// Integers the script returns per request.
-pub(crate) const REPLY: usize = 7;
-
 impl Reply {
-    /// Reads `fields` (one request's [`REPLY`] integers), or `None` if they
-    /// are out of their ranges.
-    pub(crate) fn parse(fields: &[i64]) -> Option<Reply> {
-        let field = |i: usize, below: u64| u64::try_from(fields[i]).ok().filter(|&v| v < below);
+    /// Reads one request's 7 packed doubles, or `None` if they are not
+    /// integers within their ranges.
+    pub(crate) fn parse(bytes: &[u8]) -> Option<Reply> {
+        if bytes.len() != 56 {
+            return None;
+        }
+        let field = |i: usize, below: u64| -> Option<u64> {
+            let value = f64::from_le_bytes(bytes[8 * i..8 * i + 8].try_into().ok()?);
+            let ok = value >= 0.0 && value.fract() == 0.0 && value < below as f64;
+            ok.then_some(value as u64)
+        };
         let time = |i: usize| -> Option<u64> {
             let nanos = u128::from(field(i, 1 << 34)?) * u128::from(NANOS_PER_SEC)
                 + u128::from(field(i + 1, NANOS_PER_SEC)?);
@@ -169,7 +186,7 @@ impl Reply {
             code: field(0, 3)?,
             now: time(1)?,
             t: time(3)?,
-            units: u128::from(field(5, 1 << 48)?) | u128::from(field(6, 1 << 48)?) << 48,
+            units: u128::from(field(5, 1 << 53)?) + (u128::from(field(6, 1 << 48)?) << 48),
         })
     }
 }
@@ -204,15 +221,19 @@ mod tests {
 
     #[test]
     fn replies_out_of_range_are_refused() {
-        let good = [1, 5, 999_999_999, 6, 0, (1 << 48) - 1, 3];
-        let reply = Reply::parse(&good).unwrap();
+        let good = [1, 5, 999_999_999, 6, 0, (1 << 53) - 1, 3];
+        let reply = Reply::parse(&pack(&good)).unwrap();
         assert_eq!((reply.now, reply.t), (5_999_999_999, 6_000_000_000));
-        assert_eq!(reply.units, (3 << 48) | ((1 << 48) - 1));
-        for (i, bad) in [(0, 3), (2, 1_000_000_000), (5, 1 << 48), (1, -1)] {
+        assert_eq!(reply.units, (3 << 48) + ((1 << 53) - 1));
+        for (i, bad) in [(0, 3), (2, 1_000_000_000), (6, 1 << 48), (1, 1 << 34)] {
             let mut fields = good;
             fields[i] = bad;
-            assert_eq!(Reply::parse(&fields), None, "field {i} = {bad}");
+            assert_eq!(Reply::parse(&pack(&fields)), None, "field {i} = {bad}");
         }
+        let mut fraction = pack(&good);
+        fraction[8..16].copy_from_slice(&5.5f64.to_le_bytes());
+        assert_eq!(Reply::parse(&fraction), None);
+        assert_eq!(Reply::parse(&pack(&good[..6])), None);
     }
 
     #[test]
