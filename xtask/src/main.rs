@@ -5,6 +5,7 @@
 //! to build fast, and runs cargo through `$CARGO`, the cargo that invoked it.
 
 mod bench;
+mod bench_redis;
 mod bench_replay;
 mod fuzz;
 mod gen_trace;
@@ -27,6 +28,9 @@ tasks:
   stress [ARGS]      build in release and run limiter-stress with ARGS (--quick: smoke run)
   gen-trace [ARGS]   write examples/trace.csv (or --out PATH) from a seeded generator
   bench-replay       time limiter-cli replay on a 10M-record trace: 1 limit, a 3x3 sweep, read only
+  bench-redis [--secs S] [--no-write]
+                     limiter-redis against a float GCRA script on a redis-server of its own;
+                     writes the table into BENCHMARKS.md
   fuzz TARGET --time SECONDS
                      run a cargo-fuzz target on nightly (fuzz --list: the targets)
 ";
@@ -40,6 +44,7 @@ fn main() -> ExitCode {
         Some("stress") => stress(&args[1..]),
         Some("gen-trace") => gen_trace::run(&args[1..], &project_root()),
         Some("bench-replay") => bench_replay::run(&args[1..], &project_root()),
+        Some("bench-redis") => bench_redis::run(&args[1..], &project_root()),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
         _ => {
             eprint!("{HELP}");
