@@ -32,12 +32,15 @@
 //! Every decision equals [`limiter_core::RateLimiter::check_n_at`]'s at the
 //! same time, field for field, over the whole supported range (capacity
 //! `1..=10⁹`, any [`Rate`](limiter_core::Rate) from 10⁻⁹ to 10⁹ tokens per
-//! second, times in `0..2⁶³` ns). The script (`bucket.lua`) counts in big
-//! integers of 24-bit limbs, so that every Lua number is an exact integer
-//! below 2⁵³; its header proves the bounds. What the script returns (the
-//! bucket's time and units) is turned into a [`Decision`](limiter_core::Decision)
-//! in `u128` arithmetic, as limiter-core does. Nothing in the range is
-//! refused; [`ConfigError::BeyondExactRange`] guards the proof's assumptions.
+//! second, times in `0..2⁶³` ns). The script (`bucket.lua`) counts tokens in
+//! integer units as limiter-core does, and every Lua number in it is an exact
+//! integer of at most 2⁵³: in plain numbers when a full bucket is at most
+//! 4·10¹⁵ units (most limits: 10 tokens at 5/s is 2·10⁹), and in big integers
+//! of 24-bit limbs otherwise; its header proves the bounds. What the script
+//! returns (the bucket's time and units) is turned into a
+//! [`Decision`](limiter_core::Decision) in `u128` arithmetic, as limiter-core
+//! does. Nothing in the range is refused; [`ConfigError::BeyondExactRange`]
+//! guards the proof's assumptions.
 //!
 //! # Time
 //!

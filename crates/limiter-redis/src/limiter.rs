@@ -80,8 +80,8 @@ pub struct Outcome {
     /// The exact time from the request's time until the bucket holds one
     /// whole token more than it has left after this request (rounded up to
     /// the next nanosecond); `None` when it is full. For a denied request of
-    /// cost 1 this equals its `retry_after`. `None` also for a
-    /// [`Source::Fallback`] outcome that is not [`FailurePolicy::Local`]'s.
+    /// cost 1 this equals its `retry_after`. `None` for every
+    /// [`Source::Fallback`] outcome.
     pub next_token: Option<Duration>,
     /// Who decided.
     pub source: Source,
