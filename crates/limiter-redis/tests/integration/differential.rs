@@ -12,8 +12,14 @@ use crate::server::Server;
 
 const MAX_TIME: u64 = (1 << 63) - 1;
 
-/// Capacities and rates, the extremes of SPEC's range among them.
+/// Capacities and rates, the extremes of SPEC's range among them, on both of
+/// the script's paths: the fast one (a full bucket of at most 4·10¹⁵ units,
+/// such as 10 tokens at 5/s, 2·10⁹), up to its very edge, and the general one.
 const CONFIGS: &[(u64, &str)] = &[
+    (4_000_000, "1"),
+    (2_000_000, "0.5"),
+    (4_000_001, "1"),
+    (1_000_000, "999999999"),
     (1, "1"),
     (10, "5"),
     (3, "0.5"),
@@ -127,7 +133,8 @@ fn next_time(rng: &mut StdRng, now: u64, interval: u64) -> u64 {
         0 => now.saturating_sub(rng.random_range(0..step)),
         1 => MAX_TIME - rng.random_range(0..step.min(1 << 30)),
         2 => now.saturating_add(rng.random_range(0..1 << 62)),
-        3..=25 => now,
+        3..=5 => now.saturating_add(rng.random_range(0..1 << 44)),
+        6..=25 => now,
         _ => now.saturating_add(rng.random_range(0..step)),
     }
 }
