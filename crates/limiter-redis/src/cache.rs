@@ -104,3 +104,45 @@ impl DenyCache {
         self.map.lock().len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> Params {
+        // One token an hour: a drained bucket stays short for the whole test.
+        Params::new(2, "1/h".parse().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn answers_only_while_short_and_only_from_the_cached_time_on() {
+        let (p, cache) = (params(), DenyCache::new(10));
+        let now = Instant::now();
+        cache.record(&p, b"k", 1_000, p.unit / 2, now);
+        assert_eq!(cache.answer(&p, b"k", 1, Some(999)), None, "before the bucket's time");
+        let half_hour = 1_800_000_000_000;
+        let (decision, next) = cache.answer(&p, b"k", 1, Some(1_000)).unwrap();
+        assert_eq!(decision.retry_after(), Some(Duration::from_nanos(half_hour)));
+        assert_eq!(next, Some(Duration::from_nanos(half_hour)));
+        let (decision, _) = cache.answer(&p, b"k", 2, Some(1_000)).unwrap();
+        assert_eq!(decision.retry_after(), Some(Duration::from_nanos(3 * half_hour)));
+        let (decision, _) = cache.answer(&p, b"k", 3, Some(1_000)).unwrap();
+        assert_eq!(decision, Decision::OverCapacity { cost: 3, capacity: 2 });
+        // A whole token by then: Redis decides, and the entry goes.
+        assert_eq!(cache.answer(&p, b"k", 1, Some(1_000 + half_hour)), None);
+        assert_eq!(cache.len(), 0);
+        // A bucket holding a token is never cached.
+        cache.record(&p, b"k", 1_000, p.unit, now);
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn holds_at_most_its_size() {
+        let (p, cache) = (params(), DenyCache::new(3));
+        for key in 0..100u32 {
+            cache.record(&p, &key.to_le_bytes(), 0, 0, Instant::now());
+            assert!(cache.len() <= 3, "{} keys after {key}", cache.len());
+        }
+        assert!(cache.len() >= 1);
+    }
+}
