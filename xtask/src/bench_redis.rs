@@ -110,5 +110,7 @@ fn machine() -> String {
         .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split(':').nth(1)))
         .map_or("unknown CPU".to_owned(), |m| m.trim().to_owned());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{model}, {cores} cores")
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load.split_whitespace().next().unwrap_or("unknown");
+    format!("{model}, {cores} cores, load average {load} at the start")
 }

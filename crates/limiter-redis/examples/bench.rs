@@ -77,17 +77,22 @@ async fn run(url: &str, span: Duration) -> Result<(), Box<dyn std::error::Error>
             }
         }
     }
+    let mut notes = Vec::new();
     for in_flight in [1, 64] {
         let row = Row { engine: Engine::ExactWithCache, in_flight, keys: 1, denying: true };
         let m = measure(url, &client, &mut admin, row, &names, span).await?;
         print_row(row, &m);
         if in_flight == 1 {
             cached_p50 = Some(m.latency.value_at_quantile(0.5));
-            println!(
-                "\nDeny cache: {} of {} hot-key denials answered locally.",
-                m.cache, m.decisions
-            );
         }
+        notes.push(format!(
+            "Deny cache, {in_flight} in flight: {} of {} hot-key denials answered locally.",
+            m.cache, m.decisions
+        ));
+    }
+    println!();
+    for note in notes {
+        println!("{note}");
     }
     if let (Some(trip), Some(cached)) = (round_trip_p50, cached_p50) {
         println!(
