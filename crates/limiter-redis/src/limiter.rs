@@ -616,9 +616,7 @@ impl RedisRateLimiter {
                 if let Some((decision, next_token)) =
                     cache.answer(&self.params, &item.key, item.cost, item.at)
                 {
-                    self.tally.cache_answers.fetch_add(1, Ordering::Relaxed);
-                    *slot =
-                        Some(self.count(Outcome { decision, next_token, source: Source::Cache }));
+                    *slot = Some(Outcome { decision, next_token, source: Source::Cache });
                 }
             }
         }
@@ -626,29 +624,52 @@ impl RedisRateLimiter {
             out.iter().zip(items).filter(|(slot, _)| slot.is_none()).map(|(_, i)| i).collect();
         if !pending.is_empty() {
             let sent = Instant::now();
-            let reply = match self.call(&pending).await {
-                Ok(reply) => reply,
-                Err(err) => {
-                    self.tally.errors.fetch_add(1, Ordering::Relaxed);
-                    return Err(err);
-                }
+            let decided = match self.call(&pending).await {
+                Ok(reply) => self.read(&pending, &reply, sent),
+                Err(err) => Err(err),
             };
-            let mut answers = pending.iter().zip(&reply);
+            let decided = decided.inspect_err(|_| {
+                self.tally.errors.fetch_add(1, Ordering::Relaxed);
+            })?;
+            let mut decided = decided.into_iter();
             for slot in out.iter_mut().filter(|slot| slot.is_none()) {
-                let (item, fields) = answers.next().expect("one reply per pending request");
-                let Reply { code, now, t, units } = Reply::parse(fields)
-                    .ok_or_else(|| Error::Reply { detail: format!("out of range: {fields:?}") })?;
-                if units > self.params.full || now > MAX_TIME || t > MAX_TIME {
-                    return Err(Error::Reply { detail: format!("out of range: {fields:?}") });
-                }
-                let (decision, next_token) = self.params.outcome(code, item.cost, now, t, units);
-                if let Some(cache) = self.cache.as_ref().filter(|_| item.cost > 0) {
-                    cache.record(&self.params, &item.key, t, units, sent);
-                }
-                *slot = Some(self.count(Outcome { decision, next_token, source: Source::Redis }));
+                *slot = decided.next();
             }
         }
-        Ok(out.into_iter().map(|slot| slot.expect("every request decided")).collect())
+        // Counted only now: a failed call's requests are the policy's.
+        Ok(out
+            .into_iter()
+            .map(|slot| {
+                let outcome = slot.expect("every request decided");
+                if outcome.source == Source::Cache {
+                    self.tally.cache_answers.fetch_add(1, Ordering::Relaxed);
+                }
+                self.count(outcome)
+            })
+            .collect())
+    }
+
+    /// The outcomes of the script's `reply` to `items`, sent at `sent`.
+    fn read(
+        &self,
+        items: &[&Item],
+        reply: &[Vec<u8>],
+        sent: Instant,
+    ) -> Result<Vec<Outcome>, Error> {
+        let mut out = Vec::with_capacity(items.len());
+        for (item, fields) in items.iter().zip(reply) {
+            let parsed = Reply::parse(fields)
+                .filter(|r| r.units <= self.params.full && r.now <= MAX_TIME && r.t <= MAX_TIME);
+            let Some(Reply { code, now, t, units }) = parsed else {
+                return Err(Error::Reply { detail: format!("out of range: {fields:?}") });
+            };
+            let (decision, next_token) = self.params.outcome(code, item.cost, now, t, units);
+            if let Some(cache) = self.cache.as_ref().filter(|_| item.cost > 0) {
+                cache.record(&self.params, &item.key, t, units, sent);
+            }
+            out.push(Outcome { decision, next_token, source: Source::Redis });
+        }
+        Ok(out)
     }
 
     /// One script call for `items`, within the deadline.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use limiter_core::{Decision, Nanos, Rate};
-use limiter_redis::{FailurePolicy, RedisRateLimiter, Source};
+use limiter_redis::{FailurePolicy, Key, RedisRateLimiter, Request, Source};
 
 use crate::server::Server;
 
@@ -62,8 +62,17 @@ async fn a_killed_server_gives_the_policy_and_a_restarted_one_resumes() {
         assert_eq!(outcome.source, Source::Fallback);
         local_decisions.push(outcome.decision.is_allowed());
     }
+    let batch = [
+        Request { key: Key::from("k"), cost: 1, at: Some(Nanos::from_secs(2)) },
+        Request { key: Key::from("j"), cost: 1, at: Some(Nanos::from_secs(2)) },
+    ];
+    let outcomes = deny.check_batch(&batch).await;
+    assert!(outcomes.iter().all(|o| o.source == Source::Fallback && !o.decision.is_allowed()));
+    assert!(deny.try_check_batch(&batch).await.is_err());
     let counters = deny.counters();
-    assert_eq!((counters.errors, counters.fallbacks), (3, 3), "{counters:?}");
+    // Three calls and a batch of two decided by the policy; the try_ call's
+    // error is returned, not decided.
+    assert_eq!((counters.errors, counters.fallbacks, counters.denied), (5, 5, 5), "{counters:?}");
 
     server.restart();
     // Waiting for the connection manager to reconnect to the real server.

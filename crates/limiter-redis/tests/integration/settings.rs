@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use limiter_core::{Nanos, Rate, RateLimiter};
-use limiter_redis::{ConfigError, FailurePolicy, Key, RedisRateLimiter};
+use limiter_redis::{ConfigError, FailurePolicy, Key, RedisRateLimiter, Request, Source};
 
 #[test]
 fn settings_outside_the_range_are_refused_with_the_bound() {
@@ -92,4 +92,23 @@ async fn keys_are_bucket_addresses_under_a_hash_tag() {
     // An address's bucket is named by its text: the bytes of that text share it.
     assert!(!redis.check_n_at("10.1.2.3", 1, at).await.decision.is_allowed());
     assert!(redis.check_n_at("10.1.2.4", 1, at).await.decision.is_allowed());
+
+    // A batch mixing server-time and explicit-time requests: one run each,
+    // in order.
+    let request = |key: &'static str, at: Option<u64>| Request {
+        key: Key::from(key),
+        cost: 1,
+        at: at.map(Nanos::from_secs),
+    };
+    let batch = [
+        request("m1", None),
+        request("m2", Some(5)),
+        request("m2", Some(5)),
+        request("m2", Some(5)),
+        request("m1", None),
+    ];
+    let outcomes = redis.check_batch(&batch).await;
+    let allowed: Vec<bool> = outcomes.iter().map(|o| o.decision.is_allowed()).collect();
+    assert_eq!(allowed, [true, true, true, false, true]);
+    assert!(outcomes.iter().all(|o| o.source == Source::Redis));
 }
