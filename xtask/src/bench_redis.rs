@@ -3,18 +3,17 @@
 //!
 //! Starts `redis-server` on a free loopback port (persistence off), runs
 //! limiter-redis's `bench` example in release mode against it, stops the
-//! server, and writes the example's table between the `<!-- bench:redis -->`
-//! markers of BENCHMARKS.md (creating the file or the section if absent).
+//! server and prints the example's table; `--markdown` also writes it to the
+//! `redis` section of BENCHMARKS.md.
 
 use std::error::Error;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: cargo xtask bench-redis [--secs S] [--no-write]";
-const START: &str = "<!-- bench:redis -->";
-const END: &str = "<!-- /bench:redis -->";
+use crate::markdown;
+
+const USAGE: &str = "usage: cargo xtask bench-redis [--secs S] [--markdown]";
 
 /// A `redis-server` child, killed when dropped.
 struct Server(Child);
@@ -26,13 +25,13 @@ impl Drop for Server {
     }
 }
 
-pub(crate) fn run(args: &[String], root: &Path) -> Result<(), Box<dyn Error>> {
-    let (mut secs, mut write) = ("2".to_owned(), true);
+pub(crate) fn run(args: &[String]) -> Result<(), Box<dyn Error>> {
+    let (args, write) = markdown::take_flag(args);
+    let mut secs = "2".to_owned();
     let mut args = args.iter();
     while let Some(flag) = args.next() {
         match flag.as_str() {
             "--secs" => secs = args.next().ok_or(USAGE)?.clone(),
-            "--no-write" => write = false,
             _ => return Err(format!("unknown option {flag:?}\n{USAGE}").into()),
         }
     }
@@ -81,36 +80,11 @@ pub(crate) fn run(args: &[String], root: &Path) -> Result<(), Box<dyn Error>> {
     let table = String::from_utf8(output.stdout)?;
     print!("{table}");
     if write {
-        let section = format!(
-            "{START}\n## Redis backend\n\n`cargo xtask bench-redis` (each row {secs} s; one \
-             client process, 2 tokio workers, and the server on the same machine: {}; {version}).\n\n\
-             {table}{END}",
-            machine()
+        let body = format!(
+            "Each row {secs} s; one client process with 2 tokio workers and the server on \
+             the same machine; {version}.\n\n{table}"
         );
-        let path = root.join("BENCHMARKS.md");
-        let old = std::fs::read_to_string(&path).unwrap_or_default();
-        let new = match (old.find(START), old.find(END)) {
-            (Some(start), Some(end)) if start < end => {
-                format!("{}{section}{}", &old[..start], &old[end + END.len()..])
-            }
-            _ if old.is_empty() => format!("# Benchmarks\n\n{section}\n"),
-            _ => format!("{}\n{section}\n", old.trim_end()),
-        };
-        std::fs::write(&path, new)?;
-        eprintln!("wrote {}", path.display());
+        markdown::write_section("redis", &format!("cargo xtask bench-redis --secs {secs}"), &body)?;
     }
     Ok(())
-}
-
-/// The CPU model and core count, from /proc/cpuinfo where there is one.
-fn machine() -> String {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = info
-        .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split(':').nth(1)))
-        .map_or("unknown CPU".to_owned(), |m| m.trim().to_owned());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let load = load.split_whitespace().next().unwrap_or("unknown");
-    format!("{model}, {cores} cores, load average {load} at the start")
 }

@@ -6,6 +6,8 @@
 //! only, the floor), a replay with one limit, and a 3×3 what-if sweep. Each
 //! pass runs several times; the table shows the best and the median wall
 //! time and the records per second of the best, next to the targets.
+//! `--markdown` also writes the table to the `bench-replay` section of
+//! BENCHMARKS.md.
 
 use std::env;
 use std::error::Error;
@@ -14,8 +16,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::gen_trace::{self, Format, Params};
+use crate::markdown;
 
-const USAGE: &str = "usage: cargo xtask bench-replay [--records N] [--keys N] [--runs N]";
+const USAGE: &str =
+    "usage: cargo xtask bench-replay [--records N] [--keys N] [--runs N] [--markdown]";
 
 /// Target: records per second with one limit.
 const SINGLE_TARGET: f64 = 5e6;
@@ -23,6 +27,10 @@ const SINGLE_TARGET: f64 = 5e6;
 const SWEEP_TARGET: f64 = 3.0;
 
 pub(crate) fn run(args: &[String], root: &Path) -> Result<(), Box<dyn Error>> {
+    let (args, write) = markdown::take_flag(args);
+    let command_line =
+        ["cargo xtask bench-replay"].into_iter().chain(args.iter().map(String::as_str));
+    let command_line = command_line.collect::<Vec<_>>().join(" ");
     let (mut records, mut keys, mut runs) = (10_000_000, 100_000, 5);
     let mut args = args.iter();
     while let Some(flag) = args.next() {
@@ -62,24 +70,58 @@ pub(crate) fn run(args: &[String], root: &Path) -> Result<(), Box<dyn Error>> {
     time(&bin, &lines, None)?;
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    println!(
+    let mut report = Report::default();
+    report.line(format!(
         "bench-replay: {records} records over {keys} keys, {:.1} MB, {runs} runs per pass, {cores} cores, \
          load average {}",
         size as f64 / 1e6,
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
-    );
-    println!("{:<22}{:>9}{:>10}{:>13}   target", "pass", "best", "median", "records/s");
+    ));
+    report.line(format!("{:<22}{:>9}{:>10}{:>13}   target", "pass", "best", "median", "records/s"));
     let floor = measure(&bin, &lines, runs, None)?;
-    row("read and split lines", &floor, records, String::new());
+    report.row("read and split lines", &floor, records, String::new());
     let one = measure(&bin, &single, runs, Some(records))?;
     let rate = records as f64 / one.best.as_secs_f64();
     let verdict = if rate >= SINGLE_TARGET { "met" } else { "MISSED" };
-    row("replay, 1 limit", &one, records, format!(">= 5.0 M/s: {verdict}"));
+    report.row("replay, 1 limit", &one, records, format!(">= 5.0 M/s: {verdict}"));
     let nine = measure(&bin, &sweep, runs, Some(records))?;
     let ratio = nine.best.as_secs_f64() / one.best.as_secs_f64();
     let verdict = if ratio <= SWEEP_TARGET { "met" } else { "MISSED" };
-    row("replay, 3x3 sweep", &nine, records, format!("<= 3x one limit: {ratio:.2}x, {verdict}"));
+    report.row(
+        "replay, 3x3 sweep",
+        &nine,
+        records,
+        format!("<= 3x one limit: {ratio:.2}x, {verdict}"),
+    );
+    if write {
+        markdown::write_section("bench-replay", &command_line, &markdown::fenced(&report.text))?;
+    }
     Ok(())
+}
+
+/// The table, printed line by line as it is measured and kept for
+/// `--markdown`.
+#[derive(Default)]
+struct Report {
+    text: String,
+}
+
+impl Report {
+    fn line(&mut self, line: String) {
+        println!("{line}");
+        self.text.push_str(&line);
+        self.text.push('\n');
+    }
+
+    fn row(&mut self, name: &str, timing: &Timing, records: u64, target: String) {
+        let rate = records as f64 / timing.best.as_secs_f64() / 1e6;
+        self.line(format!(
+            "{name:<22}{:>7.2} s{:>8.2} s{:>9.1} M/s   {target}",
+            timing.best.as_secs_f64(),
+            timing.median.as_secs_f64(),
+            rate
+        ));
+    }
 }
 
 /// The best and median of several timed runs.
@@ -119,14 +161,4 @@ fn time(bin: &Path, args: &[&str], records: Option<u64>) -> Result<Duration, Box
         }
     }
     Ok(elapsed)
-}
-
-fn row(name: &str, timing: &Timing, records: u64, target: String) {
-    let rate = records as f64 / timing.best.as_secs_f64() / 1e6;
-    println!(
-        "{name:<22}{:>7.2} s{:>8.2} s{:>9.1} M/s   {target}",
-        timing.best.as_secs_f64(),
-        timing.median.as_secs_f64(),
-        rate
-    );
 }

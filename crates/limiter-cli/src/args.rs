@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use limiter_core::{
-    ConfigError, Eviction, KeyedRateLimiter, MAX_CAPACITY, ManualClock, Rate, RateLimiter,
+    Eviction, KeyedRateLimiter, MAX_CAPACITY, ManualClock, ParseRateError, Rate, RateLimiter,
 };
 
 use crate::keys::{KeyId, Prefixes};
@@ -157,9 +157,9 @@ impl Limit {
     /// (ids are one-to-one with the keys' bytes), in trace time; it never
     /// evicts either.
     pub(crate) fn keyed_limiter(&self) -> KeyedRateLimiter<KeyId, ManualClock> {
-        RateLimiter::builder(self.capacity, self.rate)
+        KeyedRateLimiter::builder(self.capacity, self.rate)
             .eviction(Eviction::Never)
-            .build_keyed_with_clock(ManualClock::default())
+            .build_with_clock(ManualClock::default())
             .expect("capacity was validated when the config was built")
     }
 }
@@ -246,7 +246,7 @@ pub(crate) enum ArgsError {
     /// A capacity outside `1..=10⁹`.
     CapacityOutOfRange { input: String },
     /// A rate the core's `Rate::from_str` rejects.
-    Rate(ConfigError),
+    Rate(ParseRateError),
     /// `--decisions` with more than one limit: the CSV has one `allowed` column.
     DecisionsWithSweep,
     /// `--decisions` names one of the inputs, which creating it would wipe.

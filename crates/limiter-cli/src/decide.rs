@@ -6,11 +6,11 @@ use std::sync::mpsc::Receiver;
 use limiter_core::{Decision, KeyedRateLimiter, ManualClock, Nanos, RateLimiter};
 
 use crate::args::{KeyKind, Limit};
+use crate::batch::{Batch, Rec};
 use crate::decisions::DecisionSink;
 use crate::error::CliError;
 use crate::keys::{Key, KeyCount, KeyId, Prefixes};
 use crate::redis::{RedisDecider, RedisTarget};
-use crate::replay::{Batch, Rec};
 use crate::report::{KeyResult, LimitResult};
 
 /// Batches a worker with several limits decides limit by limit, grouped by key.
@@ -229,19 +229,16 @@ mod tests {
     use std::net::IpAddr;
     use std::sync::mpsc::sync_channel;
 
+    use limiter_testkit::{RngExt, rng};
+
     use super::*;
     use crate::keys::KeyTable;
 
     /// Batches of the given sizes over 30 keys, with costs 0 to 3 and some
     /// records out of order, from a fixed seed.
     fn batches(sizes: impl Iterator<Item = usize>) -> (Vec<Arc<Batch>>, Vec<KeyCount>) {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = rng(0x2545_f491_4f6c_dd1d, 0);
+        let mut next = move || rng.random::<u64>();
         let mut keys = KeyTable::new();
         let mut nanos = 10_000_000_000;
         let batches = sizes

@@ -5,6 +5,7 @@
 //! pipe (as when piped into `head`).
 
 mod args;
+mod batch;
 mod decide;
 mod decisions;
 mod error;

@@ -16,7 +16,7 @@ use tokio::runtime::Runtime;
 use crate::args::{KeyKind, Limit};
 use crate::error::CliError;
 use crate::keys::Prefixes;
-use crate::replay::Rec;
+use crate::batch::Rec;
 
 /// How long a call may take: a replay waits for Redis rather than guess.
 const DEADLINE: Duration = Duration::from_secs(30);

@@ -21,20 +21,18 @@ use std::thread;
 
 use crate::access_log::{looks_like_access_log, parse_access_line};
 use crate::args::{ArgsError, InputFormat, KeyKind, ReplayConfig};
+use crate::batch::{BATCH, Batch, Rec};
 use crate::decide::{self, LimitState, work};
 use crate::decisions::{self, DecisionSink};
 use crate::error::CliError;
 use crate::input::{Input, Line};
-use crate::keys::{KeyCount, KeyId, KeyTable};
+use crate::keys::{KeyCount, KeyTable};
 use crate::report::Summary;
 use crate::trace::{
     Field, KeyField, LineError, Opaque, Record, TraceError, TraceErrorKind, parse_csv_line, trim,
 };
 use indicatif::ProgressBar;
 
-/// Records per batch: big enough that handing a batch over costs little per
-/// record, small enough that a batch stays in cache.
-pub(crate) const BATCH: usize = 4096;
 /// Batches queued for a worker with one limit.
 const QUEUE: usize = 16;
 /// Malformed records shown on standard error under `--skip-invalid`.
@@ -139,29 +137,6 @@ pub(crate) fn count_lines(paths: &[impl AsRef<Path>]) -> Result<u64, CliError> {
         }
     }
     Ok(count)
-}
-
-/// A record as the workers need it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Rec {
-    /// The bucket address: canonical, cut to its family's prefix (unused,
-    /// and unspecified, for an opaque key, which its id stands for).
-    pub(crate) ip: IpAddr,
-    pub(crate) id: KeyId,
-    pub(crate) nanos: u64,
-    pub(crate) cost: u64,
-}
-
-/// Records in input order, all from one input.
-#[derive(Debug, Default)]
-pub(crate) struct Batch {
-    pub(crate) recs: Vec<Rec>,
-    /// With `--decisions`: each record's row up to `allowed`, back to back.
-    pub(crate) rows: Vec<u8>,
-    /// Where each record's part of `rows` ends.
-    pub(crate) row_ends: Vec<usize>,
-    /// What follows `allowed` on every row of this batch.
-    pub(crate) row_tail: Arc<[u8]>,
 }
 
 /// What the parser counted.

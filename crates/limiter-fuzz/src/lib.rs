@@ -23,7 +23,6 @@
 
 mod decisions;
 mod ip;
-mod model;
 mod rate;
 mod trace;
 
