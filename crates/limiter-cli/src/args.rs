@@ -12,6 +12,7 @@ use limiter_core::{
 };
 
 use crate::keys::{KeyId, Prefixes};
+use crate::redis::RedisTarget;
 
 /// Replays recorded traffic through a per-IP token-bucket rate limiter.
 #[derive(Debug, Parser)]
@@ -94,6 +95,13 @@ pub(crate) struct ReplayArgs {
     /// key (an API key, a user id), compared byte for byte.
     #[arg(long, value_enum, value_name = "KIND", default_value_t = KeyKind::Ip)]
     pub(crate) key: KeyKind,
+    /// Decides on the Redis at URL (`redis://host:port/`) with limiter-redis,
+    /// in trace time, under a fresh key prefix deleted at the end.
+    #[arg(long, value_name = "URL")]
+    pub(crate) redis: Option<String>,
+    /// The key prefix for --redis (default: one of the run's own).
+    #[arg(long, value_name = "P", requires = "redis")]
+    pub(crate) redis_prefix: Option<String>,
 }
 
 /// What a record's key is.
@@ -171,6 +179,8 @@ pub(crate) struct ReplayConfig {
     pub(crate) prefixes: Prefixes,
     /// What the records' keys are.
     pub(crate) key: KeyKind,
+    /// `--redis`: where to decide, if not in this process.
+    pub(crate) redis: Option<RedisTarget>,
 }
 
 impl ReplayConfig {
@@ -223,6 +233,7 @@ impl TryFrom<ReplayArgs> for ReplayConfig {
             skip_invalid: args.skip_invalid,
             prefixes: Prefixes::new(ipv4_prefix, ipv6_prefix),
             key: args.key,
+            redis: args.redis.map(|url| RedisTarget::new(url, args.redis_prefix)),
         })
     }
 }

@@ -25,6 +25,8 @@ pub(crate) enum CliError {
     Write { path: String, err: io::Error },
     /// More distinct keys than key ids (2³²).
     TooManyKeys,
+    /// `--redis`: Redis could not be reached or failed a call.
+    Redis(String),
 }
 
 impl CliError {
@@ -62,6 +64,7 @@ impl fmt::Display for CliError {
             CliError::TooManyKeys => {
                 f.write_str("more than 4294967296 distinct keys: the most one replay can count")
             }
+            CliError::Redis(err) => write!(f, "--redis: {err}"),
         }
     }
 }
@@ -75,7 +78,7 @@ impl std::error::Error for CliError {
             | CliError::Read { err, .. }
             | CliError::CreateDecisions { err, .. }
             | CliError::Write { err, .. } => Some(err),
-            CliError::IsDirectory { .. } | CliError::TooManyKeys => None,
+            CliError::IsDirectory { .. } | CliError::TooManyKeys | CliError::Redis(_) => None,
         }
     }
 }

@@ -11,6 +11,7 @@ mod decisions;
 mod error;
 mod input;
 mod keys;
+mod redis;
 mod replay;
 mod report;
 

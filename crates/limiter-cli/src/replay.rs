@@ -64,7 +64,12 @@ pub(crate) fn replay(config: &ReplayConfig, progress: &ProgressBar) -> Result<Su
     let workers = config.limits.len().min(cores);
     let mut groups: Vec<Vec<LimitState>> = (0..workers).map(|_| Vec::new()).collect();
     for (index, &limit) in config.limits.iter().enumerate() {
-        groups[index % workers].push(LimitState::new(index, limit, config.prefixes, config.key));
+        let state = LimitState::new(index, limit, config.prefixes, config.key);
+        let state = match &config.redis {
+            Some(target) => state.through_redis(target, config.key)?,
+            None => state,
+        };
+        groups[index % workers].push(state);
     }
 
     let (parsed, worked) = thread::scope(|scope| {

@@ -12,5 +12,6 @@ mod opaque_keys;
 mod output;
 mod prefixes;
 mod readme;
+mod redis;
 mod spec_rules;
 mod util;
