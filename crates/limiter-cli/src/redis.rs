@@ -14,9 +14,9 @@ use limiter_redis::{FailurePolicy, Key, RedisRateLimiter, Request};
 use tokio::runtime::Runtime;
 
 use crate::args::{KeyKind, Limit};
+use crate::batch::Rec;
 use crate::error::CliError;
 use crate::keys::Prefixes;
-use crate::batch::Rec;
 
 /// How long a call may take: a replay waits for Redis rather than guess.
 const DEADLINE: Duration = Duration::from_secs(30);

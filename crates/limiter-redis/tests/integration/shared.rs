@@ -68,7 +68,7 @@ async fn instances_on_server_time_allow_the_capacity_plus_the_refill() {
             .unwrap();
         instances.push(Arc::new(limiter));
     }
-    let mut conn = server.conn().await;
+    let mut conn = crate::server::conn(&server).await;
     let start = server_nanos(&mut conn).await;
     let span = Duration::from_millis(300);
     let mut tasks = Vec::new();
@@ -106,7 +106,7 @@ async fn keys_expire_when_full_and_an_expired_key_is_a_full_bucket() {
     let Some(server) = Server::start("keys_expire_when_full") else {
         return;
     };
-    let mut conn = server.conn().await;
+    let mut conn = crate::server::conn(&server).await;
     // 3 tokens a second: a token takes 333.33 ms, not a whole millisecond.
     let limiter = crate::limiter(&server.url(), "ttl", 10, "3").await;
     assert!(limiter.check_n("k", 0).await.decision.is_allowed());
@@ -230,7 +230,7 @@ async fn expiry_is_the_exact_time_to_full_for_divisors_of_every_size() {
     let Some(server) = Server::start("expiry_is_the_exact_time_to_full") else {
         return;
     };
-    let mut conn = server.conn().await;
+    let mut conn = crate::server::conn(&server).await;
     // Refill numerators F of 1 to 4 limbs in the script's division by F·10⁶.
     for (index, (capacity, rate)) in [
         (1_000_000_000u64, "0.999999999"),
