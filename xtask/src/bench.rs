@@ -1,15 +1,25 @@
-//! `cargo xtask bench [--quick] [--runs N]`: builds limiter-bench's suite in
-//! release (cargo's bench profile) and runs it, printing one table that
-//! compares limiter-core with governor and a floor.
+//! `cargo xtask bench [--quick] [--runs N] [--markdown]`: builds
+//! limiter-bench's suite in release (cargo's bench profile) and runs it,
+//! printing one table that compares limiter-core with governor and a floor.
+//! `--markdown` also writes that table (the suite prints markdown) to the
+//! `bench` section of BENCHMARKS.md.
 
 use std::error::Error;
 
+use crate::markdown;
+
 /// Runs the suite with `args`.
 pub(crate) fn bench(args: &[String]) -> Result<(), Box<dyn Error>> {
-    check_args(args)?;
+    let (args, write) = markdown::take_flag(args);
+    check_args(&args)?;
     let mut all = vec!["bench", "--quiet", "-p", "limiter-bench", "--bench", "suite", "--"];
     all.extend(args.iter().map(String::as_str));
-    super::cargo(&all)
+    if !write {
+        return super::cargo(&all);
+    }
+    let output = markdown::run_teed(super::cargo_command(&all))?;
+    let command_line = ["cargo xtask bench"].into_iter().chain(args.iter().map(String::as_str));
+    markdown::write_section("bench", &command_line.collect::<Vec<_>>().join(" "), &output)
 }
 
 /// Rejects, before the build, arguments the suite cannot take. The suite
@@ -21,7 +31,11 @@ fn check_args(args: &[String]) -> Result<(), String> {
             "--quick" => {}
             "--runs" if rest.next().is_some() => {}
             "--runs" => return Err("bench: --runs needs N".to_owned()),
-            _ => return Err(format!("bench: unknown argument {arg:?} (--quick, --runs N)")),
+            _ => {
+                return Err(format!(
+                    "bench: unknown argument {arg:?} (--quick, --runs N, --markdown)"
+                ));
+            }
         }
     }
     Ok(())
@@ -42,7 +56,7 @@ mod tests {
         assert_eq!(check(&["--runs"]), Err("bench: --runs needs N".to_owned()));
         assert_eq!(
             check(&["--fast"]),
-            Err("bench: unknown argument \"--fast\" (--quick, --runs N)".to_owned())
+            Err("bench: unknown argument \"--fast\" (--quick, --runs N, --markdown)".to_owned())
         );
     }
 }

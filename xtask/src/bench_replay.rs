@@ -6,11 +6,13 @@
 //! only, the floor), a replay with one limit, and a 3×3 what-if sweep. Each
 //! pass runs several times; the table shows the best and the median wall
 //! time and the records per second of the best, next to the targets.
-//!
 //! `--logs` also generates the same traffic as a 10M-line HAProxy log, AWS
 //! ALB log and JSON-lines log (`cargo xtask gen-trace --log`), and times a
 //! one-limit replay of each, next to the CSV figure: the target is at least
 //! half the CSV replay's records per second.
+//!
+//! `--markdown` also writes the table to the `bench-replay` section of
+//! BENCHMARKS.md.
 
 use std::env;
 use std::error::Error;
@@ -19,8 +21,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::gen_trace::{self, Format, Log, Params};
+use crate::markdown;
 
-const USAGE: &str = "usage: cargo xtask bench-replay [--records N] [--keys N] [--runs N] [--logs]";
+const USAGE: &str =
+    "usage: cargo xtask bench-replay [--records N] [--keys N] [--runs N] [--logs] [--markdown]";
 
 /// Target: a log replays at least this share of the CSV replay's records/s.
 const LOG_TARGET: f64 = 0.5;
@@ -31,6 +35,10 @@ const SINGLE_TARGET: f64 = 5e6;
 const SWEEP_TARGET: f64 = 3.0;
 
 pub(crate) fn run(args: &[String], root: &Path) -> Result<(), Box<dyn Error>> {
+    let (args, write) = markdown::take_flag(args);
+    let command_line =
+        ["cargo xtask bench-replay"].into_iter().chain(args.iter().map(String::as_str));
+    let command_line = command_line.collect::<Vec<_>>().join(" ");
     let (mut records, mut keys, mut runs, mut logs) = (10_000_000, 100_000, 5, false);
     let mut args = args.iter();
     while let Some(flag) = args.next() {
@@ -68,23 +76,29 @@ pub(crate) fn run(args: &[String], root: &Path) -> Result<(), Box<dyn Error>> {
     time(&bin, &lines, None)?;
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    println!(
+    let mut report = Report::default();
+    report.line(format!(
         "bench-replay: {records} records over {keys} keys, {:.1} MB, {runs} runs per pass, {cores} cores, \
          load average {}",
         size as f64 / 1e6,
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
-    );
-    println!("{:<22}{:>9}{:>10}{:>13}   target", "pass", "best", "median", "records/s");
+    ));
+    report.line(format!("{:<22}{:>9}{:>10}{:>13}   target", "pass", "best", "median", "records/s"));
     let floor = measure(&bin, &lines, runs, None)?;
-    row("read and split lines", &floor, records, String::new());
+    report.row("read and split lines", &floor, records, String::new());
     let one = measure(&bin, &single, runs, Some(records))?;
     let rate = records as f64 / one.best.as_secs_f64();
     let verdict = if rate >= SINGLE_TARGET { "met" } else { "MISSED" };
-    row("replay, 1 limit", &one, records, format!(">= 5.0 M/s: {verdict}"));
+    report.row("replay, 1 limit", &one, records, format!(">= 5.0 M/s: {verdict}"));
     let nine = measure(&bin, &sweep, runs, Some(records))?;
     let ratio = nine.best.as_secs_f64() / one.best.as_secs_f64();
     let verdict = if ratio <= SWEEP_TARGET { "met" } else { "MISSED" };
-    row("replay, 3x3 sweep", &nine, records, format!("<= 3x one limit: {ratio:.2}x, {verdict}"));
+    report.row(
+        "replay, 3x3 sweep",
+        &nine,
+        records,
+        format!("<= 3x one limit: {ratio:.2}x, {verdict}"),
+    );
     if logs {
         for &(name, log) in &Log::ALL[1..] {
             let path = generate(&dir, &Params { log, ..params.clone() })?;
@@ -96,8 +110,11 @@ pub(crate) fn run(args: &[String], root: &Path) -> Result<(), Box<dyn Error>> {
             let share = one.best.as_secs_f64() / timing.best.as_secs_f64();
             let verdict = if share >= LOG_TARGET { "met" } else { "MISSED" };
             let label = format!("replay {name}, {size:.0} MB");
-            row(&label, &timing, records, format!(">= 0.5x CSV: {share:.2}x, {verdict}"));
+            report.row(&label, &timing, records, format!(">= 0.5x CSV: {share:.2}x, {verdict}"));
         }
+    }
+    if write {
+        markdown::write_section("bench-replay", &command_line, &markdown::fenced(&report.text))?;
     }
     Ok(())
 }
@@ -120,6 +137,31 @@ fn generate(dir: &Path, params: &Params) -> Result<PathBuf, Box<dyn Error>> {
         eprintln!("generated {} in {:.1} s", path.display(), started.elapsed().as_secs_f64());
     }
     Ok(path)
+}
+
+/// The table, printed line by line as it is measured and kept for
+/// `--markdown`.
+#[derive(Default)]
+struct Report {
+    text: String,
+}
+
+impl Report {
+    fn line(&mut self, line: String) {
+        println!("{line}");
+        self.text.push_str(&line);
+        self.text.push('\n');
+    }
+
+    fn row(&mut self, name: &str, timing: &Timing, records: u64, target: String) {
+        let rate = records as f64 / timing.best.as_secs_f64() / 1e6;
+        self.line(format!(
+            "{name:<22}{:>7.2} s{:>8.2} s{:>9.1} M/s   {target}",
+            timing.best.as_secs_f64(),
+            timing.median.as_secs_f64(),
+            rate
+        ));
+    }
 }
 
 /// The best and median of several timed runs.
@@ -159,14 +201,4 @@ fn time(bin: &Path, args: &[&str], records: Option<u64>) -> Result<Duration, Box
         }
     }
     Ok(elapsed)
-}
-
-fn row(name: &str, timing: &Timing, records: u64, target: String) {
-    let rate = records as f64 / timing.best.as_secs_f64() / 1e6;
-    println!(
-        "{name:<22}{:>7.2} s{:>8.2} s{:>9.1} M/s   {target}",
-        timing.best.as_secs_f64(),
-        timing.median.as_secs_f64(),
-        rate
-    );
 }

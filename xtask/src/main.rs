@@ -5,9 +5,12 @@
 //! to build fast, and runs cargo through `$CARGO`, the cargo that invoked it.
 
 mod bench;
+mod bench_http;
+mod bench_redis;
 mod bench_replay;
 mod fuzz;
 mod gen_trace;
+mod markdown;
 
 use std::env;
 use std::error::Error;
@@ -18,18 +21,28 @@ const HELP: &str = "\
 usage: cargo xtask <task> [args]
 
 tasks:
-  bench [--quick] [--runs N]
+  bench [--quick] [--runs N] [--markdown]
                      build in release and run the benchmark suite: one table of
                      limiter-core against governor and a floor (--quick: short;
                      --runs N: N runs, then how often each target was met)
+
   ci                 fmt check, clippy -D warnings, the README's test command, docs -D warnings
   loom               model-check limiter-core's concurrency (its tests/loom.rs, --cfg loom)
-  stress [ARGS]      build in release and run limiter-stress with ARGS (--quick: smoke run)
+  stress [ARGS] [--markdown]
+                     build in release and run limiter-stress with ARGS (--quick: smoke run)
   gen-trace [ARGS]   write examples/trace.csv (or --out PATH) from a seeded generator
-  bench-replay       time limiter-cli replay on a 10M-record trace: 1 limit, a 3x3 sweep, read only;
+  bench-http [--duration SECS] [--rounds N] [--connections N] [--markdown]
+                     load bare axum, limiter-tower and tower_governor over loopback
+  bench-replay [--logs] [--markdown]
+                     time limiter-cli replay on a 10M-record trace: 1 limit, a 3x3 sweep, read only;
                      --logs adds 10M-line HAProxy, ALB and JSON-lines logs
+  bench-redis [--secs S] [--markdown]
+                     limiter-redis against a float GCRA script on a redis-server of its own
   fuzz TARGET --time SECONDS
                      run a cargo-fuzz target on nightly (fuzz --list: the targets)
+
+--markdown (bench, bench-http, bench-redis, bench-replay, stress) also writes the output, with the command,
+machine and date, to that command's section of BENCHMARKS.md (xtask/src/markdown.rs)
 ";
 
 fn main() -> ExitCode {
@@ -40,7 +53,9 @@ fn main() -> ExitCode {
         Some("loom") => loom(),
         Some("stress") => stress(&args[1..]),
         Some("gen-trace") => gen_trace::run(&args[1..], &project_root()),
+        Some("bench-http") => bench_http::run(&args[1..]),
         Some("bench-replay") => bench_replay::run(&args[1..], &project_root()),
+        Some("bench-redis") => bench_redis::run(&args[1..]),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
         _ => {
             eprint!("{HELP}");
@@ -94,7 +109,7 @@ fn forbidden_core_dependencies() -> Result<(), Box<dyn Error>> {
 /// `--cfg loom` build does not invalidate the normal one.
 ///
 /// Two sets: `tests/loom.rs` through the public API, and the tables' slot
-/// protocol (`loom_tests` in `table.rs`, the only unit tests that run under
+/// protocol (`store::table::loom_tests`, the only unit tests that run under
 /// loom).
 fn loom() -> Result<(), Box<dyn Error>> {
     for args in [
@@ -110,9 +125,19 @@ fn loom() -> Result<(), Box<dyn Error>> {
 }
 
 fn stress(args: &[String]) -> Result<(), Box<dyn Error>> {
+    let (args, write) = markdown::take_flag(args);
     let mut all = vec!["run", "--release", "--quiet", "-p", "limiter-stress", "--"];
     all.extend(args.iter().map(String::as_str));
-    cargo(&all)
+    if !write {
+        return cargo(&all);
+    }
+    let output = markdown::run_teed(cargo_command(&all))?;
+    let command_line = format!("cargo xtask stress {}", args.join(" "));
+    markdown::write_section(
+        markdown::stress_section(&args),
+        command_line.trim_end(),
+        &markdown::fenced(&output),
+    )
 }
 
 fn cargo(args: &[&str]) -> Result<(), Box<dyn Error>> {

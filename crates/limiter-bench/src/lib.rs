@@ -40,7 +40,7 @@ mod table;
 pub use crate::args::{ArgsError, Command, USAGE, parse as parse_args};
 pub use crate::error::{BenchError, MemoryError};
 pub use crate::floor::Floor;
-pub use crate::keys::{Family, Zipf, distinct_v4, distinct_v6, rng, uniform, zipf};
+pub use crate::keys::{Family, uniform, zipf};
 pub use crate::machine::{Machine, cpu_model, load_average};
 pub use crate::measure::{Request, Run, median, run};
 pub use crate::memory::{
@@ -49,9 +49,10 @@ pub use crate::memory::{
 };
 pub use crate::quota::Quota;
 pub use crate::shape::{Shape, Sizes, Workload};
-pub use crate::subject::{
-    ClockMode, FloorAt, FloorNow, GovernorAt, GovernorNow, Implementation, OursAt, OursNow,
-    Subject, ThreadClock, governor_default_clock_name,
-};
+pub use crate::subject::{ClockMode, FloorAt, FloorNow, Implementation};
 pub use crate::suite::{SEED, measure_row, run as run_suite};
 pub use crate::table::{MemoryRow, Report, Row, Summary, SummaryLine, Tally, Target};
+pub use limiter_testkit::{
+    GovernorAt, GovernorNow, OursAt, OursNow, Subject, ThreadClock, Zipf, distinct_v4, distinct_v6,
+    governor_default_clock_name, rng,
+};

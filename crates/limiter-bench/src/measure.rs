@@ -7,7 +7,7 @@ use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::subject::Subject;
+use limiter_testkit::Subject;
 
 /// One request as the timed loop makes it.
 pub trait Request: Sync {

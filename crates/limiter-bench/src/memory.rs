@@ -20,7 +20,8 @@ use crate::error::MemoryError;
 use crate::floor::Floor;
 use crate::keys::{self, Family};
 use crate::quota::Quota;
-use crate::subject::{FloorAt, GovernorAt, Implementation, OursAt, Subject};
+use crate::subject::{FloorAt, Implementation};
+use limiter_testkit::{GovernorAt, OursAt, Subject};
 
 /// The environment a memory child runs in: glibc's mmap threshold fixed at
 /// 64 KiB, which also stops glibc from raising it as large blocks are freed.
@@ -76,8 +77,10 @@ pub fn bytes_per_key(
     let keys = family.distinct(count, &mut keys::rng(seed, 0xE3E0));
     let quota = Quota::SEED;
     match implementation {
-        Implementation::Ours => grow(&keys, || OursAt::new(quota).map_err(MemoryError::Config)),
-        Implementation::Governor => grow(&keys, || Ok(GovernorAt::new(quota))),
+        Implementation::Ours => {
+            grow(&keys, || quota.ours().map(OursAt).map_err(MemoryError::Config))
+        }
+        Implementation::Governor => grow(&keys, || Ok(GovernorAt::new(quota.governor()))),
         Implementation::Floor => grow(&keys, || Ok(FloorAt(Floor::with_keys(quota, count)))),
     }
 }

@@ -1,7 +1,6 @@
 //! The quotas every implementation is measured under.
 
 use std::fmt;
-use std::num::NonZeroU32;
 
 use limiter_core::{ConfigError, Rate, RateLimiter};
 
@@ -45,12 +44,14 @@ impl Quota {
         )
     }
 
-    /// governor's quota: a burst of `capacity`, replenished at `per_second`.
+    /// governor's quota: a burst of `capacity`, replenished at `per_second`
+    /// (exactly, for any whole rate that divides 10⁹, as both quotas do).
     ///
     /// A zero capacity or rate, which governor cannot express, is taken as 1.
     pub fn governor(self) -> governor::Quota {
-        let nonzero = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
-        governor::Quota::per_second(nonzero(self.per_second)).allow_burst(nonzero(self.capacity))
+        let rate = Rate::per_second(u64::from(self.per_second.max(1)))
+            .expect("a whole rate of 1 to 2^32 - 1 tokens per second is in range");
+        limiter_testkit::governor_quota(u64::from(self.capacity.max(1)), rate).0
     }
 }
 

@@ -1,34 +1,12 @@
-//! The implementations under test, each behind one small trait.
+//! The implementations under test, driven through the test kit's one
+//! harness trait, [`Subject`]: limiter-core's and governor's adapters come
+//! from limiter-testkit, the floor's are here.
 
-use std::cell::Cell;
-use std::fmt;
 use std::net::IpAddr;
-use std::num::NonZeroU32;
 
-use governor::middleware::NoOpMiddleware;
-use governor::state::keyed::DashMapStateStore;
-use limiter_core::{ConfigError, Nanos, RateLimiter};
+use limiter_testkit::Subject;
 
 use crate::floor::Floor;
-use crate::quota::Quota;
-
-/// One rate limiter under test, called the same way by every shape.
-///
-/// `now` is the request's time in nanoseconds. Subjects measured with an
-/// explicit time decide at `now`; subjects on their library's default clock
-/// ignore it and read their clock, so the suite's loop is the same for both.
-pub trait Subject: Sync {
-    /// Decides a request of cost 1 for `ip`.
-    fn check(&self, ip: IpAddr, now: u64) -> bool;
-
-    /// Decides a request of cost `cost` for `ip`; used to create and drain
-    /// keys before a measurement.
-    fn check_n(&self, ip: IpAddr, cost: u32, now: u64) -> bool;
-
-    /// Parses `ip` as [`IpAddr`] does and decides a request of cost 1; an
-    /// address that does not parse is denied.
-    fn check_str(&self, ip: &str, now: u64) -> bool;
-}
 
 /// The three implementations, in table order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,175 +63,6 @@ impl ClockMode {
     }
 }
 
-/// limiter-core deciding at the time it is given, through `check_n_at`.
-#[derive(Debug)]
-pub struct OursAt(pub RateLimiter);
-
-/// limiter-core on its default clock, through `check` and `allow`.
-#[derive(Debug)]
-pub struct OursNow(pub RateLimiter);
-
-impl OursAt {
-    /// A fresh limiter for `quota`.
-    ///
-    /// # Errors
-    ///
-    /// A [`ConfigError`] if limiter-core rejects the quota.
-    pub fn new(quota: Quota) -> Result<OursAt, ConfigError> {
-        quota.ours().map(OursAt)
-    }
-}
-
-impl OursNow {
-    /// A fresh limiter for `quota`.
-    ///
-    /// # Errors
-    ///
-    /// A [`ConfigError`] if limiter-core rejects the quota.
-    pub fn new(quota: Quota) -> Result<OursNow, ConfigError> {
-        quota.ours().map(OursNow)
-    }
-}
-
-impl Subject for OursAt {
-    #[inline]
-    fn check(&self, ip: IpAddr, now: u64) -> bool {
-        self.0.check_n_at(ip, 1, Nanos::new(now)).is_allowed()
-    }
-
-    fn check_n(&self, ip: IpAddr, cost: u32, now: u64) -> bool {
-        self.0.check_n_at(ip, u64::from(cost), Nanos::new(now)).is_allowed()
-    }
-
-    #[inline]
-    fn check_str(&self, ip: &str, now: u64) -> bool {
-        self.0.allow_at(ip, Nanos::new(now)).unwrap_or(false)
-    }
-}
-
-impl Subject for OursNow {
-    #[inline]
-    fn check(&self, ip: IpAddr, _now: u64) -> bool {
-        self.0.check(ip).is_allowed()
-    }
-
-    fn check_n(&self, ip: IpAddr, cost: u32, _now: u64) -> bool {
-        self.0.check_n(ip, u64::from(cost)).is_allowed()
-    }
-
-    #[inline]
-    fn check_str(&self, ip: &str, _now: u64) -> bool {
-        self.0.allow(ip).unwrap_or(false)
-    }
-}
-
-thread_local! {
-    static THREAD_NOW: Cell<u64> = const { Cell::new(0) };
-}
-
-/// A governor clock that returns the time its thread last set: how governor
-/// is given an explicit time.
-///
-/// governor reads time only through its limiter's clock, so the suite sets
-/// this thread's time before each check. A thread-local cell, unlike
-/// governor's `FakeRelativeClock` (one shared atomic), costs two uncontended
-/// accesses and puts no shared write between two threads.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ThreadClock;
-
-impl ThreadClock {
-    /// Sets the time this thread's reads return, in nanoseconds.
-    #[inline]
-    pub fn set(now: u64) {
-        THREAD_NOW.set(now);
-    }
-}
-
-impl governor::clock::Clock for ThreadClock {
-    type Instant = governor::nanos::Nanos;
-
-    #[inline]
-    fn now(&self) -> governor::nanos::Nanos {
-        governor::nanos::Nanos::new(THREAD_NOW.get())
-    }
-}
-
-/// governor's default keyed store (a `DashMap` with its default hasher)
-/// deciding at the time it is given, through a [`ThreadClock`].
-pub struct GovernorAt(
-    governor::RateLimiter<
-        IpAddr,
-        DashMapStateStore<IpAddr>,
-        ThreadClock,
-        NoOpMiddleware<governor::nanos::Nanos>,
-    >,
-);
-
-/// governor's default keyed limiter, `RateLimiter::keyed`, on its default
-/// clock.
-pub struct GovernorNow(governor::DefaultKeyedRateLimiter<IpAddr>);
-
-impl GovernorAt {
-    /// A fresh limiter for `quota`, whose start is time 0.
-    pub fn new(quota: Quota) -> GovernorAt {
-        ThreadClock::set(0);
-        GovernorAt(governor::RateLimiter::dashmap_with_clock(quota.governor(), ThreadClock))
-    }
-}
-
-impl GovernorNow {
-    /// A fresh limiter for `quota`.
-    pub fn new(quota: Quota) -> GovernorNow {
-        GovernorNow(governor::RateLimiter::keyed(quota.governor()))
-    }
-}
-
-impl fmt::Debug for GovernorAt {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GovernorAt").field("keys", &self.0.len()).finish()
-    }
-}
-
-impl fmt::Debug for GovernorNow {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GovernorNow").field("keys", &self.0.len()).finish()
-    }
-}
-
-impl Subject for GovernorAt {
-    #[inline]
-    fn check(&self, ip: IpAddr, now: u64) -> bool {
-        ThreadClock::set(now);
-        self.0.check_key(&ip).is_ok()
-    }
-
-    fn check_n(&self, ip: IpAddr, cost: u32, now: u64) -> bool {
-        ThreadClock::set(now);
-        NonZeroU32::new(cost).is_none_or(|n| matches!(self.0.check_key_n(&ip, n), Ok(Ok(_))))
-    }
-
-    #[inline]
-    fn check_str(&self, ip: &str, now: u64) -> bool {
-        ip.parse().is_ok_and(|ip| self.check(ip, now))
-    }
-}
-
-impl Subject for GovernorNow {
-    #[inline]
-    fn check(&self, ip: IpAddr, _now: u64) -> bool {
-        self.0.check_key(&ip).is_ok()
-    }
-
-    fn check_n(&self, ip: IpAddr, cost: u32, _now: u64) -> bool {
-        NonZeroU32::new(cost).is_none_or(|n| matches!(self.0.check_key_n(&ip, n), Ok(Ok(_))))
-    }
-
-    #[inline]
-    fn check_str(&self, ip: &str, now: u64) -> bool {
-        ip.parse().is_ok_and(|ip| self.check(ip, now))
-    }
-}
-
 /// The floor deciding at the time it is given.
 #[derive(Debug)]
 pub struct FloorAt(pub Floor);
@@ -263,6 +72,10 @@ pub struct FloorAt(pub Floor);
 pub struct FloorNow(pub Floor);
 
 impl Subject for FloorAt {
+    fn name(&self) -> &'static str {
+        Implementation::Floor.name()
+    }
+
     #[inline]
     fn check(&self, ip: IpAddr, now: u64) -> bool {
         self.0.check_n_at(ip, 1, now)
@@ -271,14 +84,13 @@ impl Subject for FloorAt {
     fn check_n(&self, ip: IpAddr, cost: u32, now: u64) -> bool {
         self.0.check_n_at(ip, u64::from(cost), now)
     }
-
-    #[inline]
-    fn check_str(&self, ip: &str, now: u64) -> bool {
-        ip.parse().is_ok_and(|ip| self.check(ip, now))
-    }
 }
 
 impl Subject for FloorNow {
+    fn name(&self) -> &'static str {
+        Implementation::Floor.name()
+    }
+
     #[inline]
     fn check(&self, ip: IpAddr, _now: u64) -> bool {
         self.0.check_n(ip, 1)
@@ -287,21 +99,14 @@ impl Subject for FloorNow {
     fn check_n(&self, ip: IpAddr, cost: u32, _now: u64) -> bool {
         self.0.check_n(ip, u64::from(cost))
     }
-
-    #[inline]
-    fn check_str(&self, ip: &str, now: u64) -> bool {
-        ip.parse().is_ok_and(|ip| self.check(ip, now))
-    }
-}
-
-/// The type name of governor's default clock, for the table's header.
-pub fn governor_default_clock_name() -> &'static str {
-    std::any::type_name::<governor::clock::DefaultClock>()
 }
 
 #[cfg(test)]
 mod tests {
+    use limiter_testkit::{GovernorAt, GovernorNow, OursAt, OursNow};
+
     use super::*;
+    use crate::quota::Quota;
 
     /// Every subject must make the same decisions for one workload at
     /// explicit times, or the suite compares different work.
@@ -327,8 +132,8 @@ mod tests {
             vec![true, false, true, false, false, true],
         ]
         .concat();
-        assert_eq!(decisions(&OursAt::new(Quota::SEED).unwrap()), expected, "ours");
-        assert_eq!(decisions(&GovernorAt::new(Quota::SEED)), expected, "governor");
+        assert_eq!(decisions(&OursAt(Quota::SEED.ours().unwrap())), expected, "ours");
+        assert_eq!(decisions(&GovernorAt::new(Quota::SEED.governor())), expected, "governor");
         assert_eq!(decisions(&FloorAt(Floor::new(Quota::SEED))), expected, "floor");
     }
 
@@ -339,8 +144,8 @@ mod tests {
             (0..20).filter(|_| subject.check(ip, 0)).count()
         }
         // Twenty checks take far less than the 200 ms a token needs.
-        assert_eq!(burst(&OursNow::new(Quota::SEED).unwrap()), 10);
-        assert_eq!(burst(&GovernorNow::new(Quota::SEED)), 10);
+        assert_eq!(burst(&OursNow(Quota::SEED.ours().unwrap())), 10);
+        assert_eq!(burst(&GovernorNow::new(Quota::SEED.governor())), 10);
         assert_eq!(burst(&FloorNow(Floor::new(Quota::SEED))), 10);
     }
 
@@ -350,14 +155,5 @@ mod tests {
             assert_eq!(Implementation::from_name(implementation.name()), Some(implementation));
         }
         assert_eq!(Implementation::from_name("dashmap"), None);
-    }
-
-    #[test]
-    fn governor_default_clock_is_quanta() {
-        assert!(
-            governor_default_clock_name().contains("Quanta"),
-            "{}",
-            governor_default_clock_name()
-        );
     }
 }

@@ -9,10 +9,9 @@ use crate::keys::Family;
 use crate::measure::{self, Request};
 use crate::quota::Quota;
 use crate::shape::{Shape, Sizes, Workload};
-use crate::subject::{
-    ClockMode, FloorAt, FloorNow, GovernorAt, GovernorNow, Implementation, OursAt, OursNow, Subject,
-};
+use crate::subject::{ClockMode, FloorAt, FloorNow, Implementation};
 use crate::table::{MemoryRow, Report, Row};
+use limiter_testkit::{GovernorAt, GovernorNow, OursAt, OursNow, Subject};
 
 /// The seed of every key set and request sequence.
 pub const SEED: u64 = 0x5EED_2026;
@@ -121,14 +120,14 @@ fn measure_mode<R: Request>(mode: ClockMode, setup: &Setup<'_, R>) -> Result<Fig
     match mode {
         ClockMode::Explicit => contest(
             setup,
-            Lane::new(setup, || Ok(OursAt::new(quota)?))?,
-            Lane::new(setup, || Ok(GovernorAt::new(quota)))?,
+            Lane::new(setup, || Ok(OursAt(quota.ours()?)))?,
+            Lane::new(setup, || Ok(GovernorAt::new(quota.governor())))?,
             Lane::new(setup, || Ok(FloorAt(Floor::with_keys(quota, keys))))?,
         ),
         ClockMode::Default => contest(
             setup,
-            Lane::new(setup, || Ok(OursNow::new(quota)?))?,
-            Lane::new(setup, || Ok(GovernorNow::new(quota)))?,
+            Lane::new(setup, || Ok(OursNow(quota.ours()?)))?,
+            Lane::new(setup, || Ok(GovernorNow::new(quota.governor())))?,
             Lane::new(setup, || Ok(FloorNow(Floor::with_keys(quota, keys))))?,
         ),
     }

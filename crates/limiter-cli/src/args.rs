@@ -8,10 +8,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use limiter_core::{
-    ConfigError, Eviction, KeyedRateLimiter, MAX_CAPACITY, ManualClock, Rate, RateLimiter,
+    Eviction, KeyedRateLimiter, MAX_CAPACITY, ManualClock, ParseRateError, Rate, RateLimiter,
 };
 
 use crate::keys::{KeyId, Prefixes};
+use crate::redis::RedisTarget;
 
 /// Replays recorded traffic through a per-IP token-bucket rate limiter.
 #[derive(Debug, Parser)]
@@ -114,6 +115,13 @@ pub(crate) struct ReplayArgs {
     /// sweep.
     #[arg(long, value_name = "FILE.svg")]
     pub(crate) plot: Option<PathBuf>,
+    /// Decides on the Redis at URL (`redis://host:port/`) with limiter-redis,
+    /// in trace time, under a fresh key prefix deleted at the end.
+    #[arg(long, value_name = "URL")]
+    pub(crate) redis: Option<String>,
+    /// The key prefix for --redis (default: one of the run's own).
+    #[arg(long, value_name = "P", requires = "redis")]
+    pub(crate) redis_prefix: Option<String>,
 }
 
 /// What a record's key is.
@@ -177,9 +185,9 @@ impl Limit {
     /// (ids are one-to-one with the keys' bytes), in trace time; it never
     /// evicts either.
     pub(crate) fn keyed_limiter(&self) -> KeyedRateLimiter<KeyId, ManualClock> {
-        RateLimiter::builder(self.capacity, self.rate)
+        KeyedRateLimiter::builder(self.capacity, self.rate)
             .eviction(Eviction::Never)
-            .build_keyed_with_clock(ManualClock::default())
+            .build_with_clock(ManualClock::default())
             .expect("capacity was validated when the config was built")
     }
 }
@@ -206,6 +214,8 @@ pub(crate) struct ReplayConfig {
     pub(crate) utc_offset: i64,
     /// Where to draw the chart.
     pub(crate) plot: Option<PathBuf>,
+    /// `--redis`: where to decide, if not in this process.
+    pub(crate) redis: Option<RedisTarget>,
 }
 
 impl ReplayConfig {
@@ -269,6 +279,7 @@ impl TryFrom<ReplayArgs> for ReplayConfig {
             ip_field,
             utc_offset,
             plot: args.plot,
+            redis: args.redis.map(|url| RedisTarget::new(url, args.redis_prefix)),
         })
     }
 }
@@ -281,7 +292,7 @@ pub(crate) enum ArgsError {
     /// A capacity outside `1..=10⁹`.
     CapacityOutOfRange { input: String },
     /// A rate the core's `Rate::from_str` rejects.
-    Rate(ConfigError),
+    Rate(ParseRateError),
     /// `--decisions` with more than one limit: the CSV has one `allowed` column.
     DecisionsWithSweep,
     /// `--decisions` names one of the inputs, which creating it would wipe.

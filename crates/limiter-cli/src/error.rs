@@ -26,6 +26,8 @@ pub(crate) enum CliError {
     Write { path: String, err: io::Error },
     /// More distinct keys than key ids (2³²).
     TooManyKeys,
+    /// `--redis`: Redis could not be reached or failed a call.
+    Redis(String),
 }
 
 impl CliError {
@@ -63,6 +65,7 @@ impl fmt::Display for CliError {
             CliError::TooManyKeys => {
                 f.write_str("more than 4294967296 distinct keys: the most one replay can count")
             }
+            CliError::Redis(err) => write!(f, "--redis: {err}"),
         }
     }
 }
@@ -76,7 +79,7 @@ impl std::error::Error for CliError {
             | CliError::Read { err, .. }
             | CliError::CreateDecisions { err, .. }
             | CliError::Write { err, .. } => Some(err),
-            CliError::IsDirectory { .. } | CliError::TooManyKeys => None,
+            CliError::IsDirectory { .. } | CliError::TooManyKeys | CliError::Redis(_) => None,
         }
     }
 }

@@ -253,6 +253,8 @@ impl Hasher for FoldHasher {
 
 #[cfg(test)]
 mod tests {
+    use limiter_testkit::{RngExt, rng};
+
     use super::*;
 
     /// Addresses around the edges of both families, their mapped and
@@ -280,13 +282,8 @@ mod tests {
         .iter()
         .map(|text| text.parse().unwrap())
         .collect();
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = rng(0x9e37_79b9_7f4a_7c15, 0);
+        let mut next = move || rng.random::<u64>();
         for _ in 0..200 {
             let v6 = u128::from(next()) << 64 | u128::from(next());
             ips.push(IpAddr::V6(v6.into()));

@@ -5,6 +5,7 @@
 //! pipe (as when piped into `head`).
 
 mod args;
+mod batch;
 mod decide;
 mod decisions;
 mod error;
@@ -12,6 +13,7 @@ mod formats;
 mod input;
 mod keys;
 mod plot;
+mod redis;
 mod replay;
 mod report;
 

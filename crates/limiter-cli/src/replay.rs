@@ -20,20 +20,18 @@ use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread;
 
 use crate::args::{ArgsError, InputFormat, KeyKind, ReplayConfig};
+use crate::batch::{BATCH, Batch, Rec};
 use crate::decide::{self, LimitState, work};
 use crate::decisions::{self, DecisionSink};
 use crate::error::CliError;
 use crate::formats::{Reader, auto_hint};
 use crate::input::{Input, Line};
-use crate::keys::{KeyCount, KeyId, KeyTable};
+use crate::keys::{KeyCount, KeyTable};
 use crate::plot::Timeline;
 use crate::report::Summary;
 use crate::trace::{Field, LineError, Opaque, Record, TraceError, TraceErrorKind, trim};
 use indicatif::ProgressBar;
 
-/// Records per batch: big enough that handing a batch over costs little per
-/// record, small enough that a batch stays in cache.
-pub(crate) const BATCH: usize = 4096;
 /// Batches queued for a worker with one limit.
 const QUEUE: usize = 16;
 /// Malformed records shown on standard error under `--skip-invalid`.
@@ -69,6 +67,10 @@ pub(crate) fn replay(config: &ReplayConfig, progress: &ProgressBar) -> Result<Su
         if config.plot.is_some() && config.limits.len() == 1 {
             state.timeline = Some(Timeline::default());
         }
+        let state = match &config.redis {
+            Some(target) => state.through_redis(target, config.key)?,
+            None => state,
+        };
         groups[index % workers].push(state);
     }
 
@@ -142,29 +144,6 @@ pub(crate) fn count_lines(paths: &[impl AsRef<Path>]) -> Result<u64, CliError> {
         }
     }
     Ok(count)
-}
-
-/// A record as the workers need it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Rec {
-    /// The bucket address: canonical, cut to its family's prefix (unused,
-    /// and unspecified, for an opaque key, which its id stands for).
-    pub(crate) ip: IpAddr,
-    pub(crate) id: KeyId,
-    pub(crate) nanos: u64,
-    pub(crate) cost: u64,
-}
-
-/// Records in input order, all from one input.
-#[derive(Debug, Default)]
-pub(crate) struct Batch {
-    pub(crate) recs: Vec<Rec>,
-    /// With `--decisions`: each record's row up to `allowed`, back to back.
-    pub(crate) rows: Vec<u8>,
-    /// Where each record's part of `rows` ends.
-    pub(crate) row_ends: Vec<usize>,
-    /// What follows `allowed` on every row of this batch.
-    pub(crate) row_tail: Arc<[u8]>,
 }
 
 /// What the parser counted.

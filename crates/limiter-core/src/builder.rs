@@ -1,19 +1,22 @@
-//! Building a limiter with more than a capacity and a rate.
+//! Building limiters: every constructor of [`Limiter`], and the [`Builder`]
+//! for more than a capacity and a rate.
 
-use std::hash::Hash;
+use std::fmt;
+use std::marker::PhantomData;
 
-use crate::bucket::Params;
+use crate::addresses::Addresses;
 use crate::clock::{Clock, MonotonicClock};
-use crate::error::ConfigError;
-use crate::keyed::KeyedRateLimiter;
-use crate::limiter::{MAX_CAPACITY, RateLimiter};
+use crate::error::{ConfigError, IpFamily};
+use crate::limiter::{Keyspace, Limiter};
 use crate::policy::{Eviction, WhenFull};
 use crate::rate::Rate;
-use crate::store::{Ctx, Limits, Tally};
-use crate::sync::AtomicUsize;
+use crate::settings::Settings;
 
-/// Builds a [`RateLimiter`] or [`KeyedRateLimiter`] with a key cap, an eviction
-/// rule or address prefixes.
+/// Builds a limiter with a key cap, an eviction rule or address prefixes:
+/// a [`RateLimiter`](crate::RateLimiter) from [`RateLimiter::builder`](Limiter::builder)
+/// or [`Builder::new`], a [`KeyedRateLimiter`](crate::KeyedRateLimiter) from
+/// [`KeyedRateLimiter::builder`](Limiter::builder). Only address builders
+/// have prefixes.
 ///
 /// Setters take and return `&mut self`, so a builder can be configured in one
 /// chain or step by step, and built more than once.
@@ -21,7 +24,7 @@ use crate::sync::AtomicUsize;
 /// # Example
 ///
 /// ```
-/// use limiter_core::{Eviction, Rate, RateLimiter, WhenFull};
+/// use limiter_core::{Eviction, KeyedRateLimiter, Rate, RateLimiter, WhenFull};
 ///
 /// let limiter = RateLimiter::builder(10, Rate::per_second(5)?)
 ///     .max_keys(100_000) // bounded memory under a flood of new addresses
@@ -29,15 +32,14 @@ use crate::sync::AtomicUsize;
 ///     .ipv6_prefix(64) // one bucket per /64, as ISPs assign them
 ///     .eviction(Eviction::default()) // forget idle (full) buckets: lossless
 ///     .build()?;
-/// let keyed = RateLimiter::builder(100, "30/m".parse()?).build_keyed::<String>()?; // any key type
+/// let keyed = KeyedRateLimiter::<String>::builder(100, "30/m".parse()?).build()?; // any key type
 /// # assert!(limiter.check_n("2001:db8::1".parse()?, 10).is_allowed());
 /// # assert!(!limiter.allow("2001:db8::ffff")?); // the same /64
 /// # assert!(keyed.allow(&"api-key-1".to_string()));
 /// # assert!(RateLimiter::builder(10, Rate::MAX).ipv4_prefix(33).build().is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone)]
-pub struct Builder {
+pub struct Builder<S = Addresses> {
     capacity: u64,
     rate: Rate,
     max_keys: Option<usize>,
@@ -45,49 +47,84 @@ pub struct Builder {
     eviction: Eviction,
     ipv4_prefix: u8,
     ipv6_prefix: u8,
+    keys: PhantomData<fn() -> S>,
 }
 
-impl Builder {
-    /// A builder for limiters of `capacity` tokens refilled at `rate`, with no
-    /// key cap, [`Eviction::default`] and whole addresses as keys.
-    pub fn new(capacity: u64, rate: Rate) -> Builder {
+impl<S: Keyspace> Limiter<S> {
+    /// A limiter of `capacity` tokens refilled at `rate` tokens per second, on
+    /// the [`MonotonicClock`].
+    ///
+    /// The rate is taken as [`Rate::from_f64`] does: its shortest decimal form
+    /// rounded to 9 fractional digits. Use [`with_rate`](Limiter::with_rate)
+    /// for rates such as one per hour that have no exact decimal form.
+    ///
+    /// # Errors
+    ///
+    /// - [`ConfigError::CapacityOutOfRange`] unless `1 <= capacity <= 10⁹`.
+    /// - [`ConfigError::RateOutOfRange`] if `rate` is NaN, infinite, not
+    ///   positive, rounds to 0 or exceeds 10⁹.
+    pub fn new(capacity: u64, rate: f64) -> Result<Limiter<S>, ConfigError> {
+        Limiter::with_rate(capacity, Rate::from_f64(rate)?)
+    }
+
+    /// A limiter of `capacity` tokens refilled at an exact `rate`, on the
+    /// [`MonotonicClock`], with the [`Builder`]'s defaults.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::CapacityOutOfRange`] unless `1 <= capacity <= 10⁹`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use limiter_core::{ConfigError, Rate, RateLimiter};
+    ///
+    /// let limiter = RateLimiter::with_rate(100, "30/m".parse()?)?;
+    /// assert_eq!(limiter.rate(), Rate::from_f64(0.5)?);
+    /// assert_eq!(
+    ///     RateLimiter::with_rate(2_000_000_000, Rate::MAX).unwrap_err(),
+    ///     ConfigError::CapacityOutOfRange { capacity: 2_000_000_000 },
+    /// );
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_rate(capacity: u64, rate: Rate) -> Result<Limiter<S>, ConfigError> {
+        Limiter::builder(capacity, rate).build()
+    }
+
+    /// A [`Builder`] for a limiter with a key cap, an eviction rule or (for
+    /// addresses) prefixes.
+    pub fn builder(capacity: u64, rate: Rate) -> Builder<S> {
         Builder {
             capacity,
             rate,
             max_keys: None,
             when_full: WhenFull::default(),
             eviction: Eviction::default(),
-            ipv4_prefix: 32,
-            ipv6_prefix: 128,
+            ipv4_prefix: IpFamily::V4.bits(),
+            ipv6_prefix: IpFamily::V6.bits(),
+            keys: PhantomData,
         }
     }
+}
 
-    /// Tracks at most `max_keys` keys; see [`WhenFull`] for what happens then.
+impl<S: Keyspace, C: Clock> Limiter<S, C> {
+    /// A limiter that reads time from `clock`: a [`ManualClock`](crate::ManualClock)
+    /// in tests, or any [`Clock`] of your own.
     ///
-    /// This is what bounds a limiter's memory. Evicting a bucket frees its
-    /// slot for the next new key, but an address table never gives back the
-    /// slots it has grown to while the limiter lives: requests read them
-    /// without locks, so nothing they may be reading is ever freed. Without
-    /// a cap, that high-water mark is set by the largest burst of distinct
-    /// addresses seen within an eviction window; with one, it is at most
-    /// about 44 bytes per IPv4 and 59 per IPv6 key of the cap (slots of 24 and
-    /// 32 bytes, at least 13/24 of them in use once a table has grown; 39 and
-    /// 52 bytes at a million keys).
-    pub fn max_keys(&mut self, max_keys: usize) -> &mut Builder {
-        self.max_keys = Some(max_keys);
-        self
+    /// # Errors
+    ///
+    /// [`ConfigError::CapacityOutOfRange`] unless `1 <= capacity <= 10⁹`.
+    pub fn with_clock(capacity: u64, rate: Rate, clock: C) -> Result<Limiter<S, C>, ConfigError> {
+        Limiter::builder(capacity, rate).build_with_clock(clock)
     }
+}
 
-    /// What to do for a new key when `max_keys` are tracked and none is idle.
-    pub fn when_full(&mut self, policy: WhenFull) -> &mut Builder {
-        self.when_full = policy;
-        self
-    }
-
-    /// When buckets may be forgotten.
-    pub fn eviction(&mut self, eviction: Eviction) -> &mut Builder {
-        self.eviction = eviction;
-        self
+impl Builder {
+    /// A builder for per-IP limiters of `capacity` tokens refilled at `rate`,
+    /// with no key cap, [`Eviction::default`] and whole addresses as keys;
+    /// the same as [`RateLimiter::builder`](Limiter::builder).
+    pub fn new(capacity: u64, rate: Rate) -> Builder {
+        Limiter::builder(capacity, rate)
     }
 
     /// IPv4 addresses sharing their first `len` bits share a bucket (0 to 32;
@@ -109,8 +146,66 @@ impl Builder {
         self.ipv6_prefix = len;
         self
     }
+}
 
-    /// A per-IP limiter on the [`MonotonicClock`].
+impl<S: Keyspace> Builder<S> {
+    /// Tracks at most `max_keys` keys; see [`WhenFull`] for what happens then.
+    ///
+    /// This is what bounds a limiter's memory. Evicting a bucket frees its
+    /// slot for the next new key, but an address table never gives back the
+    /// slots it has grown to while the limiter lives: requests read them
+    /// without locks, so nothing they may be reading is ever freed. Without
+    /// a cap, that high-water mark is set by the largest burst of distinct
+    /// addresses seen within an eviction window; with one, it is at most
+    /// about 44 bytes per IPv4 and 59 per IPv6 key of the cap (slots of 24 and
+    /// 32 bytes, at least 13/24 of them in use once a table has grown; 39 and
+    /// 52 bytes at a million keys).
+    pub fn max_keys(&mut self, max_keys: usize) -> &mut Builder<S> {
+        self.max_keys = Some(max_keys);
+        self
+    }
+
+    /// What to do for a new key when `max_keys` are tracked and none is idle.
+    pub fn when_full(&mut self, policy: WhenFull) -> &mut Builder<S> {
+        self.when_full = policy;
+        self
+    }
+
+    /// When buckets may be forgotten.
+    pub fn eviction(&mut self, eviction: Eviction) -> &mut Builder<S> {
+        self.eviction = eviction;
+        self
+    }
+
+    /// A builder with these settings for another kind of key: the same
+    /// capacity, rate, key cap, policy and eviction. Prefixes carry over but
+    /// apply only to address keys.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use limiter_core::{AnyKeys, Rate, RateLimiter};
+    ///
+    /// let mut addresses = RateLimiter::builder(10, Rate::per_second(5)?);
+    /// addresses.max_keys(1_000);
+    /// let by_user = addresses.for_keys::<AnyKeys<u64>>().build()?;
+    /// assert_eq!(by_user.capacity(), 10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn for_keys<T: Keyspace>(&self) -> Builder<T> {
+        Builder {
+            capacity: self.capacity,
+            rate: self.rate,
+            max_keys: self.max_keys,
+            when_full: self.when_full,
+            eviction: self.eviction,
+            ipv4_prefix: self.ipv4_prefix,
+            ipv6_prefix: self.ipv6_prefix,
+            keys: PhantomData,
+        }
+    }
+
+    /// A limiter on the [`MonotonicClock`].
     ///
     /// # Errors
     ///
@@ -118,92 +213,47 @@ impl Builder {
     /// - [`ConfigError::PrefixOutOfRange`] for an IPv4 prefix above 32 or an
     ///   IPv6 prefix above 128.
     /// - [`ConfigError::MaxKeysOutOfRange`] for a key cap of 0.
-    pub fn build(&self) -> Result<RateLimiter, ConfigError> {
+    pub fn build(&self) -> Result<Limiter<S>, ConfigError> {
         self.build_with_clock(MonotonicClock::new())
     }
 
-    /// A per-IP limiter that reads time from `clock`.
+    /// A limiter that reads time from `clock`.
     ///
     /// # Errors
     ///
     /// As [`Builder::build`].
-    pub fn build_with_clock<C: Clock>(&self, clock: C) -> Result<RateLimiter<C>, ConfigError> {
-        if self.ipv4_prefix > 32 {
-            return Err(ConfigError::PrefixOutOfRange { family: "IPv4", len: self.ipv4_prefix });
+    pub fn build_with_clock<C: Clock>(&self, clock: C) -> Result<Limiter<S, C>, ConfigError> {
+        for (family, len) in [(IpFamily::V4, self.ipv4_prefix), (IpFamily::V6, self.ipv6_prefix)] {
+            if len > family.bits() {
+                return Err(ConfigError::PrefixOutOfRange { family, len });
+            }
         }
-        if self.ipv6_prefix > 128 {
-            return Err(ConfigError::PrefixOutOfRange { family: "IPv6", len: self.ipv6_prefix });
-        }
-        Ok(RateLimiter::from_parts(self.settings()?, clock, self.ipv4_prefix, self.ipv6_prefix))
-    }
-
-    /// A limiter for keys of any type, on the [`MonotonicClock`]; the address
-    /// prefixes do not apply.
-    ///
-    /// # Errors
-    ///
-    /// As [`Builder::build`], but for the prefixes.
-    pub fn build_keyed<K: Hash + Eq + Clone>(&self) -> Result<KeyedRateLimiter<K>, ConfigError> {
-        self.build_keyed_with_clock(MonotonicClock::new())
-    }
-
-    /// A limiter for keys of any type that reads time from `clock`.
-    ///
-    /// # Errors
-    ///
-    /// As [`Builder::build_keyed`].
-    pub fn build_keyed_with_clock<K: Hash + Eq + Clone, C: Clock>(
-        &self,
-        clock: C,
-    ) -> Result<KeyedRateLimiter<K, C>, ConfigError> {
-        Ok(KeyedRateLimiter::from_parts(self.settings()?, clock))
-    }
-
-    fn settings(&self) -> Result<Settings, ConfigError> {
-        if !(1..=MAX_CAPACITY).contains(&self.capacity) {
-            return Err(ConfigError::CapacityOutOfRange { capacity: self.capacity });
-        }
-        if self.max_keys == Some(0) {
-            return Err(ConfigError::MaxKeysOutOfRange { max_keys: 0 });
-        }
-        // Enough shards that threads rarely meet on a shard's mutex (new keys)
-        // and that a shard growing holds up little, but under a key cap no
-        // fewer than 64 keys a shard, so that each shard has buckets to
-        // reclaim when the cap is reached.
-        let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
-        let mut shards = (cores * 16).next_power_of_two().clamp(64, 1024);
-        if let Some(max_keys) = self.max_keys {
-            shards = shards.min((max_keys / 64).max(1).next_power_of_two());
-        }
-        Ok(Settings {
-            params: Params::new(self.capacity, self.rate),
-            rate: self.rate,
-            limits: Limits {
-                max_keys: self.max_keys.unwrap_or(usize::MAX),
-                when_full: self.when_full,
-                eviction: self.eviction,
-                tracked: AtomicUsize::new(0),
-                tally: Tally::new(),
-            },
-            shards,
-        })
+        let settings =
+            Settings::new(self.capacity, self.rate, self.max_keys, self.when_full, self.eviction)?;
+        let keys = S::new(&settings.params, settings.shards, self.ipv4_prefix, self.ipv6_prefix);
+        Ok(Limiter::from_parts(settings, keys, clock))
     }
 }
 
-/// What a built limiter keeps of its builder.
-#[derive(Debug)]
-pub(crate) struct Settings {
-    pub(crate) params: Params,
-    pub(crate) rate: Rate,
-    pub(crate) limits: Limits,
-    pub(crate) shards: usize,
+// By hand: derived, they would require `S: Clone` and `S: Debug`, which
+// the keyspaces, holding the stores, need not be.
+
+impl<S> Clone for Builder<S> {
+    fn clone(&self) -> Builder<S> {
+        Builder { keys: PhantomData, ..*self }
+    }
 }
 
-impl Settings {
-    /// The context of one call; `live` when its time came from the limiter's
-    /// own clock.
-    #[inline]
-    pub(crate) fn ctx(&self, live: bool) -> Ctx<'_> {
-        Ctx { params: &self.params, limits: &self.limits, live }
+impl<S> fmt::Debug for Builder<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("capacity", &self.capacity)
+            .field("rate", &self.rate)
+            .field("max_keys", &self.max_keys)
+            .field("when_full", &self.when_full)
+            .field("eviction", &self.eviction)
+            .field("ipv4_prefix", &self.ipv4_prefix)
+            .field("ipv6_prefix", &self.ipv6_prefix)
+            .finish()
     }
 }

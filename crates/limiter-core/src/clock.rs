@@ -7,6 +7,10 @@ use std::time::Duration;
 #[cfg(doc)]
 use std::time::Instant;
 
+/// Nanoseconds in a second: the one conversion between seconds and the
+/// limiter's time, for the whole crate.
+pub(crate) const NANOS_PER_SEC: u64 = 1_000_000_000;
+
 /// A point in time: whole nanoseconds since some epoch fixed by a [`Clock`].
 ///
 /// For replay, the epoch is whatever the trace uses (usually the Unix epoch).
@@ -38,7 +42,7 @@ impl Nanos {
 
     /// The time `secs` seconds after the epoch, saturating at `u64::MAX` ns.
     pub const fn from_secs(secs: u64) -> Nanos {
-        Nanos(secs.saturating_mul(1_000_000_000))
+        Nanos(secs.saturating_mul(NANOS_PER_SEC))
     }
 
     /// Nanoseconds since the epoch.
@@ -88,8 +92,8 @@ pub trait Clock: Send + Sync {
 ///
 /// Reading the time is on the path of every call, so it must be cheap. This
 /// clock reads the time-stamp counter through the `quanta` crate and scales it
-/// to nanoseconds: about 10 ns a reading on the machine of our benchmarks,
-/// where [`Instant::now`] takes about 25 ns. `quanta` uses the counter only
+/// to nanoseconds, which costs less than [`Instant::now`]'s system call or
+/// vDSO read (`cargo xtask bench` compares them). `quanta` uses the counter only
 /// when the CPU reports it invariant (constant rate, synchronised across
 /// cores), calibrating it once per process against the OS monotonic clock (the
 /// first clock made in a process may block for up to 200 ms while it does); on

@@ -36,8 +36,8 @@ pub enum ConfigError {
     /// An address prefix longer than its family's addresses: above 32 bits for
     /// IPv4 or 128 bits for IPv6.
     PrefixOutOfRange {
-        /// `"IPv4"` or `"IPv6"`.
-        family: &'static str,
+        /// The family whose prefix it is.
+        family: IpFamily,
         /// The prefix length that was given.
         len: u8,
     },
@@ -46,25 +46,116 @@ pub enum ConfigError {
         /// The cap that was given.
         max_keys: usize,
     },
-    /// Rate text that is neither a decimal number nor `N/s`, `N/m` or `N/h`.
-    MalformedRate {
-        /// The text that was given.
-        input: String,
-        /// What is wrong with it.
-        reason: RateSyntax,
-    },
 }
 
-/// Why a rate's text could not be read; part of [`ConfigError::MalformedRate`].
+/// An IP address family, as errors name it.
+///
+/// The two families are all there are, so the enum is exhaustive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IpFamily {
+    /// IPv4: 32-bit addresses.
+    V4,
+    /// IPv6: 128-bit addresses.
+    V6,
+}
+
+impl IpFamily {
+    /// The length of the family's addresses, in bits: the longest prefix.
+    pub fn bits(self) -> u8 {
+        match self {
+            IpFamily::V4 => 32,
+            IpFamily::V6 => 128,
+        }
+    }
+}
+
+impl fmt::Display for IpFamily {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IpFamily::V4 => "IPv4",
+            IpFamily::V6 => "IPv6",
+        })
+    }
+}
+
+/// Text that [`Rate`](crate::Rate)'s `FromStr` could not read as a rate.
+///
+/// It keeps the text and the reason; the message quotes at most the first
+/// 64 characters of the text.
+///
+/// # Example
+///
+/// ```
+/// use limiter_core::{Rate, RateErrorKind};
+///
+/// let err = "5/d".parse::<Rate>().unwrap_err();
+/// assert_eq!((err.input(), err.kind()), ("5/d", RateErrorKind::UnknownUnit));
+/// assert_eq!(err.to_string(), r#"invalid rate "5/d": expected N/s, N/m or N/h"#);
+/// let err = "0".parse::<Rate>().unwrap_err();
+/// assert_eq!(err.kind(), RateErrorKind::OutOfRange);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseRateError {
+    input: String,
+    kind: RateErrorKind,
+}
+
+/// Why a rate's text could not be read; see [`ParseRateError::kind`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum RateSyntax {
+pub enum RateErrorKind {
     /// Not an unsigned decimal number: empty, signed, or holding other characters.
     NotANumber,
     /// A decimal with more than 9 fractional digits.
     TooManyFractionalDigits,
     /// A per-period rate whose unit is not `s`, `m` or `h`.
     UnknownUnit,
+    /// A well-formed rate outside [`Rate::MIN`](crate::Rate::MIN)`..=`[`Rate::MAX`](crate::Rate::MAX),
+    /// zero included.
+    OutOfRange,
+}
+
+impl ParseRateError {
+    pub(crate) fn new(input: &str, kind: RateErrorKind) -> ParseRateError {
+        ParseRateError { input: input.to_owned(), kind }
+    }
+
+    /// The text that was given.
+    pub fn input(&self) -> &str {
+        &self.input
+    }
+
+    /// What is wrong with it.
+    pub fn kind(&self) -> RateErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for ParseRateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let input = Quoted(&self.input);
+        let reason = match self.kind {
+            RateErrorKind::OutOfRange => return out_of_range(f, input),
+            RateErrorKind::NotANumber => {
+                "expected a decimal number of tokens per second like 5 or 0.5, or N/s, N/m or N/h"
+            }
+            RateErrorKind::TooManyFractionalDigits => "more than 9 fractional digits",
+            RateErrorKind::UnknownUnit => "expected N/s, N/m or N/h",
+        };
+        write!(f, "invalid rate {input:?}: {reason}")
+    }
+}
+
+impl std::error::Error for ParseRateError {}
+
+/// The message of a rate out of range, as given.
+fn out_of_range(f: &mut fmt::Formatter<'_>, rate: Quoted<'_>) -> fmt::Result {
+    write!(
+        f,
+        "rate {rate:?} is out of range: expected {} to {} tokens per second",
+        crate::Rate::MIN,
+        crate::Rate::MAX
+    )
 }
 
 impl fmt::Display for ConfigError {
@@ -75,36 +166,15 @@ impl fmt::Display for ConfigError {
                 "capacity {capacity} is out of range: expected 1 to {} tokens",
                 crate::MAX_CAPACITY
             ),
-            ConfigError::RateOutOfRange { rate } => write!(
-                f,
-                "rate {:?} is out of range: expected {} to {} tokens per second",
-                Quoted(rate),
-                crate::Rate::MIN,
-                crate::Rate::MAX
-            ),
+            ConfigError::RateOutOfRange { rate } => out_of_range(f, Quoted(rate)),
             ConfigError::PrefixOutOfRange { family, len } => {
-                let bits = if *family == "IPv4" { 32 } else { 128 };
+                let bits = family.bits();
                 write!(f, "{family} prefix /{len} is out of range: expected /0 to /{bits}")
             }
             ConfigError::MaxKeysOutOfRange { max_keys } => {
                 write!(f, "key cap {max_keys} is out of range: expected at least 1")
             }
-            ConfigError::MalformedRate { input, reason } => {
-                write!(f, "invalid rate {:?}: {reason}", Quoted(input))
-            }
         }
-    }
-}
-
-impl fmt::Display for RateSyntax {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            RateSyntax::NotANumber => {
-                "expected a decimal number of tokens per second like 5 or 0.5, or N/s, N/m or N/h"
-            }
-            RateSyntax::TooManyFractionalDigits => "more than 9 fractional digits",
-            RateSyntax::UnknownUnit => "expected N/s, N/m or N/h",
-        })
     }
 }
 
@@ -135,7 +205,7 @@ pub struct InvalidIp {
 
 impl InvalidIp {
     /// Records `input` as rejected, shortened to its first 64 characters.
-    pub fn new(input: &str) -> InvalidIp {
+    pub(crate) fn new(input: &str) -> InvalidIp {
         let end = input.char_indices().nth(QUOTED_MAX).map_or(input.len(), |(i, _)| i);
         InvalidIp { input: input[..end].to_owned(), len: input.len() }
     }

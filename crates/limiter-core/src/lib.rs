@@ -101,29 +101,35 @@
 
 #![forbid(unsafe_code)]
 
-mod bucket;
+// The limiters: one generic body, its two keyspaces, and how to build them.
+mod addresses;
 mod builder;
-mod cell;
-mod clock;
-mod error;
-mod key;
 mod keyed;
 mod limiter;
-mod parse;
-mod policy;
-mod rate;
-mod store;
-mod sync;
-mod table;
+mod settings;
 
-pub use crate::bucket::Decision;
+// The decision: exact rates, time, one bucket's arithmetic and its atomics.
+mod bucket;
+mod cell;
+mod clock;
+mod rate;
+
+// Keys, storage and policy.
+mod ip;
+mod policy;
+mod store;
+
+mod error;
+mod sync;
+
+pub use crate::addresses::{Addresses, RateLimiter};
+pub use crate::bucket::{Decision, MAX_CAPACITY};
 pub use crate::builder::Builder;
 pub use crate::clock::{Clock, ManualClock, MonotonicClock, Nanos};
-pub use crate::error::{ConfigError, InvalidIp, RateSyntax};
-pub use crate::key::canonical_ip;
-pub use crate::keyed::KeyedRateLimiter;
-pub use crate::limiter::{MAX_CAPACITY, RateLimiter};
-pub use crate::parse::parse_ip;
+pub use crate::error::{ConfigError, InvalidIp, IpFamily, ParseRateError, RateErrorKind};
+pub use crate::ip::{canonical_ip, parse_ip};
+pub use crate::keyed::{AnyKeys, KeyedRateLimiter};
+pub use crate::limiter::{Keyspace, Limiter};
 pub use crate::policy::{Eviction, WhenFull};
 pub use crate::rate::Rate;
 pub use crate::store::Counters;

@@ -1,189 +1,96 @@
-//! The per-IP rate limiter.
+//! The limiter: one body for every kind of key.
+//!
+//! [`Limiter<S, C>`] holds the settings, the clock and a [`Keyspace`] `S`,
+//! which turns a caller's key into a bucket in its stores. Every check is
+//! written here once; [`RateLimiter`](crate::RateLimiter) (IP addresses,
+//! `addresses.rs`) and [`KeyedRateLimiter`](crate::KeyedRateLimiter) (any
+//! key, `keyed.rs`) are this type with their keyspace, plus the few methods
+//! only their keys have.
 
-use std::net::IpAddr;
+use std::time::Duration;
 
-use crate::bucket::Decision;
-use crate::builder::{Builder, Settings};
+use crate::bucket::{Decision, Params, State};
 use crate::cell::MAX_TIME;
 use crate::clock::{Clock, MonotonicClock, Nanos};
-use crate::error::{ConfigError, InvalidIp};
-use crate::key::{IpKey, V6Bits};
-use crate::parse::parse_ip;
 use crate::rate::Rate;
-use crate::store::Counters;
-use crate::table::AddressBuckets;
+use crate::settings::Settings;
+use crate::store::{Counters, Ctx};
 
-/// The largest supported capacity, in tokens.
-pub const MAX_CAPACITY: u64 = 1_000_000_000;
-
-/// A token-bucket rate limiter with one bucket per client IP address.
+/// A token-bucket rate limiter with one bucket per key of the [`Keyspace`]
+/// `S`, reading time from the clock `C`.
 ///
-/// Each address gets a bucket of `capacity` tokens on its first request, full.
-/// The bucket refills continuously at the limiter's [`Rate`], up to its
-/// capacity, and each request takes its cost from it or is denied. Refills
-/// happen inside each call, computed from the elapsed time in exact integer
-/// arithmetic; there are no background threads or timers.
+/// Use it as [`RateLimiter`](crate::RateLimiter), for IP addresses, or as
+/// [`KeyedRateLimiter<K>`](crate::KeyedRateLimiter), for keys of any type;
+/// both aliases document what their keys add. Every key gets a bucket of
+/// `capacity` tokens on its first request, full. The bucket refills
+/// continuously at the limiter's [`Rate`], up to its capacity, and each
+/// request takes its cost from it or is denied. Refills happen inside each
+/// call, computed from the elapsed time in exact integer arithmetic; there
+/// are no background threads or timers.
 ///
 /// Share a limiter between threads by reference or in an `Arc`.
-///
-/// # Example
-///
-/// ```
-/// use limiter_core::RateLimiter;
-///
-/// let limiter = RateLimiter::new(10, 5.0)?; // 10 tokens, 5 tokens per second
-/// for _ in 0..10 {
-///     assert!(limiter.allow("192.168.1.10")?);
-/// }
-/// assert!(!limiter.allow("192.168.1.10")?); // rate limited
-/// assert!(limiter.allow("192.168.1.11")?); // another client has its own bucket
-/// assert!(limiter.allow("not an ip").is_err());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-///
-/// # Differences from governor
-///
-/// - Decisions are exact: the rate is a rational number and time is integer
-///   nanoseconds, where `governor` rounds its emission interval to whole
-///   nanoseconds (so `7/h` drifts there and not here).
-/// - A request whose cost exceeds the capacity is a distinct
-///   [`Decision::OverCapacity`], like governor's `InsufficientCapacity`, but a
-///   denial also tells the whole tokens left.
-/// - Addresses are canonical keys: `::ffff:10.0.0.1` and `10.0.0.1` share a
-///   bucket, and the keys are stored compactly by address family.
-/// - Explicit time: every check has an `_at` form, for replaying recorded
-///   traffic in its own time.
 #[derive(Debug)]
-pub struct RateLimiter<C = MonotonicClock> {
+pub struct Limiter<S, C = MonotonicClock> {
     settings: Settings,
     clock: C,
-    v4: AddressBuckets<u32>,
-    v6: AddressBuckets<V6Bits>,
-    v4_mask: u32,
-    v6_mask: u128,
+    keys: S,
 }
 
-impl RateLimiter {
-    /// A limiter of `capacity` tokens refilled at `rate` tokens per second, on
-    /// the [`MonotonicClock`].
-    ///
-    /// The rate is taken as [`Rate::from_f64`] does: its shortest decimal form
-    /// rounded to 9 fractional digits. Use [`RateLimiter::with_rate`] for rates
-    /// such as one per hour that have no exact decimal form.
-    ///
-    /// # Errors
-    ///
-    /// - [`ConfigError::CapacityOutOfRange`] unless `1 <= capacity <= 10⁹`.
-    /// - [`ConfigError::RateOutOfRange`] if `rate` is NaN, infinite, not
-    ///   positive, rounds to 0 or exceeds 10⁹.
-    pub fn new(capacity: u64, rate: f64) -> Result<RateLimiter, ConfigError> {
-        RateLimiter::with_rate(capacity, Rate::from_f64(rate)?)
-    }
+/// The keys of a [`Limiter`] and the stores their buckets live in:
+/// [`Addresses`](crate::Addresses) or [`AnyKeys<K>`](crate::AnyKeys).
+///
+/// Sealed: the limiter's stores are internal, so no other crate can
+/// implement it.
+pub trait Keyspace: sealed::Sealed + Sized {
+    /// The key a check takes: an `IpAddr` for addresses, a `&K` for other
+    /// keys.
+    type Key<'k>: Copy
+    where
+        Self: 'k;
 
-    /// A limiter of `capacity` tokens refilled at an exact `rate`, on the
-    /// [`MonotonicClock`].
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::CapacityOutOfRange`] unless `1 <= capacity <= 10⁹`.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use limiter_core::{ConfigError, Rate, RateLimiter};
-    ///
-    /// let limiter = RateLimiter::with_rate(100, "30/m".parse()?)?;
-    /// assert_eq!(limiter.rate(), Rate::from_f64(0.5)?);
-    /// assert_eq!(
-    ///     RateLimiter::with_rate(2_000_000_000, Rate::MAX).unwrap_err(),
-    ///     ConfigError::CapacityOutOfRange { capacity: 2_000_000_000 },
-    /// );
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn with_rate(capacity: u64, rate: Rate) -> Result<RateLimiter, ConfigError> {
-        Builder::new(capacity, rate).build()
-    }
+    /// The stores for `params`, with `shards` shards each and the given
+    /// address prefixes (valid lengths, which only addresses use).
+    #[doc(hidden)]
+    fn new(params: &Params, shards: usize, ipv4_prefix: u8, ipv6_prefix: u8) -> Self;
 
-    /// A [`Builder`] for a limiter with a key cap, an eviction rule or address
-    /// prefixes.
-    pub fn builder(capacity: u64, rate: Rate) -> Builder {
-        Builder::new(capacity, rate)
-    }
+    /// Decides a request of `cost` for `key` at `now`, at most `MAX_TIME`.
+    #[doc(hidden)]
+    fn decide(&self, ctx: Ctx<'_>, key: Self::Key<'_>, now: u64, cost: u64) -> Decision;
+
+    /// `key`'s bucket as it is, creating nothing; `None` if it has none.
+    #[doc(hidden)]
+    fn bucket(&self, key: Self::Key<'_>) -> Option<State>;
+
+    /// Evicts every bucket idle at `now`; returns how many.
+    #[doc(hidden)]
+    fn prune(&self, ctx: Ctx<'_>, now: u64) -> usize;
+
+    /// The number of keys with a bucket.
+    #[doc(hidden)]
+    fn buckets(&self) -> usize;
+
+    /// The buckets created and evicted.
+    #[doc(hidden)]
+    fn counters(&self) -> Counters;
 }
 
-impl<C: Clock> RateLimiter<C> {
-    /// A limiter that reads time from `clock`: a [`ManualClock`](crate::ManualClock)
-    /// in tests, or any [`Clock`] of your own.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::CapacityOutOfRange`] unless `1 <= capacity <= 10⁹`.
-    pub fn with_clock(capacity: u64, rate: Rate, clock: C) -> Result<RateLimiter<C>, ConfigError> {
-        Builder::new(capacity, rate).build_with_clock(clock)
+pub(crate) mod sealed {
+    /// Keeps [`Keyspace`](super::Keyspace) to this crate.
+    pub trait Sealed {}
+}
+
+impl<S: Keyspace, C: Clock> Limiter<S, C> {
+    pub(crate) fn from_parts(settings: Settings, keys: S, clock: C) -> Limiter<S, C> {
+        Limiter { settings, clock, keys }
     }
 
-    pub(crate) fn from_parts(
-        settings: Settings,
-        clock: C,
-        ipv4_prefix: u8,
-        ipv6_prefix: u8,
-    ) -> RateLimiter<C> {
-        RateLimiter {
-            v4: AddressBuckets::new(&settings.params, settings.shards),
-            v6: AddressBuckets::new(&settings.params, settings.shards),
-            v4_mask: u32::MAX.checked_shl(32 - u32::from(ipv4_prefix)).unwrap_or(0),
-            v6_mask: u128::MAX.checked_shl(128 - u32::from(ipv6_prefix)).unwrap_or(0),
-            settings,
-            clock,
-        }
-    }
-
-    /// Takes one token from `ip`'s bucket now, if it has one.
-    ///
-    /// `ip` is an address exactly as [`IpAddr`]'s `FromStr` reads it: no port,
-    /// zone or surrounding spaces. (The limiter has its own parser, proven to
-    /// agree with std's: several times faster for IPv6, about a quarter
-    /// faster for IPv4.)
-    ///
-    /// # Errors
-    ///
-    /// [`InvalidIp`] naming `ip` if it is not an address; no bucket is touched.
+    /// Decides a request of cost 1 for `key` now.
     #[inline]
-    pub fn allow(&self, ip: &str) -> Result<bool, InvalidIp> {
-        let ip = parse_ip(ip)?;
-        Ok(self.allow_ip(ip))
+    pub fn check(&self, key: S::Key<'_>) -> Decision {
+        self.check_n(key, 1)
     }
 
-    /// Takes one token from `ip`'s bucket at time `now`, if it has one.
-    ///
-    /// # Errors
-    ///
-    /// [`InvalidIp`] naming `ip` if it is not an address; no bucket is touched.
-    #[inline]
-    pub fn allow_at(&self, ip: &str, now: Nanos) -> Result<bool, InvalidIp> {
-        let ip = parse_ip(ip)?;
-        Ok(self.allow_ip_at(ip, now))
-    }
-
-    /// Takes one token from `ip`'s bucket now, if it has one.
-    #[inline]
-    pub fn allow_ip(&self, ip: IpAddr) -> bool {
-        self.check(ip).is_allowed()
-    }
-
-    /// Takes one token from `ip`'s bucket at time `now`, if it has one.
-    #[inline]
-    pub fn allow_ip_at(&self, ip: IpAddr, now: Nanos) -> bool {
-        self.check_n_at(ip, 1, now).is_allowed()
-    }
-
-    /// Decides a request of cost 1 from `ip` now.
-    #[inline]
-    pub fn check(&self, ip: IpAddr) -> Decision {
-        self.check_n(ip, 1)
-    }
-
-    /// Decides a request of `cost` tokens from `ip` now.
+    /// Decides a request of `cost` tokens for `key` now.
     ///
     /// Cost 0 is always allowed and changes nothing; a cost above the capacity
     /// is [`Decision::OverCapacity`]. The time is read from the limiter's
@@ -191,20 +98,20 @@ impl<C: Clock> RateLimiter<C> {
     /// writing to the bucket (a later request's refill covers it). With a
     /// clock that runs backwards, decisions can only be stricter than SPEC's.
     #[inline]
-    pub fn check_n(&self, ip: IpAddr, cost: u64) -> Decision {
-        self.decide(ip, cost, self.clock.now(), true)
+    pub fn check_n(&self, key: S::Key<'_>, cost: u64) -> Decision {
+        self.decide(key, cost, self.clock.now(), true)
     }
 
-    /// Decides a request of cost 1 from `ip` at time `now`.
+    /// Decides a request of cost 1 for `key` at time `now`.
     #[inline]
-    pub fn check_at(&self, ip: IpAddr, now: Nanos) -> Decision {
-        self.check_n_at(ip, 1, now)
+    pub fn check_at(&self, key: S::Key<'_>, now: Nanos) -> Decision {
+        self.check_n_at(key, 1, now)
     }
 
-    /// Decides a request of `cost` tokens from `ip` at time `now`, exactly as
+    /// Decides a request of `cost` tokens for `key` at time `now`, exactly as
     /// SPEC's model does.
     ///
-    /// A `now` earlier than the latest time `ip`'s bucket has seen is decided
+    /// A `now` earlier than the latest time `key`'s bucket has seen is decided
     /// at that latest time, so a bucket's time never moves backwards. Times
     /// from 2⁶³ ns on (292 years after the epoch) are taken as 2⁶³ − 1.
     ///
@@ -223,43 +130,46 @@ impl<C: Clock> RateLimiter<C> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[inline]
-    pub fn check_n_at(&self, ip: IpAddr, cost: u64, now: Nanos) -> Decision {
-        self.decide(ip, cost, now, false)
+    pub fn check_n_at(&self, key: S::Key<'_>, cost: u64, now: Nanos) -> Decision {
+        self.decide(key, cost, now, false)
     }
 
-    /// Whole tokens in `ip`'s bucket at time `now`, without taking any or
+    /// Whole tokens in `key`'s bucket at time `now`, without taking any or
     /// creating the bucket.
-    pub fn tokens_at(&self, ip: IpAddr, now: Nanos) -> u64 {
-        let (params, now) = (&self.settings.params, now.as_u64().min(MAX_TIME));
-        match self.key(ip) {
-            IpKey::V4(key) => self.v4.peek(params, &key, now),
-            IpKey::V6(key) => self.v6.peek(params, &key, now),
-        }
+    pub fn tokens_at(&self, key: S::Key<'_>, now: Nanos) -> u64 {
+        let params = &self.settings.params;
+        self.keys.bucket(key).map_or(params.capacity(), |bucket| params.peek(bucket, clamp(now)))
     }
 
-    /// The address that names `ip`'s bucket: its canonical form (see
-    /// [`canonical_ip`](crate::canonical_ip)) cut to the limiter's prefix for
-    /// its family. Two addresses share a bucket exactly when their bucket
-    /// addresses are equal.
+    /// How long from `now` until `key`'s bucket holds one more whole token
+    /// than it does at `now`, rounded up to the next nanosecond, without
+    /// taking any, creating the bucket or counting a request; `None` when the
+    /// bucket is full (a key without a bucket has a full one).
+    ///
+    /// This is the figure HTTP quota headers report beside the tokens left.
+    /// A `now` earlier than the bucket's latest time counts from `now`, as a
+    /// denial's wait does.
     ///
     /// # Example
     ///
     /// ```
-    /// use limiter_core::{Rate, RateLimiter};
-    /// use std::net::IpAddr;
+    /// use limiter_core::{Nanos, Rate, RateLimiter};
+    /// use std::time::Duration;
     ///
-    /// let limiter = RateLimiter::builder(10, Rate::per_second(1)?).ipv6_prefix(64).build()?;
-    /// let bucket = limiter.bucket_address("2001:db8:0:7:1:2:3:4".parse()?);
-    /// assert_eq!(bucket, "2001:db8:0:7::".parse::<IpAddr>()?);
-    /// let mapped = limiter.bucket_address("::ffff:192.0.2.1".parse()?);
-    /// assert_eq!(mapped, "192.0.2.1".parse::<IpAddr>()?);
+    /// let limiter = RateLimiter::with_rate(10, Rate::per_second(4)?)?;
+    /// let ip = "192.0.2.1".parse()?;
+    /// assert_eq!(limiter.next_token_at(ip, Nanos::from_secs(1)), None); // no bucket: full
+    /// assert!(limiter.check_n_at(ip, 3, Nanos::from_secs(1)).is_allowed());
+    /// let later = Nanos::new(1_100_000_000);
+    /// assert_eq!(limiter.next_token_at(ip, later), Some(Duration::from_millis(150)));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn bucket_address(&self, ip: IpAddr) -> IpAddr {
-        self.key(ip).to_ip()
+    pub fn next_token_at(&self, key: S::Key<'_>, now: Nanos) -> Option<Duration> {
+        self.settings.params.next_token(self.keys.bucket(key)?, clamp(now))
     }
 
-    /// Evicts every idle bucket now; returns how many. See [`Eviction`](crate::Eviction).
+    /// Evicts every idle bucket now; returns how many. See
+    /// [`Eviction`](crate::Eviction).
     pub fn prune(&self) -> usize {
         self.prune_at(self.clock.now())
     }
@@ -267,11 +177,10 @@ impl<C: Clock> RateLimiter<C> {
     /// Evicts every bucket idle at time `now`, a shard at a time; returns how
     /// many.
     ///
-    /// Their slots go to the next new keys; the tables keep their size (see
-    /// [`Builder::max_keys`](crate::Builder::max_keys)).
+    /// Their room goes to the next new keys; an address table keeps its
+    /// size (see [`Builder::max_keys`](crate::Builder::max_keys)).
     pub fn prune_at(&self, now: Nanos) -> usize {
-        let (ctx, now) = (self.settings.ctx(false), now.as_u64().min(MAX_TIME));
-        self.v4.prune(ctx, now) + self.v6.prune(ctx, now)
+        self.keys.prune(self.settings.ctx(false), clamp(now))
     }
 
     /// The capacity of every bucket, in tokens.
@@ -289,41 +198,38 @@ impl<C: Clock> RateLimiter<C> {
         &self.clock
     }
 
-    /// The number of addresses (or prefixes) with a bucket.
+    /// The number of keys (or address prefixes) with a bucket.
     pub fn len(&self) -> usize {
-        self.v4.len() + self.v6.len()
+        self.keys.buckets()
     }
 
-    /// Whether no address has a bucket.
+    /// Whether no key has a bucket.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// What the limiter has done since it was built.
     pub fn counters(&self) -> Counters {
-        self.settings.limits.tally.counters() + self.v4.counters() + self.v6.counters()
+        self.settings.tally.counters() + self.keys.counters()
     }
 
+    /// The one path of every check: `live` when `now` came from the clock.
     #[inline]
-    fn decide(&self, ip: IpAddr, cost: u64, now: Nanos, live: bool) -> Decision {
-        let (ctx, now) = (self.settings.ctx(live), now.as_u64().min(MAX_TIME));
-        match self.key(ip) {
-            IpKey::V4(key) => self.v4.decide(ctx, &key, now, cost),
-            IpKey::V6(key) => self.v6.decide(ctx, &key, now, cost),
-        }
+    fn decide(&self, key: S::Key<'_>, cost: u64, now: Nanos, live: bool) -> Decision {
+        let decision = self.keys.decide(self.settings.ctx(live), key, clamp(now), cost);
+        self.settings.tally.count(decision.is_allowed());
+        decision
     }
 
-    /// The key of `ip`'s bucket: its canonical address cut to the prefix.
+    /// The keyspace, for the methods only its keys have.
     #[inline]
-    fn key(&self, ip: IpAddr) -> IpKey {
-        IpKey::new(ip, self.v4_mask, self.v6_mask)
+    pub(crate) fn keys(&self) -> &S {
+        &self.keys
     }
 }
 
-/// Proves at compile time that limiters can be shared between threads.
-const _: () = {
-    const fn assert_send_sync<T: Send + Sync>() {}
-    assert_send_sync::<RateLimiter>();
-    assert_send_sync::<RateLimiter<crate::ManualClock>>();
-    assert_send_sync::<crate::KeyedRateLimiter<String>>();
-};
+/// A time as buckets hold it: at most `MAX_TIME`.
+#[inline]
+fn clamp(now: Nanos) -> u64 {
+    now.as_u64().min(MAX_TIME)
+}

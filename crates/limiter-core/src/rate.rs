@@ -3,10 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::{ConfigError, RateSyntax};
-
-/// Nanoseconds in one second.
-const NANOS_PER_SEC: u64 = 1_000_000_000;
+use crate::clock::NANOS_PER_SEC;
+use crate::error::{ConfigError, ParseRateError, RateErrorKind};
 
 /// A refill rate: an exact, positive, rational number of tokens per second.
 ///
@@ -172,41 +170,41 @@ impl Rate {
 }
 
 impl FromStr for Rate {
-    type Err = ConfigError;
+    type Err = ParseRateError;
 
     /// Parses `"5"`, `"0.5"`, `"100/s"`, `"30/m"` or `"1/h"`, exactly.
     ///
     /// Numbers carry no sign and no surrounding spaces, and decimals have at
     /// most 9 fractional digits.
-    fn from_str(input: &str) -> Result<Rate, ConfigError> {
-        let malformed = |reason| ConfigError::MalformedRate { input: input.to_owned(), reason };
+    fn from_str(input: &str) -> Result<Rate, ParseRateError> {
+        let fail = |kind| ParseRateError::new(input, kind);
         if let Some((count, unit)) = input.split_once('/') {
-            let count = parse_digits(count).map_err(malformed)?;
+            let count = parse_digits(count).map_err(fail)?;
             let per_period = match unit {
                 "s" => Rate::per_second,
                 "m" => Rate::per_minute,
                 "h" => Rate::per_hour,
-                _ => return Err(malformed(RateSyntax::UnknownUnit)),
+                _ => return Err(fail(RateErrorKind::UnknownUnit)),
             };
             return count
                 .and_then(|count| per_period(count).ok())
-                .ok_or_else(|| ConfigError::RateOutOfRange { rate: input.to_owned() });
+                .ok_or_else(|| fail(RateErrorKind::OutOfRange));
         }
         let (int, frac) = input.split_once('.').unwrap_or((input, ""));
         if input.contains('.') && frac.is_empty() {
-            return Err(malformed(RateSyntax::NotANumber));
+            return Err(fail(RateErrorKind::NotANumber));
         }
         if frac.len() > 9 {
-            return Err(malformed(RateSyntax::TooManyFractionalDigits));
+            return Err(fail(RateErrorKind::TooManyFractionalDigits));
         }
-        let int = parse_digits(int).map_err(malformed)?;
+        let int = parse_digits(int).map_err(fail)?;
         if parse_digits(frac).is_err() && !frac.is_empty() {
-            return Err(malformed(RateSyntax::NotANumber));
+            return Err(fail(RateErrorKind::NotANumber));
         }
         int.and_then(|int| int.checked_mul(NANOS_PER_SEC))
             .and_then(|whole| whole.checked_add(digits_as_nanos(frac)))
             .and_then(Rate::from_nanotokens)
-            .ok_or_else(|| ConfigError::RateOutOfRange { rate: input.to_owned() })
+            .ok_or_else(|| fail(RateErrorKind::OutOfRange))
     }
 }
 
@@ -229,14 +227,14 @@ impl fmt::Display for Rate {
 }
 
 /// Parses unsigned decimal digits; `Ok(None)` when the value overflows `u64`.
-fn parse_digits(digits: &str) -> Result<Option<u64>, RateSyntax> {
+fn parse_digits(digits: &str) -> Result<Option<u64>, RateErrorKind> {
     if digits.is_empty() {
-        return Err(RateSyntax::NotANumber);
+        return Err(RateErrorKind::NotANumber);
     }
     let mut value: Option<u64> = Some(0);
     for byte in digits.bytes() {
         if !byte.is_ascii_digit() {
-            return Err(RateSyntax::NotANumber);
+            return Err(RateErrorKind::NotANumber);
         }
         value = value
             .and_then(|v| v.checked_mul(10))
@@ -310,7 +308,7 @@ mod tests {
         check_err("60000000001/m", &format!("rate \"60000000001/m\" {range}"));
         for input in ["", "-1", "+1", " 5", "5 ", "1e3", ".5", "5.", "0x10", "5/", "/s", "1.5/s"] {
             assert!(
-                matches!(input.parse::<Rate>(), Err(ConfigError::MalformedRate { .. })),
+                input.parse::<Rate>().is_err_and(|err| err.kind() != RateErrorKind::OutOfRange),
                 "{input:?} should be malformed"
             );
         }

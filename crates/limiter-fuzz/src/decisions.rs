@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use limiter_core::{Decision, MAX_CAPACITY, Nanos, Rate, RateLimiter, canonical_ip};
 
-use crate::model::{MAX_TIME, Model};
+use limiter_testkit::{MAX_TIME, Model, within_bound};
 
 /// The most requests one input runs, to keep each execution fast.
 const MAX_OPS: usize = 4096;
@@ -53,7 +53,7 @@ pub fn decisions(data: &[u8]) {
         _ => 1 + u64::from(bytes.u32()) % MAX_CAPACITY,
     };
     let rate = match bytes.u8() % 5 {
-        0 => RATES[usize::from(bytes.u8()) % RATES.len()].parse(),
+        0 => Ok(RATES[usize::from(bytes.u8()) % RATES.len()].parse().expect("listed rates parse")),
         1 => Rate::per_second(1 + u64::from(bytes.u32()) % 1_000_000_000),
         2 => Rate::per_minute(1 + u64::from(bytes.u32())),
         3 => Rate::per_hour(1 + bytes.u64() % 3_600_000_000_000),
@@ -139,10 +139,8 @@ impl Span {
     /// `R = n/d` tokens per second: at most about 10³⁷, well inside `u128`.
     #[track_caller]
     fn assert_within_bound(&self, capacity: u64, rate: Rate) {
-        let unit = u128::from(rate.denom()) * 1_000_000_000;
-        let refill = u128::from(rate.numer()) * u128::from(self.latest - self.earliest);
         assert!(
-            self.allowed * unit <= u128::from(capacity) * unit + refill,
+            within_bound(capacity, rate, self.allowed, self.latest - self.earliest),
             "over-admission: {} tokens allowed over {} ns, capacity {capacity}, {rate}",
             self.allowed,
             self.latest - self.earliest,

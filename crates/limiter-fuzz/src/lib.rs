@@ -25,7 +25,6 @@
 mod decisions;
 mod ip;
 mod logs;
-mod model;
 mod rate;
 mod trace;
 

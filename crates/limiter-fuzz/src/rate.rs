@@ -1,6 +1,6 @@
 //! The `rate` target: `Rate`'s text parser and its `f64` entry point.
 
-use limiter_core::{ConfigError, Rate};
+use limiter_core::{Rate, RateErrorKind};
 
 /// Nanoseconds in one second.
 const NANOS_PER_SEC: u128 = 1_000_000_000;
@@ -36,8 +36,8 @@ fn parse_text(text: &str) {
                 "{text:?} parsed as {rate}, expected {num}/{den}"
             );
         }
-        (Some(None), Err(ConfigError::RateOutOfRange { .. }))
-        | (None, Err(ConfigError::MalformedRate { .. })) => {}
+        (Some(None), Err(err)) if err.kind() == RateErrorKind::OutOfRange => {}
+        (None, Err(err)) if err.kind() != RateErrorKind::OutOfRange => {}
         (expected, parsed) => panic!("{text:?}: expected {expected:?}, parsed {parsed:?}"),
     }
     if let Ok(rate) = parsed {

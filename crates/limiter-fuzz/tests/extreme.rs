@@ -1,94 +1,23 @@
-//! Extreme configurations against an exact big-rational reference: capacity
+//! Extreme configurations against the exact reference model: capacity
 //! 10⁹ at rates 10⁻⁹ and 10⁹ tokens per second, costs up to 10⁹, and
 //! timestamps near 0 and near 2⁶³ ns (and past it, where the limiter takes
 //! 2⁶³ − 1).
 //!
-//! The reference is SPEC's bucket written in `BigRational` with no shortcut:
-//! it shares nothing with the library's fixed point or with the `u128` model
-//! the `decisions` fuzz target uses.
+//! The reference is limiter-testkit's `Model`, SPEC's bucket in exact
+//! `u128` fixed point, which shares nothing with the library's buckets.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use limiter_core::{Decision, MAX_CAPACITY, Nanos, Rate, RateLimiter, canonical_ip};
-use num_bigint::BigInt;
-use num_rational::BigRational;
+use limiter_core::{Decision, MAX_CAPACITY, Nanos, Rate, RateLimiter};
+use limiter_testkit::{MAX_TIME, Model, RngExt, rng};
 
-const MAX_TIME: u64 = (1 << 63) - 1;
 const GIGA: u64 = 1_000_000_000;
-
-fn ratio(n: u64, d: u64) -> BigRational {
-    BigRational::new(BigInt::from(n), BigInt::from(d))
-}
-
-/// SPEC's model: per key, exact tokens and the bucket's latest time.
-struct Reference {
-    capacity: BigRational,
-    /// Tokens per nanosecond.
-    rate: BigRational,
-    buckets: HashMap<IpAddr, (BigRational, u64)>,
-}
-
-impl Reference {
-    fn new(capacity: u64, rate: Rate) -> Reference {
-        let rate = ratio(rate.numer(), rate.denom()) / ratio(GIGA, 1);
-        Reference { capacity: ratio(capacity, 1), rate, buckets: HashMap::new() }
-    }
-
-    /// The bucket of `ip` refilled to `t`: its tokens and its new latest time.
-    fn refilled(&self, ip: IpAddr, t: u64) -> Option<(BigRational, u64)> {
-        let t = t.min(MAX_TIME);
-        let (tokens, last) = self.buckets.get(&canonical_ip(ip))?;
-        let now = t.max(*last);
-        let tokens = tokens + ratio(now - last, 1) * &self.rate;
-        Some((tokens.min(self.capacity.clone()), now))
-    }
-
-    fn tokens(&self, ip: IpAddr, t: u64) -> u64 {
-        let tokens = self.refilled(ip, t).map_or(self.capacity.clone(), |(tokens, _)| tokens);
-        whole(&tokens)
-    }
-
-    fn decide(&mut self, ip: IpAddr, t: u64, cost: u64) -> Decision {
-        let t = t.min(MAX_TIME);
-        let (tokens, now) = match self.refilled(ip, t) {
-            Some(bucket) => bucket,
-            None if cost == 0 => return Decision::Allowed { remaining: whole(&self.capacity) },
-            None => (self.capacity.clone(), t),
-        };
-        let need = ratio(cost, 1);
-        if cost == 0 {
-            return Decision::Allowed { remaining: whole(&tokens) };
-        }
-        let (left, decision) = if need > self.capacity {
-            let capacity = whole(&self.capacity);
-            (tokens, Decision::OverCapacity { cost, capacity })
-        } else if tokens >= need {
-            let left = &tokens - &need;
-            let remaining = whole(&left);
-            (left, Decision::Allowed { remaining })
-        } else {
-            let wait = ((&need - &tokens) / &self.rate).ceil() + ratio(now - t, 1);
-            let wait = u128::try_from(wait.to_integer()).expect("a wait fits in u128");
-            let secs = u64::try_from(wait / u128::from(GIGA)).expect("a wait fits in u64 seconds");
-            let retry_after = Duration::new(secs, (wait % u128::from(GIGA)) as u32);
-            let remaining = whole(&tokens);
-            (tokens, Decision::Denied { remaining, retry_after })
-        };
-        self.buckets.insert(canonical_ip(ip), (left, now));
-        decision
-    }
-}
-
-fn whole(tokens: &BigRational) -> u64 {
-    u64::try_from(tokens.floor().to_integer()).expect("tokens fit in u64")
-}
 
 /// A limiter and the reference, fed the same requests.
 struct Check {
     limiter: RateLimiter,
-    reference: Reference,
+    reference: Model,
     tally: [usize; 3],
 }
 
@@ -96,7 +25,7 @@ impl Check {
     fn new(capacity: u64, rate: &str) -> Check {
         let rate: Rate = rate.parse().expect("valid rate");
         let limiter = RateLimiter::with_rate(capacity, rate).expect("valid capacity");
-        Check { limiter, reference: Reference::new(capacity, rate), tally: [0; 3] }
+        Check { limiter, reference: Model::new(capacity, rate), tally: [0; 3] }
     }
 
     /// Decides a request on both and asserts they agree, returning the decision.
@@ -138,17 +67,13 @@ fn ips() -> [IpAddr; 3] {
 /// ranges, in a fixed, seeded order.
 fn walk(check: &mut Check, base: u64, steps: &[u64]) {
     let costs = [1, 0, GIGA, GIGA - 1, GIGA / 2, 3, GIGA + 1, u64::MAX, 2];
-    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut rng = rng(0x9e37_79b9_7f4a_7c15, base);
     let mut t = base;
     for i in 0..2_000 {
-        // xorshift64: a fixed, dependency-free sequence of choices.
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let step = steps[(seed % steps.len() as u64) as usize];
-        t = if seed & (1 << 20) == 0 { t.saturating_add(step) } else { t.saturating_sub(step) };
+        let step = steps[rng.random_range(0..steps.len())];
+        t = if rng.random() { t.saturating_add(step) } else { t.saturating_sub(step) };
         let ip = ips()[i % 3];
-        let cost = costs[((seed >> 32) % costs.len() as u64) as usize];
+        let cost = costs[rng.random_range(0..costs.len())];
         let _decision = check.request(ip, t, cost);
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use limiter_core::{ConfigError, Rate, RateLimiter, WhenFull};
+use limiter_core::{ConfigError, ParseRateError, Rate, RateLimiter, WhenFull};
 
 use crate::check::Quota;
 use crate::flood::FloodSize;
@@ -146,8 +146,10 @@ pub(crate) struct Config {
 /// An argument that parsed but makes no sense.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum ArgsError {
-    /// The capacity or rate is out of the limiter's range, or the rate is malformed.
+    /// The capacity or rate is out of the limiter's range.
     Quota(ConfigError),
+    /// The rate is malformed or out of range.
+    Rate(ParseRateError),
     /// `--duration` is not a number of seconds or milliseconds, or is zero.
     Duration { input: String },
     /// `--ops` is smaller than the number of threads.
@@ -166,6 +168,7 @@ impl fmt::Display for ArgsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ArgsError::Quota(err) => write!(f, "{err}"),
+            ArgsError::Rate(err) => write!(f, "{err}"),
             ArgsError::Duration { input } => write!(
                 f,
                 "invalid duration {input:?}: expected positive seconds (\"2\", \"0.5\") or \"500ms\", \"3s\""
@@ -192,6 +195,7 @@ impl std::error::Error for ArgsError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ArgsError::Quota(err) => Some(err),
+            ArgsError::Rate(err) => Some(err),
             _ => None,
         }
     }
@@ -266,7 +270,7 @@ impl TryFrom<Args> for Config {
 
 /// A quota whose rate is parsed exactly and whose range the limiter accepts.
 fn quota(capacity: u64, rate: &str) -> Result<Quota, ArgsError> {
-    let rate: Rate = rate.parse().map_err(ArgsError::Quota)?;
+    let rate: Rate = rate.parse().map_err(ArgsError::Rate)?;
     RateLimiter::with_rate(capacity, rate).map_err(ArgsError::Quota)?;
     Ok(Quota { capacity, rate })
 }

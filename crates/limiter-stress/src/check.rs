@@ -13,8 +13,6 @@ use std::net::IpAddr;
 
 use limiter_core::Rate;
 
-const NANOS_PER_SEC: u128 = 1_000_000_000;
-
 /// A limiter's settings: capacity `C` and rate `R`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Quota {
@@ -25,16 +23,12 @@ pub(crate) struct Quota {
 impl Quota {
     /// Whether `allowed ≤ C + R·elapsed_ns`, exactly.
     pub(crate) fn permits(&self, allowed: u64, elapsed_ns: u64) -> bool {
-        let (num, den) = (u128::from(self.rate.numer()), u128::from(self.rate.denom()));
-        // Each side is below 2^64 · 3600 · 10^9 + 10^18 · 2^64 < 2^125.
-        u128::from(allowed) * den * NANOS_PER_SEC
-            <= u128::from(self.capacity) * den * NANOS_PER_SEC + num * u128::from(elapsed_ns)
+        limiter_testkit::within_bound(self.capacity, self.rate, allowed.into(), elapsed_ns)
     }
 
     /// The largest count [`Quota::permits`] accepts over `elapsed_ns`: `⌊C + R·elapsed⌋`.
     pub(crate) fn max_allowed(&self, elapsed_ns: u64) -> u128 {
-        let (num, den) = (u128::from(self.rate.numer()), u128::from(self.rate.denom()));
-        u128::from(self.capacity) + num * u128::from(elapsed_ns) / (den * NANOS_PER_SEC)
+        limiter_testkit::max_allowed(self.capacity, self.rate, elapsed_ns)
     }
 }
 
@@ -138,9 +132,7 @@ pub(crate) fn check_upper(
 /// keeps the bound an integer. A bucket never emptied allowed every request,
 /// which the `requests` term covers.
 pub(crate) fn min_allowed(quota: Quota, requests: u64, window_ns: u64) -> u128 {
-    let (num, den) = (u128::from(quota.rate.numer()), u128::from(quota.rate.denom()));
-    let refill = num * u128::from(window_ns) / (den * NANOS_PER_SEC);
-    (u128::from(quota.capacity) + refill).saturating_sub(1).min(u128::from(requests))
+    quota.max_allowed(window_ns).saturating_sub(1).min(u128::from(requests))
 }
 
 /// Adds the lower-bound check of one hot key to `report`.

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use limiter_core::{Counters, Eviction, ManualClock, Nanos, Rate, RateLimiter, WhenFull};
 
 pub(crate) use self::check::{FloodViolation, check};
+use crate::workload::scramble32;
 
 mod check;
 mod json;
@@ -36,14 +37,14 @@ pub(crate) const RATE_PER_SEC: u64 = 5;
 pub(crate) const CLIENT_PERIOD_NS: u64 = 250_000_000;
 /// The bound the memory check holds a run to, in bytes per key the cap allows.
 ///
-/// A tracked key is an entry of 24 bytes (IPv4: a `u32` key and two `u64`
-/// atomics) or 32 (IPv6: a 16-byte key), plus one hashbrown control byte.
-/// hashbrown fills a table to at most 7/8 and then doubles it, so a table
-/// holds at most 2 · 8/7 buckets per entry; the IPv4 and IPv6 tables are apart
-/// and may each have grown for the whole cap: (25 + 33) · 16/7 ≈ 133 bytes.
-/// While a table doubles it briefly holds the old one too, half the new
-/// one's size: ≈ 199 bytes. The rest, to 256, is room for the allocator's
-/// headers and the resident set's page granularity.
+/// A tracked key is a table slot of 24 bytes (IPv4: a `u32` key and two
+/// `u64` atomics) or 32 (IPv6: a 16-byte key). A shard grows by at most half
+/// once 13/16 of its slots are in use, so it holds at most 16/13 · 3/2 ≈ 1.85
+/// slots per key; the IPv4 and IPv6 tables are apart and may each have grown
+/// for the whole cap: (24 + 32) · 1.85 ≈ 104 bytes. Growing never copies a
+/// table (it adds a chunk and rehashes in place), and the list of one shard's
+/// keys a rebuild makes is a small share of the cap. The rest, to 256, is
+/// room for the allocator's headers and the resident set's page granularity.
 pub(crate) const MAX_BYTES_PER_SLOT: u64 = 256;
 /// The policies, in the order the flood runs them.
 pub(crate) const POLICIES: [WhenFull; 3] =
@@ -196,14 +197,6 @@ pub(crate) fn flood_ip(n: u64) -> IpAddr {
     } else {
         IpAddr::V6(Ipv6Addr::from_bits(FLOOD_V6_NET | u128::from(scramble64(number))))
     }
-}
-
-/// A bijection of `u32`: odd multiplications and xor-shifts, as `churn_ip`.
-fn scramble32(mut x: u32) -> u32 {
-    x = x.wrapping_mul(0x9E37_79B1);
-    x ^= x >> 16;
-    x = x.wrapping_mul(0x85EB_CA6B);
-    x ^ (x >> 13)
 }
 
 /// A bijection of `u64`, SplitMix64's finaliser.

@@ -6,11 +6,12 @@ use std::sync::Mutex;
 
 use hdrhistogram::Histogram;
 use limiter_core::{ManualClock, Rate, RateLimiter};
+use limiter_testkit::{OursNow, Subject};
 use rayon::{ThreadPool, ThreadPoolBuilder};
 
 use crate::args::Stop;
 use crate::check::{Quota, Violation};
-use crate::limiters::{self, Limiter};
+use crate::limiters;
 use crate::report::{self, Header};
 use crate::run::{self, RunResult, TimerCost, latency_histogram};
 use crate::workload::{Workload, WorkloadKind};
@@ -29,13 +30,17 @@ impl OverAdmitting {
     }
 }
 
-impl Limiter for OverAdmitting {
+impl Subject for OverAdmitting {
     fn name(&self) -> &'static str {
         "over-admitting"
     }
 
-    fn check(&self, ip: IpAddr) -> bool {
-        self.inner.allow_ip(ip) || self.extra.lock().unwrap().insert(ip)
+    fn check(&self, ip: IpAddr, now: u64) -> bool {
+        self.check_n(ip, 1, now)
+    }
+
+    fn check_n(&self, ip: IpAddr, cost: u32, _now: u64) -> bool {
+        self.inner.check_n(ip, cost.into()).is_allowed() || self.extra.lock().unwrap().insert(ip)
     }
 }
 
@@ -48,8 +53,8 @@ fn slow_quota(capacity: u64) -> Quota {
     Quota { capacity, rate: Rate::per_hour(1).unwrap() }
 }
 
-fn frozen(quota: Quota) -> RateLimiter<ManualClock> {
-    RateLimiter::with_clock(quota.capacity, quota.rate, ManualClock::default()).unwrap()
+fn frozen(quota: Quota) -> OursNow<ManualClock> {
+    OursNow(RateLimiter::with_clock(quota.capacity, quota.rate, ManualClock::default()).unwrap())
 }
 
 #[test]
@@ -83,14 +88,17 @@ fn hot_key_checker_catches_one_extra_allow_and_passes_the_real_limiter() {
 #[test]
 fn hot_key_checker_catches_lost_tokens() {
     /// Allows only the first half of the burst: tokens go missing.
-    struct Stingy(RateLimiter<ManualClock>, Mutex<u64>);
-    impl Limiter for Stingy {
+    struct Stingy(OursNow<ManualClock>, Mutex<u64>);
+    impl Subject for Stingy {
         fn name(&self) -> &'static str {
             "stingy"
         }
-        fn check(&self, ip: IpAddr) -> bool {
+        fn check(&self, ip: IpAddr, now: u64) -> bool {
+            self.check_n(ip, 1, now)
+        }
+        fn check_n(&self, ip: IpAddr, cost: u32, now: u64) -> bool {
             let mut allowed = self.1.lock().unwrap();
-            let ok = *allowed < 5 && self.0.allow_ip(ip);
+            let ok = *allowed < 5 && self.0.check_n(ip, cost, now);
             *allowed += u64::from(ok);
             ok
         }
@@ -147,7 +155,7 @@ fn churn_sends_every_request_from_a_new_key() {
     let workload = Workload::generate(WorkloadKind::Churn, 2, 0, 4, 1.1);
     let limiter = frozen(quota);
     let result = run::run(&limiter, &workload, quota, &pool(2), Stop::Ops(5_001), 16);
-    assert_eq!((result.ops, result.allowed, limiter.len()), (5_001, 5_001, 5_001));
+    assert_eq!((result.ops, result.allowed, limiter.0.len()), (5_001, 5_001, 5_001));
     assert_eq!((result.check.keys, result.check.most_allowed), (5_001, 1));
     assert!(result.check.passed());
 }

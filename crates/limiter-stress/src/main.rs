@@ -134,7 +134,7 @@ fn stress(config: &Config) -> Result<bool, StressError> {
     Ok(runs.iter().all(|run| run.check.passed()) && floods.iter().all(|run| run.passed()))
 }
 
-fn timed_run<L: limiters::Limiter>(
+fn timed_run<L: limiter_testkit::Subject>(
     limiter: &L,
     workload: &Workload,
     quota: check::Quota,

@@ -10,11 +10,11 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use limiter_testkit::Subject;
 use rayon::ThreadPool;
 
 use crate::args::Stop;
 use crate::check::{self, CheckReport, Quota};
-use crate::limiters::Limiter;
 use crate::workload::{Workload, WorkloadKind, churn_ip};
 
 /// The largest latency a histogram tells apart; longer ones are recorded as this.
@@ -64,7 +64,7 @@ impl RunResult {
 }
 
 /// Sends `workload` to `limiter` from every thread of `pool` until `stop`.
-pub(crate) fn run<L: Limiter>(
+pub(crate) fn run<L: Subject>(
     limiter: &L,
     workload: &Workload,
     quota: Quota,
@@ -78,7 +78,7 @@ pub(crate) fn run<L: Limiter>(
     let span_start = Instant::now();
     let mut preinserted = vec![0u64; if workload.preinsert { workload.keys.len() } else { 0 }];
     for (count, &ip) in preinserted.iter_mut().zip(&workload.keys) {
-        *count += u64::from(limiter.check(ip));
+        *count += u64::from(limiter.check(ip, 0));
     }
     let workers = pool.broadcast(|ctx| {
         let thread = ctx.index();
@@ -279,7 +279,7 @@ fn prefault(counts: &mut [u64]) {
 }
 
 /// The timed loop of one worker.
-fn work<L: Limiter, K: Keys>(
+fn work<L: Subject, K: Keys>(
     limiter: &L,
     keys: &mut K,
     stop: Stop,
@@ -301,7 +301,7 @@ fn work<L: Limiter, K: Keys>(
         let n = remaining.min(u64::from(batch));
         for _ in 0..n {
             let ip = keys.next();
-            if limiter.check(ip) {
+            if limiter.check(ip, 0) {
                 keys.allowed();
                 allowed += 1;
             }

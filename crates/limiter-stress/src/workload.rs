@@ -1,12 +1,10 @@
 //! Workloads: key populations and per-thread key sequences, all generated from a seed
 //! before the timed loop starts.
 
-use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use limiter_core::canonical_ip;
-use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
+use limiter_testkit::{RngExt, StdRng, Zipf, distinct_by, distinct_v4, rng};
 use rayon::prelude::*;
 
 /// Keys of the `uniform` workload, all created before the timed loop.
@@ -71,8 +69,9 @@ pub(crate) struct Workload {
 impl Workload {
     /// Generates `kind`'s population and one sequence of `stream_len` keys per thread.
     ///
-    /// The same arguments give the same keys: every random draw comes from a
-    /// `StdRng` seeded from `seed`, the workload and the thread index.
+    /// The same arguments give the same keys: every random draw comes from the
+    /// test kit's `rng`, seeded from `seed` with the workload and the thread
+    /// index as its stream.
     pub(crate) fn generate(
         kind: WorkloadKind,
         threads: usize,
@@ -80,23 +79,24 @@ impl Workload {
         seed: u64,
         zipf_exponent: f64,
     ) -> Workload {
-        let mut rng = StdRng::seed_from_u64(mix(seed, kind as u64, u64::MAX));
+        let mut population = rng(seed, stream(kind, u32::MAX));
         let keys = match kind {
-            WorkloadKind::Hot => random_ipv4s(&mut rng, 1),
-            WorkloadKind::Uniform => random_ipv4s(&mut rng, UNIFORM_KEYS),
-            WorkloadKind::Zipf => random_ipv4s(&mut rng, ZIPF_KEYS),
+            WorkloadKind::Hot => distinct_v4(1, &mut population),
+            WorkloadKind::Uniform => distinct_v4(UNIFORM_KEYS, &mut population),
+            WorkloadKind::Zipf => distinct_v4(ZIPF_KEYS, &mut population),
             WorkloadKind::Churn => Vec::new(),
-            WorkloadKind::Ipv6 => mixed_population(&mut rng, IPV6_KEYS),
+            WorkloadKind::Ipv6 => mixed_population(&mut population, IPV6_KEYS),
         };
-        let zipf = matches!(kind, WorkloadKind::Zipf | WorkloadKind::Ipv6)
-            .then(|| Zipf::new(keys.len(), zipf_exponent));
+        let zipf = matches!(kind, WorkloadKind::Zipf | WorkloadKind::Ipv6).then(|| {
+            Zipf::new(keys.len(), zipf_exponent).expect("the arguments validated the exponent")
+        });
         let streams = match kind {
             WorkloadKind::Churn => Vec::new(),
             WorkloadKind::Hot => vec![vec![0]; threads],
             _ => (0..threads)
                 .into_par_iter()
                 .map(|thread| {
-                    let mut rng = StdRng::seed_from_u64(mix(seed, kind as u64, thread as u64));
+                    let mut rng = rng(seed, stream(kind, thread as u32));
                     (0..stream_len)
                         .map(|_| match &zipf {
                             Some(zipf) => zipf.sample(&mut rng),
@@ -111,7 +111,7 @@ impl Workload {
             keys,
             streams,
             preinsert: kind == WorkloadKind::Uniform,
-            churn_salt: rng.random(),
+            churn_salt: population.random(),
         }
     }
 }
@@ -125,87 +125,44 @@ impl Workload {
 /// the timed loop.
 pub(crate) fn churn_ip(salt: u32, index: u64) -> IpAddr {
     match u32::try_from(index) {
-        Ok(index) => {
-            let mut x = index.wrapping_add(salt);
-            x = x.wrapping_mul(0x9E37_79B1);
-            x ^= x >> 16;
-            x = x.wrapping_mul(0x85EB_CA6B);
-            x ^= x >> 13;
-            IpAddr::V4(Ipv4Addr::from(x))
-        }
+        Ok(index) => IpAddr::V4(Ipv4Addr::from(scramble32(index.wrapping_add(salt)))),
         Err(_) => IpAddr::V6(Ipv6Addr::from(0x2001_0db8_u128 << 96 | u128::from(index))),
     }
 }
 
-/// Draws ranks `0..n` with weight `1/(rank + 1)^s`, by binary search of the cumulative weights.
-#[derive(Debug, Clone)]
-pub(crate) struct Zipf {
-    cumulative: Vec<f64>,
-}
-
-impl Zipf {
-    /// A sampler over `n >= 1` ranks with exponent `s > 0`.
-    pub(crate) fn new(n: usize, s: f64) -> Zipf {
-        let mut total = 0.0;
-        let cumulative = (1..=n)
-            .map(|rank| {
-                total += (rank as f64).powf(-s);
-                total
-            })
-            .collect();
-        Zipf { cumulative }
-    }
-
-    /// One rank, 0 being the most popular.
-    pub(crate) fn sample(&self, rng: &mut StdRng) -> usize {
-        let total = *self.cumulative.last().expect("at least one rank");
-        let target = rng.random::<f64>() * total;
-        self.cumulative.partition_point(|&c| c <= target).min(self.cumulative.len() - 1)
-    }
-}
-
-/// `n` distinct IPv4 addresses.
-fn random_ipv4s(rng: &mut StdRng, n: usize) -> Vec<IpAddr> {
-    let mut seen = HashSet::with_capacity(n);
-    let mut keys = Vec::with_capacity(n);
-    while keys.len() < n {
-        let ip = IpAddr::V4(Ipv4Addr::from(rng.random::<u32>()));
-        if seen.insert(ip) {
-            keys.push(ip);
-        }
-    }
-    keys
+/// A bijection of `u32`: odd multiplications and xor-shifts, so that
+/// consecutive numbers land far apart.
+pub(crate) fn scramble32(mut x: u32) -> u32 {
+    x = x.wrapping_mul(0x9E37_79B1);
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x85EB_CA6B);
+    x ^ (x >> 13)
 }
 
 /// `n` addresses distinct after canonicalisation: half IPv4, 40% IPv6 in
 /// 2001:db8::/32, and 10% IPv4-mapped IPv6 (`::ffff:a.b.c.d`), whose IPv4
 /// form appears nowhere else.
 fn mixed_population(rng: &mut StdRng, n: usize) -> Vec<IpAddr> {
-    let mut seen = HashSet::with_capacity(n);
-    let mut keys = Vec::with_capacity(n);
-    while keys.len() < n {
-        let ip = match rng.random_range(0..10) {
+    distinct_by(
+        n,
+        |&ip| canonical_ip(ip),
+        || match rng.random_range(0..10) {
             0..5 => IpAddr::V4(Ipv4Addr::from(rng.random::<u32>())),
             5..9 => IpAddr::V6(Ipv6Addr::from(0x2001_0db8_u128 << 96 | rng.random::<u128>() >> 32)),
             _ => IpAddr::V6(Ipv4Addr::from(rng.random::<u32>()).to_ipv6_mapped()),
-        };
-        if seen.insert(canonical_ip(ip)) {
-            keys.push(ip);
-        }
-    }
-    keys
+        },
+    )
 }
 
-/// A seed for one generator, distinct per (seed, workload, stream).
-fn mix(seed: u64, workload: u64, stream: u64) -> u64 {
-    let mut x = seed ^ workload.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ stream.rotate_left(32);
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xFF51_AFD7_ED55_8CCD);
-    x ^ (x >> 33)
+/// The random stream of one workload's thread (`u32::MAX` for its population).
+fn stream(kind: WorkloadKind, thread: u32) -> u64 {
+    (kind as u64) << 32 | u64::from(thread)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
 
     #[test]
@@ -271,36 +228,6 @@ mod tests {
         let high = [u64::from(u32::MAX), 1 << 32, (1 << 32) + 1, u64::MAX];
         assert!(high.iter().all(|&index| seen.insert(churn_ip(12345, index))));
         assert_ne!(churn_ip(1, 0), churn_ip(2, 0), "the salt changes the addresses");
-    }
-
-    #[test]
-    fn zipf_rank_frequencies_follow_the_exponent() {
-        let s = 1.1;
-        let zipf = Zipf::new(ZIPF_KEYS, s);
-        let mut rng = StdRng::seed_from_u64(3);
-        let mut counts = vec![0u32; 100];
-        for _ in 0..400_000 {
-            if let Some(count) = counts.get_mut(zipf.sample(&mut rng)) {
-                *count += 1;
-            }
-        }
-        // Rank 1 is drawn 10^1.1 ≈ 12.6 times as often as rank 10, and 2^1.1 ≈ 2.14 times rank 2.
-        let ratio = |a: usize, b: usize| f64::from(counts[a]) / f64::from(counts[b]);
-        let expect_1_10 = 10f64.powf(s);
-        let expect_1_2 = 2f64.powf(s);
-        assert!((ratio(0, 9) / expect_1_10 - 1.0).abs() < 0.1, "rank 1/10 = {}", ratio(0, 9));
-        assert!((ratio(0, 1) / expect_1_2 - 1.0).abs() < 0.05, "rank 1/2 = {}", ratio(0, 1));
-        // Rank 1's share is 1 / H(n, s), the generalised harmonic number.
-        let harmonic: f64 = (1..=ZIPF_KEYS).map(|k| (k as f64).powf(-s)).sum();
-        let share = f64::from(counts[0]) / 400_000.0;
-        assert!((share * harmonic - 1.0).abs() < 0.03, "rank 1 share {share}");
-    }
-
-    #[test]
-    fn zipf_with_one_rank_always_draws_it() {
-        let zipf = Zipf::new(1, 1.1);
-        let mut rng = StdRng::seed_from_u64(0);
-        assert!((0..1000).all(|_| zipf.sample(&mut rng) == 0));
     }
 
     #[test]

@@ -14,5 +14,6 @@ mod output;
 mod plot;
 mod prefixes;
 mod readme;
+mod redis;
 mod spec_rules;
 mod util;

@@ -2,76 +2,34 @@
 //! traces (mixed timestamp forms, address spellings, costs and records out
 //! of order) must get exactly the model's decisions, record by record.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
+
+use jiff::Timestamp;
+use jiff::tz::Offset;
+use limiter_testkit::{Model, RngExt, rng};
 
 use crate::util::Dir;
 
-/// One bucket of the model: its time and its tokens in units of
-/// `1 / (den · 10⁹)` token, so a nanosecond at `num / den` tokens per second
-/// refills exactly `num` units.
-struct Bucket {
-    last: u64,
-    units: u128,
+/// SPEC's decisions for `records`, from the test kit's exact model.
+fn model(records: &[(u64, IpAddr, u64)], capacity: u64, num: u64, den: u64) -> Vec<bool> {
+    let mut model = Model::with_ratio(capacity, num, den);
+    records.iter().map(|&(t, ip, cost)| model.decide(ip, t, cost).is_allowed()).collect()
 }
 
-/// SPEC's rules, literally: created full on the first request of nonzero
-/// cost, refilled then decided at `max(t, last)`, cost 0 always allowed and
-/// changing nothing, a cost above the capacity never allowed.
-fn model(records: &[(u64, IpAddr, u64)], capacity: u64, num: u128, den: u128) -> Vec<bool> {
-    let unit = den * 1_000_000_000;
-    let full = u128::from(capacity) * unit;
-    let mut buckets: HashMap<IpAddr, Bucket> = HashMap::new();
-    let canonical = |ip: IpAddr| match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        IpAddr::V4(_) => ip,
-    };
-    records
-        .iter()
-        .map(|&(t, ip, cost)| {
-            if cost == 0 {
-                return true;
-            }
-            let bucket = buckets.entry(canonical(ip)).or_insert(Bucket { last: t, units: full });
-            let now = t.max(bucket.last);
-            bucket.units = (bucket.units + u128::from(now - bucket.last) * num).min(full);
-            bucket.last = now;
-            let need = u128::from(cost) * unit;
-            let allowed = cost <= capacity && bucket.units >= need;
-            if allowed {
-                bucket.units -= need;
-            }
-            allowed
-        })
-        .collect()
-}
-
-/// Writes `t` ns as RFC 3339, in UTC or at +01:00.
+/// Writes `t` ns as RFC 3339 with all nine fractional digits, in UTC or at
+/// +01:00.
 fn rfc3339(t: u64, plus_one: bool) -> String {
-    let (secs, nanos) = (t / 1_000_000_000 + if plus_one { 3600 } else { 0 }, t % 1_000_000_000);
-    // Howard Hinnant's civil_from_days.
-    let z = secs / 86_400 + 719_468;
-    let (era, doe) = (z / 146_097, z % 146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    let (hour, minute, second) = (secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    let offset = Offset::constant(if plus_one { 1 } else { 0 });
+    let time = Timestamp::from_nanosecond(i128::from(t)).expect("within jiff's range");
+    let civil = offset.to_datetime(time).strftime("%Y-%m-%dT%H:%M:%S");
     let zone = if plus_one { "+01:00" } else { "Z" };
-    format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{nanos:09}{zone}")
+    format!("{civil}.{:09}{zone}", t % 1_000_000_000)
 }
 
 #[test]
 fn decisions_equal_the_exact_model() {
-    let mut state = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = rng(0x9e37_79b9_7f4a_7c15, 0);
+    let mut next = move || rng.random::<u64>();
     // Each key in several spellings.
     let spellings: [&[&str]; 6] = [
         &["10.0.0.1", "::ffff:10.0.0.1", "::FFFF:a00:1"],
@@ -92,7 +50,7 @@ fn decisions_equal_the_exact_model() {
         let mut t = 1_700_000_000_000_000_000u64;
         for _ in 0..1500 {
             // About one token's worth of time between records, on average.
-            t += next() % (2_000_000_000 * den as u64 / num as u64);
+            t += next() % (2_000_000_000 * den / num);
             let at = t - if next() % 8 == 0 { next() % 5_000_000_000 } else { 0 };
             let key = spellings[(next() % 6) as usize];
             let text = key[(next() % key.len() as u64) as usize];

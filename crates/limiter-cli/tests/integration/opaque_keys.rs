@@ -1,7 +1,9 @@
 //! `--key any`: the second field is an opaque key, compared byte for byte,
 //! never read as an address.
 
-use crate::util::{Dir, check_failure, decisions};
+use limiter_testkit::{RngExt, rng};
+
+use crate::util::{Dir, check_failure, decisions, replay};
 
 /// API keys, user ids, and two spellings of `::1` that are different keys.
 const TRACE: &str = "\
@@ -18,21 +20,9 @@ timestamp,ip,cost
 0,a\tb
 ";
 
-/// Runs `replay trace.csv ARGS` on `trace` and returns standard output of a
-/// success.
-fn run(trace: &str, args: &[&str]) -> String {
-    let dir = Dir::new();
-    dir.file("trace.csv", trace);
-    let mut all = vec!["replay", "trace.csv"];
-    all.extend(args);
-    let out = dir.run(&all);
-    assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{args:?}");
-    out.stdout
-}
-
 #[test]
 fn opaque_keys_are_counted_as_written() {
-    let out = run(TRACE, &["--capacity", "1", "--rate", "1", "--key", "any"]);
+    let out = replay(TRACE, &["--capacity", "1", "--rate", "1", "--key", "any"]);
     assert_eq!(
         out,
         "\
@@ -118,25 +108,25 @@ fn an_empty_key_is_malformed() {
 #[test]
 fn a_sweep_of_opaque_keys_equals_separate_runs() {
     let mut trace = String::new();
-    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut rng = rng(0x2545_f491_4f6c_dd1d, 0);
     for i in 0..3000u64 {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
+        let state: u64 = rng.random();
         let key = ["sk_a", "sk_b", "user:7", "::1", "0:0:0:0:0:0:0:1", "x y"][(state % 6) as usize];
         // Every tenth record is a second early.
         let t = i * 150 + 1000 - if state.is_multiple_of(10) { 1000 } else { 0 };
         trace.push_str(&format!("{}.{:03},{key},{}\n", t / 1000, t % 1000, state % 3));
     }
-    let sweep =
-        run(&trace, &["--key", "any", "--capacity", "2,5", "--rate", "1,30/m", "--output", "json"]);
+    let sweep = replay(
+        &trace,
+        &["--key", "any", "--capacity", "2,5", "--rate", "1,30/m", "--output", "json"],
+    );
     let sweep: serde_json::Value = serde_json::from_str(&sweep).unwrap();
     let results = sweep["results"].as_array().unwrap();
     assert_eq!(results.len(), 4);
     for (i, (capacity, rate)) in
         [("2", "1"), ("2", "30/m"), ("5", "1"), ("5", "30/m")].into_iter().enumerate()
     {
-        let single = run(
+        let single = replay(
             &trace,
             &["--key", "any", "--capacity", capacity, "--rate", rate, "--output", "json"],
         );
@@ -157,7 +147,7 @@ www.example.com - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 1
 ::1 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 1
 0:0:0:0:0:0:0:1 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 1
 ";
-    let out = run(log, &["--key", "any", "--capacity", "1", "--output", "json"]);
+    let out = replay(log, &["--key", "any", "--capacity", "1", "--output", "json"]);
     let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(summary["distinct_keys"], 3, "{summary}");
     assert_eq!(

@@ -1,6 +1,8 @@
 //! The summary's text and JSON forms, `--top`, and the what-if sweep.
 
-use crate::util::Dir;
+use limiter_testkit::{RngExt, rng};
+
+use crate::util::{Dir, replay};
 
 const TRACE: &str = "\
 timestamp,ip,cost
@@ -13,14 +15,9 @@ timestamp,ip,cost
 2023-11-14T23:13:20Z,198.51.100.7
 ";
 
+/// Replays [`TRACE`] with `ARGS` and returns standard output of a success.
 fn run(args: &[&str]) -> String {
-    let dir = Dir::new();
-    dir.file("trace.csv", TRACE);
-    let mut all = vec!["replay", "trace.csv"];
-    all.extend(args);
-    let out = dir.run(&all);
-    assert_eq!((out.code, out.stderr.as_str()), (0, ""));
-    out.stdout
+    replay(TRACE, args)
 }
 
 #[test]
@@ -163,13 +160,8 @@ capacity  rate  allowed  denied  denied share  never allowable  keys denied
 /// A few thousand records over a few dozen keys, with bursts, costs and
 /// records out of order, from a fixed seed.
 fn busy_trace() -> String {
-    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
+    let mut rng = rng(0x2545_f491_4f6c_dd1d, 0);
+    let mut next = move || rng.random::<u64>();
     let mut out = String::from("timestamp,ip,cost\n");
     let mut t: u64 = 1_700_000_000_000_000_000;
     for _ in 0..3000 {

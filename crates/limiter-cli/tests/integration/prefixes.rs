@@ -1,18 +1,7 @@
 //! `--ipv4-prefix` and `--ipv6-prefix`: addresses in one prefix share a
 //! bucket, and the summary counts keys as the limiter groups them.
 
-use crate::util::{Dir, check_failure, decisions};
-
-/// Runs `replay trace.csv ARGS` and returns standard output of a success.
-fn run(trace: &str, args: &[&str]) -> String {
-    let dir = Dir::new();
-    dir.file("trace.csv", trace);
-    let mut all = vec!["replay", "trace.csv"];
-    all.extend(args);
-    let out = dir.run(&all);
-    assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{args:?}");
-    out.stdout
-}
+use crate::util::{Dir, check_failure, decisions, replay};
 
 const V6: &str = "\
 10,2001:db8::1
@@ -25,7 +14,7 @@ const V6: &str = "\
 
 #[test]
 fn addresses_in_one_64_share_a_bucket() {
-    let out = run(V6, &["--capacity", "2", "--rate", "1", "--ipv6-prefix", "64"]);
+    let out = replay(V6, &["--capacity", "2", "--rate", "1", "--ipv6-prefix", "64"]);
     assert_eq!(
         out,
         "\
@@ -51,7 +40,7 @@ ip                 allowed  denied
     );
     // Without the prefix every address is its own key and nothing is denied
     // but the third record of the last address.
-    let out = run(V6, &["--capacity", "2", "--rate", "1"]);
+    let out = replay(V6, &["--capacity", "2", "--rate", "1"]);
     assert!(
         out.contains("distinct keys    4\nout of order     0\n")
             && out
@@ -90,7 +79,7 @@ fn addresses_in_one_24_share_a_bucket() {
     assert_eq!(summary["distinct_keys"], 3, "{summary}");
     assert_eq!(summary["results"][0]["top"][0]["ip"], "192.0.2.0/24", "{summary}");
     // IPv6 keys keep their whole address under an IPv4 prefix alone.
-    let out = run("0,::1\n0,::2\n0,::1\n", &["--capacity", "1", "--ipv4-prefix", "24"]);
+    let out = replay("0,::1\n0,::2\n0,::1\n", &["--capacity", "1", "--ipv4-prefix", "24"]);
     assert!(out.ends_with("ip   allowed  denied\n::1        1       1\n"), "{out}");
 }
 
@@ -135,10 +124,10 @@ fn a_mapped_address_counts_with_its_ipv4_key_under_an_ipv6_prefix() {
 fn out_of_order_counts_per_bucket() {
     // Each address is in order on its own, but not within their /64.
     let trace = "5,2001:db8::1\n4,2001:db8::2\n6,2001:db8::2\n";
-    let out = run(trace, &["--ipv6-prefix", "64", "--output", "json"]);
+    let out = replay(trace, &["--ipv6-prefix", "64", "--output", "json"]);
     let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!((&summary["out_of_order"], &summary["distinct_keys"]), (&1.into(), &1.into()));
-    let out = run(trace, &["--output", "json"]);
+    let out = replay(trace, &["--output", "json"]);
     let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!((&summary["out_of_order"], &summary["distinct_keys"]), (&0.into(), &2.into()));
 }

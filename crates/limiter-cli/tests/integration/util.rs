@@ -83,6 +83,19 @@ impl Drop for Dir {
     }
 }
 
+/// Runs `replay trace.csv ARGS` on `trace` in a fresh directory, checks that
+/// it succeeds with nothing on standard error, and returns standard output.
+#[track_caller]
+pub(crate) fn replay(trace: &str, args: &[&str]) -> String {
+    let dir = Dir::new();
+    dir.file("trace.csv", trace);
+    let mut all = vec!["replay", "trace.csv"];
+    all.extend(args);
+    let out = dir.run(&all);
+    assert_eq!((out.code, out.stderr.as_str()), (0, ""), "{args:?}");
+    out.stdout
+}
+
 /// Runs `replay trace.csv --decisions - --output json ARGS` on `trace` and
 /// checks that it succeeds and that standard output is exactly the decisions
 /// header and `rows`. Returns the JSON summary, which goes to standard error.

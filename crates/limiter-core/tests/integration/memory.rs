@@ -10,8 +10,7 @@ use limiter_core::{
     Builder, Clock, Counters, Decision, Eviction, KeyedRateLimiter, ManualClock, Nanos, Rate,
     RateLimiter, WhenFull,
 };
-use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
+use limiter_testkit::{RngExt, rng};
 
 const SEC: u64 = 1_000_000_000;
 
@@ -29,7 +28,7 @@ fn builder(capacity: u64, rate: &str) -> Builder {
 
 /// Random traffic whose times run at most `late` behind the latest so far.
 fn traffic(seed: u64, ops: usize, late: u64) -> Vec<(IpAddr, u64, u64)> {
-    let mut rng = StdRng::seed_from_u64(seed);
+    let mut rng = rng(seed, 0);
     let mut latest = rng.random_range(0..1000 * SEC);
     (0..ops)
         .map(|_| {
@@ -69,7 +68,7 @@ fn eviction_inside_clock_calls_never_changes_a_decision() {
         .eviction(Eviction::Idle { window: Duration::ZERO })
         .build_with_clock(clock.clone())
         .unwrap();
-    let mut rng = StdRng::seed_from_u64(7);
+    let mut rng = rng(7, 0);
     for i in 0..50_000 {
         clock.advance(Duration::from_nanos(rng.random_range(0..SEC / 4)));
         let key = v4(rng.random_range(0..2000));
@@ -206,8 +205,8 @@ fn prefixes_group_addresses() {
 fn any_key_type_gets_the_same_buckets() {
     let clock = ManualClock::default();
     let users: KeyedRateLimiter<(u32, &str), ManualClock> =
-        Builder::new(2, Rate::per_second(1).unwrap())
-            .build_keyed_with_clock(clock.clone())
+        KeyedRateLimiter::builder(2, Rate::per_second(1).unwrap())
+            .build_with_clock(clock.clone())
             .unwrap();
     let alice = (7, "/upload");
     assert!(users.allow(&alice) && users.allow(&alice));

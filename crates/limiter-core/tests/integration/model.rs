@@ -1,73 +1,14 @@
 //! The limiter against an independent exact model, on seeded random traffic.
 //!
-//! The reference below is SPEC's model written directly in big rationals: it
-//! shares no code or representation with the library's fixed-point buckets.
+//! The reference is limiter-testkit's `Model`, SPEC's bucket in `u128` fixed
+//! point: it shares no code or representation with the library's buckets,
+//! and it reads each rate as a numerator and denominator built here, not by
+//! the library's parser.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::time::Duration;
 
 use limiter_core::{Decision, Nanos, Rate, RateLimiter};
-use num_bigint::BigInt;
-use num_rational::BigRational;
-use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
-
-const MAX_TIME: u64 = (1 << 63) - 1;
-const NANOS_PER_SEC: u64 = 1_000_000_000;
-
-/// SPEC's bucket model in exact rationals.
-struct Reference {
-    capacity: u64,
-    /// Tokens per nanosecond.
-    rate: BigRational,
-    buckets: HashMap<IpAddr, (BigRational, u64)>,
-}
-
-impl Reference {
-    fn new(capacity: u64, tokens_per_sec: BigRational) -> Reference {
-        let rate = tokens_per_sec / BigRational::from_integer(NANOS_PER_SEC.into());
-        Reference { capacity, rate, buckets: HashMap::new() }
-    }
-
-    fn decide(&mut self, ip: IpAddr, t: u64, cost: u64) -> Decision {
-        let key = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            IpAddr::V4(_) => ip,
-        };
-        let cap = BigRational::from_integer(self.capacity.into());
-        let (tokens, last) = match self.buckets.get(&key) {
-            Some((tokens, last)) => (tokens.clone(), *last),
-            None if cost == 0 => return Decision::Allowed { remaining: self.capacity },
-            None => (cap.clone(), t),
-        };
-        let now = t.max(last);
-        let elapsed = BigRational::from_integer((now - last).into());
-        let tokens = (tokens + elapsed * &self.rate).min(cap);
-        let whole = |r: &BigRational| u64::try_from(r.floor().to_integer()).unwrap();
-        if cost == 0 {
-            return Decision::Allowed { remaining: whole(&tokens) };
-        }
-        let need = BigRational::from_integer(cost.into());
-        let decision = if cost > self.capacity {
-            Decision::OverCapacity { cost, capacity: self.capacity }
-        } else if tokens >= need {
-            let left = &tokens - &need;
-            self.buckets.insert(key, (left.clone(), now));
-            return Decision::Allowed { remaining: whole(&left) };
-        } else {
-            let wait = ((&need - &tokens) / &self.rate).ceil().to_integer() + BigInt::from(now - t);
-            let wait: u128 = wait.try_into().unwrap();
-            let retry_after = Duration::new(
-                u64::try_from(wait / u128::from(NANOS_PER_SEC)).unwrap(),
-                (wait % u128::from(NANOS_PER_SEC)) as u32,
-            );
-            Decision::Denied { remaining: whole(&tokens), retry_after }
-        };
-        self.buckets.insert(key, (tokens, now));
-        decision
-    }
-}
+use limiter_testkit::{MAX_TIME, Model, NANOS_PER_SEC, RngExt, StdRng, rng};
 
 /// A random value spread evenly over orders of magnitude in `1..=max`.
 fn log_uniform(rng: &mut StdRng, max: u64) -> u64 {
@@ -76,26 +17,26 @@ fn log_uniform(rng: &mut StdRng, max: u64) -> u64 {
     value.clamp(1, max)
 }
 
-/// A random rate as text, with its value built independently of the parser.
-fn random_rate(rng: &mut StdRng) -> (String, BigRational) {
-    let ratio = |n: u64, d: u64| BigRational::new(n.into(), d.into());
+/// A random rate as text, with its value `(num, den)` tokens per second
+/// built independently of the parser.
+fn random_rate(rng: &mut StdRng) -> (String, (u64, u64)) {
     match rng.random_range(0..4) {
         0 => {
             let n = log_uniform(rng, 1_000_000_000);
-            (format!("{n}/s"), ratio(n, 1))
+            (format!("{n}/s"), (n, 1))
         }
         1 => {
             let n = log_uniform(rng, 60_000_000_000);
-            (format!("{n}/m"), ratio(n, 60))
+            (format!("{n}/m"), (n, 60))
         }
         2 => {
             let n = log_uniform(rng, 3_600_000_000_000);
-            (format!("{n}/h"), ratio(n, 3600))
+            (format!("{n}/h"), (n, 3600))
         }
         _ => {
             let nanotokens = log_uniform(rng, NANOS_PER_SEC * NANOS_PER_SEC);
             let text = format!("{}.{:09}", nanotokens / NANOS_PER_SEC, nanotokens % NANOS_PER_SEC);
-            (text, ratio(nanotokens, NANOS_PER_SEC))
+            (text, (nanotokens, NANOS_PER_SEC))
         }
     }
 }
@@ -115,17 +56,17 @@ type Tally = [usize; 3];
 
 /// Runs one random scenario of `ops` requests and compares every decision.
 fn run_scenario(seed: u64, ops: usize, tally: &mut Tally) {
-    let mut rng = StdRng::seed_from_u64(seed);
+    let mut rng = rng(seed, 0);
     let capacity = log_uniform(&mut rng, 1_000_000_000);
-    let (rate_text, rate_value) = random_rate(&mut rng);
+    let (rate_text, (num, den)) = random_rate(&mut rng);
     let rate: Rate = rate_text.parse().unwrap();
     let limiter = RateLimiter::with_rate(capacity, rate).unwrap();
-    let mut reference = Reference::new(capacity, rate_value.clone());
+    let mut reference = Model::with_ratio(capacity, num, den);
 
     // Steps are scaled to the time one token and a full bucket take to refill,
     // so that scenarios mix allows and denials whatever the rate.
-    let token_ns = (BigRational::from_integer(NANOS_PER_SEC.into()) / &rate_value).ceil();
-    let token_ns = u64::try_from(token_ns.to_integer()).unwrap_or(u64::MAX).clamp(1, MAX_TIME);
+    let token_ns = (u128::from(NANOS_PER_SEC) * u128::from(den)).div_ceil(u128::from(num));
+    let token_ns = u64::try_from(token_ns).unwrap_or(u64::MAX).clamp(1, MAX_TIME);
     let full_ns = token_ns.saturating_mul(capacity).min(MAX_TIME);
     let mut t = rng.random_range(0..=MAX_TIME);
     let keys = rng.random_range(1..=8);

@@ -1,4 +1,9 @@
-//! Canonical keys for IP addresses.
+//! IP addresses as keys: parsing text exactly as std does (`parse`), and
+//! the canonical, compact key of an address.
+
+mod parse;
+
+pub use parse::parse_ip;
 
 use std::net::IpAddr;
 
@@ -29,7 +34,7 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// A canonical IP address in the compact form the limiter's maps store.
+/// A canonical IP address in the compact form the address tables store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IpKey {
     V4(u32),
@@ -37,7 +42,7 @@ pub(crate) enum IpKey {
 }
 
 /// An IPv6 address as its high and low halves, each of which fits an atomic
-/// word of a table slot (see `table`).
+/// word of a table slot (see `store::table`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct V6Bits(pub(crate) [u64; 2]);
 

@@ -1,0 +1,203 @@
+//! Quota headers: the IETF draft's `RateLimit-Policy` and `RateLimit`, and
+//! the legacy `X-RateLimit-*` trio.
+//!
+//! The draft is "RateLimit header fields for HTTP",
+//! draft-ietf-httpapi-ratelimit-headers-11 (23 May 2026). Its fields are
+//! Structured Field lists whose items are a quoted policy name with
+//! parameters:
+//!
+//! ```text
+//! RateLimit-Policy: "default";q=10;w=2
+//! RateLimit: "default";r=7;t=1
+//! ```
+//!
+//! For a token bucket of capacity `C` refilled at `R` tokens per second,
+//! `q` is `C` and `w` the seconds an empty bucket takes to fill, `C / R`
+//! rounded up; `r` is the whole tokens left and `t` the seconds until the
+//! next token, rounded up (0 when the bucket is full), so that within `t`
+//! seconds no more than `r` requests can pass.
+
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use limiter_core::Rate;
+
+/// Which quota headers the layer adds to every response it limits, allowed
+/// or refused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HeaderMode {
+    /// No quota headers (a refusal still carries `Retry-After`).
+    None,
+    /// The draft's `RateLimit-Policy` and `RateLimit` (the default).
+    #[default]
+    Draft,
+    /// `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`
+    /// (seconds until the next token). Under stacked layers, the layer with
+    /// the fewest tokens left sets them.
+    Legacy,
+    /// Both sets.
+    Both,
+}
+
+static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+static X_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+static X_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+static X_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+
+/// Whole seconds in `wait`, rounded up.
+#[inline]
+pub(crate) fn ceil_secs(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
+/// A bucket's state as the headers tell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Quota {
+    /// Whole tokens left; `None` when the decision does not say
+    /// (a request above the capacity).
+    pub(crate) remaining: Option<u64>,
+    /// Seconds until the next token, rounded up.
+    pub(crate) reset: u64,
+}
+
+/// One layer's headers, the constant parts made once.
+#[derive(Debug, Clone)]
+pub(crate) struct QuotaHeaders {
+    mode: HeaderMode,
+    /// The policy name as a Structured Field string, quotes included.
+    name: String,
+    policy: HeaderValue,
+    limit: HeaderValue,
+}
+
+impl QuotaHeaders {
+    pub(crate) fn new(mode: HeaderMode, name: &str, capacity: u64, rate: Rate) -> QuotaHeaders {
+        let name = sf_string(name);
+        // C / R seconds = C · denom / numer, rounded up; at least 1.
+        let window = (u128::from(capacity) * u128::from(rate.denom()))
+            .div_ceil(u128::from(rate.numer()))
+            .max(1);
+        let policy = format!("{name};q={capacity};w={window}");
+        QuotaHeaders {
+            mode,
+            name,
+            policy: HeaderValue::try_from(policy).expect("a printable ASCII field value"),
+            limit: HeaderValue::from(capacity),
+        }
+    }
+
+    pub(crate) fn mode(&self) -> HeaderMode {
+        self.mode
+    }
+
+    /// Adds this layer's headers for `quota` to `headers`, after those of any
+    /// layer inside it.
+    pub(crate) fn write(&self, headers: &mut HeaderMap, quota: Quota) {
+        if matches!(self.mode, HeaderMode::Draft | HeaderMode::Both) {
+            headers.append(RATELIMIT_POLICY.clone(), self.policy.clone());
+            if let Some(remaining) = quota.remaining {
+                let value = format!("{};r={remaining};t={}", self.name, quota.reset);
+                if let Ok(value) = HeaderValue::try_from(value) {
+                    headers.append(RATELIMIT.clone(), value);
+                }
+            }
+        }
+        if matches!(self.mode, HeaderMode::Legacy | HeaderMode::Both) {
+            let Some(remaining) = quota.remaining else { return };
+            let inner = headers
+                .get(&X_REMAINING)
+                .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+            if inner.is_none_or(|inner| remaining < inner) {
+                headers.insert(X_LIMIT.clone(), self.limit.clone());
+                headers.insert(X_REMAINING.clone(), HeaderValue::from(remaining));
+                headers.insert(X_RESET.clone(), HeaderValue::from(quota.reset));
+            }
+        }
+    }
+}
+
+/// `name` as a Structured Field string: printable ASCII in quotes, with `"`
+/// and `\` escaped; any other character becomes `_`.
+pub(crate) fn sf_string(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 2);
+    out.push('"');
+    for c in name.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            ' '..='~' => out.push(c),
+            _ => out.push('_'),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(mode: HeaderMode, capacity: u64, rate: &str, quota: Quota) -> Vec<String> {
+        let headers = QuotaHeaders::new(mode, "burst", capacity, rate.parse().unwrap());
+        let mut map = HeaderMap::new();
+        headers.write(&mut map, quota);
+        map.iter().map(|(k, v)| format!("{k}: {}", v.to_str().unwrap())).collect()
+    }
+
+    #[test]
+    fn draft_fields() {
+        let quota = Quota { remaining: Some(7), reset: 1 };
+        assert_eq!(
+            written(HeaderMode::Draft, 10, "5", quota),
+            ["ratelimit-policy: \"burst\";q=10;w=2", "ratelimit: \"burst\";r=7;t=1"]
+        );
+        // 10 tokens at 3 per second fill in 3⅓ s: w rounds up.
+        assert_eq!(
+            written(HeaderMode::Draft, 10, "3", quota)[0],
+            "ratelimit-policy: \"burst\";q=10;w=4"
+        );
+        assert_eq!(
+            written(HeaderMode::Draft, 1, "1/h", quota)[0],
+            "ratelimit-policy: \"burst\";q=1;w=3600"
+        );
+        assert_eq!(
+            written(HeaderMode::Draft, 1, "1000", quota)[0],
+            "ratelimit-policy: \"burst\";q=1;w=1"
+        );
+        assert!(written(HeaderMode::None, 10, "5", quota).is_empty());
+    }
+
+    #[test]
+    fn legacy_fields_and_both() {
+        let quota = Quota { remaining: Some(0), reset: 3 };
+        assert_eq!(
+            written(HeaderMode::Legacy, 10, "5", quota),
+            ["x-ratelimit-limit: 10", "x-ratelimit-remaining: 0", "x-ratelimit-reset: 3"]
+        );
+        assert_eq!(written(HeaderMode::Both, 10, "5", quota).len(), 5);
+    }
+
+    #[test]
+    fn legacy_keeps_the_tighter_layer() {
+        let inner = QuotaHeaders::new(HeaderMode::Legacy, "a", 10, "5".parse().unwrap());
+        let outer = QuotaHeaders::new(HeaderMode::Legacy, "b", 1000, "1".parse().unwrap());
+        let mut map = HeaderMap::new();
+        inner.write(&mut map, Quota { remaining: Some(4), reset: 1 });
+        outer.write(&mut map, Quota { remaining: Some(900), reset: 1 });
+        assert_eq!(map.get("x-ratelimit-limit").unwrap(), "10");
+        outer.write(&mut map, Quota { remaining: Some(2), reset: 1 });
+        assert_eq!(map.get("x-ratelimit-limit").unwrap(), "1000");
+    }
+
+    #[test]
+    fn names_are_escaped() {
+        assert_eq!(sf_string("a\"b\\c\u{e9}"), "\"a\\\"b\\\\c_\"");
+        assert_eq!(ceil_secs(Duration::from_nanos(1)), 1);
+        assert_eq!(ceil_secs(Duration::from_secs(2)), 2);
+        assert_eq!(ceil_secs(Duration::ZERO), 0);
+    }
+}

@@ -1,0 +1,131 @@
+//! Finding the client behind trusted proxies, as nginx's realip module with
+//! `real_ip_recursive on` does.
+
+use std::net::{IpAddr, SocketAddr};
+
+use http::HeaderMap;
+use http::header::FORWARDED;
+
+use crate::cidr::CidrList;
+
+/// The header a trusted proxy appends the address of its own client to.
+///
+/// Name the one your proxies write: a header they do not write is written
+/// by the client alone, and its entries can be forged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ProxyHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2`, every header line in order.
+    /// An entry may carry a port (`192.0.2.1:4711`, `[2001:db8::1]:443`).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=192.0.2.60;proto=http, for="[2001:db8::1]:4711"`,
+    /// every header line in order. An element whose `for=` is missing,
+    /// `unknown` or an obfuscated name (`_hidden`) counts as malformed.
+    Forwarded,
+}
+
+/// The client's address, given the connection's peer.
+///
+/// Unless the peer is a trusted proxy, the peer is the client and no header
+/// is read. Otherwise the header's entries are walked from the right (the
+/// most recent hop first), skipping trusted addresses: the first untrusted
+/// address is the client. If every entry is trusted, the leftmost one is. A
+/// malformed entry ends the walk at the last good address before it (the
+/// peer, if it is the rightmost): nothing left of it can be trusted.
+pub(crate) fn client_ip(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trusted: &CidrList,
+    header: ProxyHeader,
+) -> IpAddr {
+    if trusted.is_empty() || !trusted.contains(peer) {
+        return peer;
+    }
+    let (name, parse): (_, fn(&str) -> Option<IpAddr>) = match header {
+        ProxyHeader::XForwardedFor => ("x-forwarded-for", parse_xff),
+        ProxyHeader::Forwarded => (FORWARDED.as_str(), parse_forwarded),
+    };
+    let mut last_good = peer;
+    for line in headers.get_all(name).iter().rev() {
+        // A line that is not text is one malformed entry.
+        let Ok(line) = line.to_str() else { return last_good };
+        for entry in line.rsplit(',') {
+            match parse(entry) {
+                Some(ip) if !trusted.contains(ip) => return ip,
+                Some(ip) => last_good = ip,
+                None => return last_good,
+            }
+        }
+    }
+    last_good
+}
+
+/// An `X-Forwarded-For` entry: an address, optionally with a port.
+fn parse_xff(entry: &str) -> Option<IpAddr> {
+    parse_node(entry.trim_matches([' ', '\t']))
+}
+
+/// A `Forwarded` element's `for=` node.
+fn parse_forwarded(element: &str) -> Option<IpAddr> {
+    let node = element.split(';').find_map(|pair| {
+        let (key, value) = pair.trim_matches([' ', '\t']).split_once('=')?;
+        key.eq_ignore_ascii_case("for").then_some(value)
+    })?;
+    let node = match node.strip_prefix('"') {
+        Some(quoted) => quoted.strip_suffix('"')?,
+        None => node,
+    };
+    parse_node(node)
+}
+
+/// `192.0.2.1`, `192.0.2.1:80`, `2001:db8::1`, `[2001:db8::1]` or
+/// `[2001:db8::1]:80`.
+fn parse_node(node: &str) -> Option<IpAddr> {
+    if let Ok(ip) = node.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    if let Some(v6) = node.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')) {
+        return v6.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6);
+    }
+    node.parse::<SocketAddr>().ok().map(|addr| addr.ip())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes() {
+        let cases = [
+            ("192.0.2.1", Some("192.0.2.1")),
+            ("192.0.2.1:80", Some("192.0.2.1")),
+            ("2001:db8::1", Some("2001:db8::1")),
+            ("[2001:db8::1]", Some("2001:db8::1")),
+            ("[2001:db8::1]:443", Some("2001:db8::1")),
+            ("unknown", None),
+            ("_hidden", None),
+            ("", None),
+            ("[192.0.2.1]", None),
+            ("192.0.2.256", None),
+        ];
+        for (node, want) in cases {
+            assert_eq!(parse_node(node), want.map(|ip| ip.parse().unwrap()), "{node:?}");
+        }
+    }
+
+    #[test]
+    fn forwarded_elements() {
+        let cases = [
+            ("for=192.0.2.60;proto=http;by=203.0.113.43", Some("192.0.2.60")),
+            (" For=\"[2001:db8:cafe::17]:4711\"", Some("2001:db8:cafe::17")),
+            ("proto=https;for=198.51.100.17", Some("198.51.100.17")),
+            ("proto=https", None),
+            ("for=unknown", None),
+            ("for=\"[2001:db8::1]", None),
+        ];
+        for (element, want) in cases {
+            assert_eq!(parse_forwarded(element), want.map(|ip| ip.parse().unwrap()), "{element:?}");
+        }
+    }
+}
