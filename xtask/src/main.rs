@@ -6,6 +6,7 @@
 
 mod bench;
 mod bench_http;
+mod bench_redis;
 mod bench_replay;
 mod fuzz;
 mod gen_trace;
@@ -33,12 +34,15 @@ tasks:
   gen-trace [ARGS]   write examples/trace.csv (or --out PATH) from a seeded generator
   bench-http [--duration SECS] [--rounds N] [--connections N] [--markdown]
                      load bare axum, limiter-tower and tower_governor over loopback
-  bench-replay [--markdown]
-                     time limiter-cli replay on a 10M-record trace: 1 limit, a 3x3 sweep, read only
+  bench-replay [--logs] [--markdown]
+                     time limiter-cli replay on a 10M-record trace: 1 limit, a 3x3 sweep, read only;
+                     --logs adds 10M-line HAProxy, ALB and JSON-lines logs
+  bench-redis [--secs S] [--markdown]
+                     limiter-redis against a float GCRA script on a redis-server of its own
   fuzz TARGET --time SECONDS
                      run a cargo-fuzz target on nightly (fuzz --list: the targets)
 
---markdown (bench, bench-http, bench-replay, stress) also writes the output, with the command,
+--markdown (bench, bench-http, bench-redis, bench-replay, stress) also writes the output, with the command,
 machine and date, to that command's section of BENCHMARKS.md (xtask/src/markdown.rs)
 ";
 
@@ -52,6 +56,7 @@ fn main() -> ExitCode {
         Some("gen-trace") => gen_trace::run(&args[1..], &project_root()),
         Some("bench-http") => bench_http::run(&args[1..]),
         Some("bench-replay") => bench_replay::run(&args[1..], &project_root()),
+        Some("bench-redis") => bench_redis::run(&args[1..]),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
         _ => {
             eprint!("{HELP}");

@@ -72,8 +72,10 @@
 //! adds no error of its own (its error is the inner service's, so axum needs
 //! no `HandleErrorLayer`); its future is `Send` when the inner one is. The
 //! limiter sits behind the [`Backend`] trait: the core's limiters answer at
-//! once, with no allocation or await, and an asynchronous backend (a limiter
-//! shared through Redis) plugs in through [`Builder::build_with_backend`].
+//! once, with no allocation or await, and an asynchronous backend plugs in
+//! through [`Builder::build_with_backend`]. With the `redis` feature,
+//! `RedisBackend` is one: limiter-redis's exact buckets, shared by every
+//! instance of a service.
 
 mod backend;
 mod builder;
@@ -83,6 +85,8 @@ mod headers;
 mod key;
 mod layer;
 mod proxy;
+#[cfg(feature = "redis")]
+mod redis;
 mod response;
 
 pub use crate::backend::{Backend, Verdict};
@@ -93,4 +97,6 @@ pub use crate::headers::HeaderMode;
 pub use crate::key::{ClientIp, Global, KeyExtractor, KeyFn, MissingKey, RequestHead, key_fn};
 pub use crate::layer::{RateLimit, RateLimitInfo, RateLimitLayer, ResponseFuture};
 pub use crate::proxy::ProxyHeader;
+#[cfg(feature = "redis")]
+pub use crate::redis::{RedisBackend, RedisKey};
 pub use crate::response::{BodyFormat, QUOTA_EXCEEDED, ResponseBody};

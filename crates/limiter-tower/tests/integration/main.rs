@@ -6,4 +6,5 @@ mod burst;
 mod concurrency;
 mod policies;
 mod proxies;
+mod redis;
 mod util;
