@@ -4,7 +4,10 @@
 mod backends;
 mod burst;
 mod concurrency;
+mod events;
+mod grpc;
 mod policies;
 mod proxies;
 mod redis;
+mod routes;
 mod util;
