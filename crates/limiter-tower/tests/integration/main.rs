@@ -1,5 +1,5 @@
 //! limiter-tower through a real server on 127.0.0.1:0 and hyper-util's
-//! client, with a `ManualClock` so that refills happen without sleeping.
+//! client (tonic's, for gRPC), with a `ManualClock` so that refills happen without sleeping.
 
 mod backends;
 mod burst;
