@@ -2,7 +2,7 @@
 //! own.
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use limiter_core::Rate;
 use limiter_tower::RateLimitLayer;
@@ -38,8 +38,25 @@ struct Catcher {
 }
 
 impl Catcher {
-    fn caught(&self) -> Vec<Caught> {
-        self.caught.lock().unwrap().clone()
+    /// The process's global subscriber. Not a thread's default: tracing
+    /// caches each callsite's interest when it is first hit, on whichever
+    /// test's thread, and with one scoped subscriber only it asks that
+    /// thread's (none), so a test running alongside could switch the
+    /// refusal's event off for good.
+    fn global() -> &'static Catcher {
+        static GLOBAL: OnceLock<Catcher> = OnceLock::new();
+        GLOBAL.get_or_init(|| {
+            let catcher = Catcher::default();
+            tracing::subscriber::set_global_default(catcher.clone()).unwrap();
+            catcher
+        })
+    }
+
+    /// The events of the policy named `policy`, in order (other tests'
+    /// layers, named "default", refuse requests at the same time).
+    fn caught(&self, policy: &str) -> Vec<Caught> {
+        let caught = self.caught.lock().unwrap();
+        caught.iter().filter(|c| c.field("policy") == Some(policy)).cloned().collect()
     }
 }
 
@@ -67,14 +84,11 @@ impl Subscriber for Catcher {
     fn exit(&self, _: &Id) {}
 }
 
-// `tokio::test`'s runtime runs on this thread only, so the server's tasks
-// see this thread's default subscriber.
 #[tokio::test]
 async fn each_refusal_emits_one_event_with_policy_and_key() {
-    let catcher = Catcher::default();
-    let _guard = tracing::subscriber::set_default(catcher.clone());
+    let catcher = Catcher::global();
     let layer = RateLimitLayer::builder(2, Rate::per_second(1).unwrap())
-        .name("api")
+        .name("events-test")
         .build_with_clock(clock())
         .unwrap();
     let addr = serve_limited(layer).await;
@@ -83,16 +97,16 @@ async fn each_refusal_emits_one_event_with_policy_and_key() {
     for _ in 0..2 {
         assert_eq!(send(&client, addr, get(&[])).await.status.as_u16(), 200);
     }
-    assert_eq!(catcher.caught(), [], "allowed requests emit nothing");
+    assert_eq!(catcher.caught("events-test"), [], "allowed requests emit nothing");
 
     for refusals in 1..=3 {
         assert_eq!(send(&client, addr, get(&[])).await.status.as_u16(), 429);
-        let caught = catcher.caught();
+        let caught = catcher.caught("events-test");
         assert_eq!(caught.len(), refusals, "{caught:#?}");
         let event = caught.last().unwrap();
         assert_eq!(event.level, Level::INFO);
         assert_eq!(event.field("message"), Some("rate limit refused a request"));
-        assert_eq!(event.field("policy"), Some("api"));
+        assert_eq!(event.field("policy"), Some("events-test"));
         assert_eq!(event.field("key"), Some("127.0.0.1"));
         assert_eq!(event.field("dry_run"), Some("false"));
         let decision = event.field("decision").unwrap();
