@@ -76,6 +76,44 @@
 //! through [`Builder::build_with_backend`]. With the `redis` feature,
 //! `RedisBackend` is one: limiter-redis's exact buckets, shared by every
 //! instance of a service.
+//!
+//! # tonic
+//!
+//! tonic puts the peer in each request's extensions as a `TcpConnectInfo`;
+//! copy its `SocketAddr` out before the layer:
+//!
+//! ```
+//! use limiter_core::Rate;
+//! use limiter_tower::RateLimitLayer;
+//! use tonic::transport::Server;
+//! use tonic::transport::server::TcpConnectInfo;
+//! use tower::ServiceBuilder;
+//!
+//! let limit = RateLimitLayer::builder(10, Rate::per_second(5)?).build()?;
+//! let keyed = ServiceBuilder::new()
+//!     .map_request(|mut req: http::Request<tonic::body::Body>| {
+//!         let peer = req.extensions().get::<TcpConnectInfo>().and_then(|c| c.remote_addr());
+//!         if let Some(peer) = peer {
+//!             req.extensions_mut().insert(peer);
+//!         }
+//!         req
+//!     })
+//!     .layer(limit);
+//! let (_, health) = tonic_health::server::health_reporter();
+//! let router = Server::builder().layer(keyed).add_service(health);
+//! // router.serve(addr).await?;
+//! # drop(router);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A refusal is an HTTP 429 with a text body, which tonic's client tries to
+//! decode as gRPC frames: the call fails with `Code::Internal` ("invalid
+//! compression flag: 116 ... with status: 429 Too Many Requests"), not the
+//! `Unavailable` of gRPC's HTTP-status mapping, and the response headers
+//! (`Retry-After`, the quota fields) are the status's metadata. A
+//! `map_response` outside the layer can turn a 429 into a trailers-only
+//! `Status::resource_exhausted(..).into_http()` with those headers, which the
+//! client sees as `ResourceExhausted`.
 
 mod backend;
 mod builder;
