@@ -106,19 +106,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! A refusal is an HTTP 429 with a text body, which tonic's client tries to
-//! decode as gRPC frames: the call fails with `Code::Internal` ("invalid
-//! compression flag: 116 ... with status: 429 Too Many Requests"), not the
-//! `Unavailable` of gRPC's HTTP-status mapping, and the response headers
-//! (`Retry-After`, the quota fields) are the status's metadata. A
-//! `map_response` outside the layer can turn a 429 into a trailers-only
-//! `Status::resource_exhausted(..).into_http()` with those headers, which the
-//! client sees as `ResourceExhausted`.
+//! A gRPC call (`content-type: application/grpc…`) is refused as gRPC
+//! refuses: a trailers-only response with `grpc-status` 8
+//! (`RESOURCE_EXHAUSTED`) and the refusal's text as `grpc-message`, keeping
+//! `Retry-After` and the quota fields, which a tonic client reads as the
+//! status's metadata. A missing key is `INTERNAL` and a failed backend
+//! `UNAVAILABLE`. Other requests get the HTTP refusal.
 
 mod backend;
 mod builder;
 mod cidr;
 mod error;
+mod grpc;
 mod headers;
 mod key;
 mod layer;
