@@ -1,10 +1,11 @@
-//! `cargo xtask bench [--quick] [--runs N] [--outside] [--profile P]
-//! [--markdown]`: builds limiter-bench's suite in release (cargo's bench
-//! profile, or the profile `P`, such as `release-lto`) and runs it,
-//! printing one table that compares limiter-core with governor and a floor,
-//! then issue #23's outside shape. `--markdown` also writes those tables
-//! (the suite prints markdown) to the `bench` section of BENCHMARKS.md, or
-//! to `bench-P` for another profile.
+//! `cargo xtask bench [--quick] [--runs N] [--outside] [--adversarial]
+//! [--profile P] [--markdown]`: builds limiter-bench's suite in release
+//! (cargo's bench profile, or the profile `P`, such as `release-lto`) and
+//! runs it, printing one table that compares limiter-core with governor and
+//! a floor, then issue #23's outside shape. `--markdown` also writes those
+//! tables (the suite prints markdown) to the `bench` section of
+//! BENCHMARKS.md, or to `bench-P` for another profile; `--adversarial` runs
+//! only the adversarial-keys table, into `bench-adversarial`.
 
 use std::error::Error;
 
@@ -25,7 +26,12 @@ pub(crate) fn bench(args: &[String]) -> Result<(), Box<dyn Error>> {
     }
     let output = markdown::run_teed(super::cargo_command(&all))?;
     let command_line = ["cargo xtask bench"].into_iter().chain(args.iter().map(String::as_str));
-    let section = profile.map_or_else(|| "bench".to_owned(), |profile| format!("bench-{profile}"));
+    // The adversarial table alone has a section of its own.
+    let section = if args.iter().any(|arg| arg == "--adversarial") {
+        "bench-adversarial".to_owned()
+    } else {
+        profile.map_or_else(|| "bench".to_owned(), |profile| format!("bench-{profile}"))
+    };
     markdown::write_section(&section, &command_line.collect::<Vec<_>>().join(" "), &output)
 }
 
@@ -37,7 +43,7 @@ fn check_args(args: &[String]) -> Result<(Option<&str>, Vec<String>), String> {
     let (mut profile, mut suite) = (None, Vec::new());
     while let Some(arg) = rest.next() {
         match arg.as_str() {
-            "--quick" | "--outside" => suite.push(arg.clone()),
+            "--quick" | "--outside" | "--adversarial" => suite.push(arg.clone()),
             "--runs" => match rest.next() {
                 Some(n) => suite.extend([arg.clone(), n.clone()]),
                 None => return Err("bench: --runs needs N".to_owned()),
@@ -49,7 +55,7 @@ fn check_args(args: &[String]) -> Result<(Option<&str>, Vec<String>), String> {
             _ => {
                 return Err(format!(
                     "bench: unknown argument {arg:?} \
-                     (--quick, --runs N, --outside, --profile P, --markdown)"
+                     (--quick, --runs N, --outside, --adversarial, --profile P, --markdown)"
                 ));
             }
         }
@@ -81,7 +87,7 @@ mod tests {
         assert_eq!(
             check(&["--fast"]),
             Err("bench: unknown argument \"--fast\" \
-                 (--quick, --runs N, --outside, --profile P, --markdown)"
+                 (--quick, --runs N, --outside, --adversarial, --profile P, --markdown)"
                 .to_owned())
         );
     }

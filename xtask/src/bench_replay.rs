@@ -6,6 +6,11 @@
 //! only, the floor), a replay with one limit, and a 3×3 what-if sweep. Each
 //! pass runs several times; the table shows the best and the median wall
 //! time and the records per second of the best, next to the targets.
+//! `--logs` also generates the same traffic as a 10M-line HAProxy log, AWS
+//! ALB log and JSON-lines log (`cargo xtask gen-trace --log`), and times a
+//! one-limit replay of each, next to the CSV figure: the target is at least
+//! half the CSV replay's records per second.
+//!
 //! `--markdown` also writes the table to the `bench-replay` section of
 //! BENCHMARKS.md.
 
@@ -15,11 +20,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::gen_trace::{self, Format, Params};
+use crate::gen_trace::{self, Format, Log, Params};
 use crate::markdown;
 
 const USAGE: &str =
-    "usage: cargo xtask bench-replay [--records N] [--keys N] [--runs N] [--markdown]";
+    "usage: cargo xtask bench-replay [--records N] [--keys N] [--runs N] [--logs] [--markdown]";
+
+/// Target: a log replays at least this share of the CSV replay's records/s.
+const LOG_TARGET: f64 = 0.5;
 
 /// Target: records per second with one limit.
 const SINGLE_TARGET: f64 = 5e6;
@@ -31,9 +39,13 @@ pub(crate) fn run(args: &[String], root: &Path) -> Result<(), Box<dyn Error>> {
     let command_line =
         ["cargo xtask bench-replay"].into_iter().chain(args.iter().map(String::as_str));
     let command_line = command_line.collect::<Vec<_>>().join(" ");
-    let (mut records, mut keys, mut runs) = (10_000_000, 100_000, 5);
+    let (mut records, mut keys, mut runs, mut logs) = (10_000_000, 100_000, 5, false);
     let mut args = args.iter();
     while let Some(flag) = args.next() {
+        if flag == "--logs" {
+            logs = true;
+            continue;
+        }
         let value = args.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
         let value: u64 =
             value.parse().map_err(|_| format!("{flag}: {value:?} is not a whole number"))?;
@@ -48,15 +60,9 @@ pub(crate) fn run(args: &[String], root: &Path) -> Result<(), Box<dyn Error>> {
         env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let dir = target_dir.join("bench-replay");
     std::fs::create_dir_all(&dir)?;
-    let trace = dir.join(format!("trace-{records}-{keys}-seed1.csv"));
-    if !trace.exists() {
-        let params = Params { records, keys, seed: 1, span_secs: 3600, format: Format::Decimal };
-        let started = Instant::now();
-        let partial = trace.with_extension("partial");
-        gen_trace::write_file(&params, &partial)?;
-        std::fs::rename(&partial, &trace)?;
-        eprintln!("generated {} in {:.1} s", trace.display(), started.elapsed().as_secs_f64());
-    }
+    let params =
+        Params { records, keys, seed: 1, span_secs: 3600, format: Format::Decimal, log: Log::Csv };
+    let trace = generate(&dir, &params)?;
     crate::cargo(&["build", "--release", "--quiet", "-p", "limiter-cli"])?;
     let bin = target_dir.join("release/limiter-cli");
     let trace_arg = trace.to_str().ok_or("the target directory's path is not UTF-8")?;
@@ -93,10 +99,44 @@ pub(crate) fn run(args: &[String], root: &Path) -> Result<(), Box<dyn Error>> {
         records,
         format!("<= 3x one limit: {ratio:.2}x, {verdict}"),
     );
+    if logs {
+        for &(name, log) in &Log::ALL[1..] {
+            let path = generate(&dir, &Params { log, ..params.clone() })?;
+            let path = path.to_str().ok_or("the target directory's path is not UTF-8")?;
+            let size = std::fs::metadata(path)?.len() as f64 / 1e6;
+            let args = ["replay", path, "--input", name, "--capacity", "10", "--rate", "5"];
+            let timing =
+                measure(&bin, &[&args[..], &["--output", "json"]].concat(), runs, Some(records))?;
+            let share = one.best.as_secs_f64() / timing.best.as_secs_f64();
+            let verdict = if share >= LOG_TARGET { "met" } else { "MISSED" };
+            let label = format!("replay {name}, {size:.0} MB");
+            report.row(&label, &timing, records, format!(">= 0.5x CSV: {share:.2}x, {verdict}"));
+        }
+    }
     if write {
         markdown::write_section("bench-replay", &command_line, &markdown::fenced(&report.text))?;
     }
     Ok(())
+}
+
+/// The file of `params`' records in `dir`, generated once.
+fn generate(dir: &Path, params: &Params) -> Result<PathBuf, Box<dyn Error>> {
+    let Params { records, keys, .. } = *params;
+    let name = match params.log {
+        Log::Csv => format!("trace-{records}-{keys}-seed1.csv"),
+        Log::Haproxy => format!("haproxy-{records}-{keys}-seed1.log"),
+        Log::Alb => format!("alb-{records}-{keys}-seed1.log"),
+        Log::Jsonl => format!("caddy-{records}-{keys}-seed1.jsonl"),
+    };
+    let path = dir.join(name);
+    if !path.exists() {
+        let started = Instant::now();
+        let partial = path.with_extension("partial");
+        gen_trace::write_file(params, &partial)?;
+        std::fs::rename(&partial, &path)?;
+        eprintln!("generated {} in {:.1} s", path.display(), started.elapsed().as_secs_f64());
+    }
+    Ok(path)
 }
 
 /// The table, printed line by line as it is measured and kept for

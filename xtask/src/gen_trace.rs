@@ -7,8 +7,12 @@
 //! never-allowable costs, and a few records out of order, as when logs of
 //! several servers are merged. The same seed always gives the same bytes.
 //!
+//! `--log haproxy|alb|jsonl` writes the same traffic as an HAProxy log (with
+//! a syslog prefix), an AWS ALB access log or Caddy-shaped JSON lines, one
+//! request of cost 1 per line, for the replay's log inputs.
+//!
 //! `cargo xtask bench-replay` uses the same generator for its 10M-record
-//! trace.
+//! trace, and with `--logs` for its 10M-line logs.
 
 use std::error::Error;
 use std::fs::File;
@@ -27,6 +31,23 @@ pub(crate) struct Params {
     pub(crate) seed: u64,
     pub(crate) span_secs: u64,
     pub(crate) format: Format,
+    pub(crate) log: Log,
+}
+
+/// What the lines are: a CSV trace or an access log of one of the replay's
+/// log formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Log {
+    Csv,
+    Haproxy,
+    Alb,
+    Jsonl,
+}
+
+impl Log {
+    /// Every kind, by the name `--log` and `--input` give it.
+    pub(crate) const ALL: [(&'static str, Log); 4] =
+        [("csv", Log::Csv), ("haproxy", Log::Haproxy), ("alb", Log::Alb), ("jsonl", Log::Jsonl)];
 }
 
 /// How timestamps are written.
@@ -39,12 +60,19 @@ pub(crate) enum Format {
 }
 
 /// The example trace's parameters.
-pub(crate) const EXAMPLE: Params =
-    Params { records: 4000, keys: 40, seed: 1, span_secs: 300, format: Format::Rfc3339 };
+pub(crate) const EXAMPLE: Params = Params {
+    records: 4000,
+    keys: 40,
+    seed: 1,
+    span_secs: 300,
+    format: Format::Rfc3339,
+    log: Log::Csv,
+};
 
 const USAGE: &str = "\
 usage: cargo xtask gen-trace [--records N] [--keys N] [--seed N] [--span SECONDS]
-                             [--format rfc3339|decimal] [--out PATH]
+                             [--format rfc3339|decimal] [--log csv|haproxy|alb|jsonl]
+                             [--out PATH]
 with no options, rewrites examples/trace.csv";
 
 /// Parses `gen-trace`'s arguments and writes the trace.
@@ -69,6 +97,15 @@ pub(crate) fn run(args: &[String], root: &Path) -> Result<(), Box<dyn Error>> {
                         return Err(format!("--format: {value:?} is not rfc3339 or decimal").into());
                     }
                 }
+            }
+            "--log" => {
+                params.log = Log::ALL
+                    .iter()
+                    .find(|(name, _)| name == value)
+                    .map(|&(_, log)| log)
+                    .ok_or_else(|| {
+                    format!("--log: {value:?} is not csv, haproxy, alb or jsonl")
+                })?;
             }
             "--out" => out = PathBuf::from(value),
             _ => return Err(format!("unknown option {flag:?}\n{USAGE}").into()),
@@ -99,11 +136,14 @@ pub(crate) fn write_file(params: &Params, path: &Path) -> Result<(), Box<dyn Err
 pub(crate) fn write_trace(params: &Params, out: &mut impl Write) -> io::Result<()> {
     let mut rng = SplitMix64(params.seed);
     let Params { records, keys, seed, span_secs, .. } = *params;
-    writeln!(out, "timestamp,ip,cost")?;
-    writeln!(
-        out,
-        "# cargo xtask gen-trace --records {records} --keys {keys} --seed {seed} --span {span_secs}"
-    )?;
+    if params.log == Log::Csv {
+        writeln!(out, "timestamp,ip,cost")?;
+        writeln!(
+            out,
+            "# cargo xtask gen-trace --records {records} --keys {keys} --seed {seed} --span {span_secs}"
+        )?;
+    }
+    let mut address = Vec::new();
     let span = span_secs * NANOS_PER_SEC;
     let mean_gap = span as f64 / records as f64;
     // Cumulative weights of clients 1.. for picking by binary search.
@@ -115,7 +155,7 @@ pub(crate) fn write_trace(params: &Params, out: &mut impl Write) -> io::Result<(
     }
     let windows = [(0.20, 0.30), (0.55, 0.62), (0.80, 0.90)];
     let mut elapsed = 0.0f64;
-    for _ in 0..records {
+    for index in 0..records {
         elapsed += -mean_gap * (1.0 - rng.unit()).ln();
         let at = (elapsed as u64).min(span);
         let fraction = at as f64 / span as f64;
@@ -136,6 +176,13 @@ pub(crate) fn write_trace(params: &Params, out: &mut impl Write) -> io::Result<(
             // Merged logs: a record stamped up to two seconds early.
             nanos -= rng.below(2 * NANOS_PER_SEC);
         }
+        if params.log != Log::Csv {
+            address.clear();
+            write_address(&mut address, &mut rng, client, keys)?;
+            let address = std::str::from_utf8(&address).expect("addresses are ASCII");
+            write_log_line(out, params.log, nanos, address, 1024 + index * 7919 % 60_000)?;
+            continue;
+        }
         write_timestamp(out, params.format, nanos)?;
         out.write_all(b",")?;
         write_address(out, &mut rng, client, keys)?;
@@ -146,6 +193,55 @@ pub(crate) fn write_trace(params: &Params, out: &mut impl Write) -> io::Result<(
         }
     }
     Ok(())
+}
+
+const MONTHS: [&str; 12] =
+    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/// Writes one request from `address:port` at `nanos` as a line of `log`:
+/// HAProxy's accept date keeps milliseconds, ALB's times microseconds and
+/// the JSON `ts` every nanosecond.
+fn write_log_line(
+    out: &mut impl Write,
+    log: Log,
+    nanos: u64,
+    address: &str,
+    port: u64,
+) -> io::Result<()> {
+    let (secs, frac) = (nanos / NANOS_PER_SEC, nanos % NANOS_PER_SEC);
+    let (year, month, day) = civil_from_days((secs / 86_400) as i64);
+    let time = secs % 86_400;
+    let (hour, minute, second) = (time / 3600, time / 60 % 60, time % 60);
+    let clock = format!("{hour:02}:{minute:02}:{second:02}");
+    let mon = MONTHS[month as usize - 1];
+    match log {
+        Log::Csv => unreachable!("CSV records are written by write_trace"),
+        Log::Haproxy => writeln!(
+            out,
+            "{mon} {day:>2} {clock} lb1 haproxy[4242]: {address}:{port} \
+             [{day:02}/{mon}/{year}:{clock}.{:03}] www~ app/srv1 0/0/1/2/3 200 612 - - ---- \
+             12/12/1/1/0 0/0 \"GET /index.html HTTP/1.1\"",
+            frac / 1_000_000
+        ),
+        Log::Alb => {
+            let iso = format!("{year:04}-{month:02}-{day:02}T{clock}.{:06}Z", frac / 1000);
+            writeln!(
+                out,
+                "https {iso} app/my-lb/50dc6c495c0c9188 {address}:{port} 10.0.0.1:80 0.000 0.001 \
+                 0.000 200 200 34 366 \"GET https://www.example.com:443/ HTTP/1.1\" \"curl/8.4.0\" \
+                 ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 arn:aws:elasticloadbalancing:us-east-2:\
+                 123456789012:targetgroup/my-targets/73e2d6bc24d8a067 \"Root=1-65f1c2a0-0123456789abcdef\" \
+                 \"www.example.com\" \"-\" 0 {iso} \"forward\" \"-\" \"-\" \"10.0.0.1:80\" \"200\" \"-\" \"-\""
+            )
+        }
+        Log::Jsonl => writeln!(
+            out,
+            "{{\"level\":\"info\",\"ts\":{secs}.{frac:09},\"logger\":\"http.log.access\",\
+             \"msg\":\"handled request\",\"request\":{{\"remote_ip\":\"{address}\",\
+             \"remote_port\":\"{port}\",\"proto\":\"HTTP/1.1\",\"method\":\"GET\",\
+             \"host\":\"example.com\",\"uri\":\"/index.html\"}},\"status\":200,\"size\":612}}"
+        ),
+    }
 }
 
 fn write_timestamp(out: &mut impl Write, format: Format, nanos: u64) -> io::Result<()> {
@@ -292,6 +388,23 @@ mod tests {
         let first = trace.lines().nth(2).unwrap();
         assert!(first.starts_with("1709294400."), "{first}");
         assert!(trace.contains("\n1709294400.") && trace.contains(",10."), "wide IPv4 range");
+    }
+
+    #[test]
+    fn logs_carry_the_same_traffic() {
+        let csv = generate(&Params { records: 300, ..EXAMPLE });
+        let first_ip = csv.lines().nth(2).unwrap().split(',').nth(1).unwrap().to_owned();
+        for (name, log) in &Log::ALL[1..] {
+            let text = generate(&Params { records: 300, log: *log, ..EXAMPLE });
+            assert_eq!(text.lines().count(), 300, "{name}");
+            let first = text.lines().next().unwrap();
+            assert!(first.contains(first_ip.as_str()), "{name}: {first}");
+        }
+        let haproxy = generate(&Params { log: Log::Haproxy, ..EXAMPLE });
+        assert!(haproxy.starts_with("Mar  1 12:00:00 lb1 haproxy[4242]: "), "{haproxy}");
+        assert!(haproxy.contains(":1024 [01/Mar/2024:12:00:00."), "{haproxy}");
+        let jsonl = generate(&Params { log: Log::Jsonl, ..EXAMPLE });
+        assert!(jsonl.starts_with("{\"level\":\"info\",\"ts\":1709294400."), "{jsonl}");
     }
 
     #[test]

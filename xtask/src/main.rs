@@ -6,6 +6,7 @@
 
 mod bench;
 mod bench_http;
+mod bench_redis;
 mod bench_replay;
 mod fuzz;
 mod gen_trace;
@@ -20,10 +21,11 @@ const HELP: &str = "\
 usage: cargo xtask <task> [args]
 
 tasks:
-  bench [--quick] [--runs N] [--markdown]
+  bench [--quick] [--runs N] [--adversarial] [--markdown]
                      build in release and run the benchmark suite: one table of
                      limiter-core against governor and a floor (--quick: short;
-                     --runs N: N runs, then how often each target was met)
+                     --runs N: N runs, then how often each target was met); then
+                     structured key sets against random ones (--adversarial: only those)
 
   ci                 fmt check, clippy -D warnings, the README's test command, docs -D warnings
   loom               model-check limiter-core's concurrency (its tests/loom.rs, --cfg loom)
@@ -32,12 +34,15 @@ tasks:
   gen-trace [ARGS]   write examples/trace.csv (or --out PATH) from a seeded generator
   bench-http [--duration SECS] [--rounds N] [--connections N] [--markdown]
                      load bare axum, limiter-tower and tower_governor over loopback
-  bench-replay [--markdown]
-                     time limiter-cli replay on a 10M-record trace: 1 limit, a 3x3 sweep, read only
+  bench-replay [--logs] [--markdown]
+                     time limiter-cli replay on a 10M-record trace: 1 limit, a 3x3 sweep, read only;
+                     --logs adds 10M-line HAProxy, ALB and JSON-lines logs
+  bench-redis [--secs S] [--markdown]
+                     limiter-redis against a float GCRA script on a redis-server of its own
   fuzz TARGET --time SECONDS
                      run a cargo-fuzz target on nightly (fuzz --list: the targets)
 
---markdown (bench, bench-http, bench-replay, stress) also writes the output, with the command,
+--markdown (bench, bench-http, bench-redis, bench-replay, stress) also writes the output, with the command,
 machine and date, to that command's section of BENCHMARKS.md (xtask/src/markdown.rs)
 ";
 
@@ -51,6 +56,7 @@ fn main() -> ExitCode {
         Some("gen-trace") => gen_trace::run(&args[1..], &project_root()),
         Some("bench-http") => bench_http::run(&args[1..]),
         Some("bench-replay") => bench_replay::run(&args[1..], &project_root()),
+        Some("bench-redis") => bench_redis::run(&args[1..]),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
         _ => {
             eprint!("{HELP}");

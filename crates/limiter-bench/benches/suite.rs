@@ -13,7 +13,7 @@ use std::time::Instant;
 use limiter_bench::{
     CHILD_ENV, Command, Machine, OutsideSizes, SEED, Sizes, Summary, USAGE, bytes_per_key,
     bytes_per_key_in_child, governor_default_clock_name, load_average, parse_args, render_outside,
-    run_outside, run_suite,
+    run_adversarial, run_outside, run_suite,
 };
 
 fn main() -> ExitCode {
@@ -34,6 +34,9 @@ fn main() -> ExitCode {
                 suite(if quick { Sizes::QUICK } else { Sizes::FULL }, runs)
                     .and_then(|()| outside_table(&outside))
             }
+        }
+        Command::Adversarial { quick } => {
+            adversarial(if quick { Sizes::QUICK } else { Sizes::FULL })
         }
         Command::MemoryChild { implementation, family, keys, seed } => {
             bytes_per_key(implementation, family, keys, seed)
@@ -117,6 +120,25 @@ fn suite(sizes: Sizes, runs: usize) -> Result<(), Box<dyn std::error::Error>> {
         println!();
         print!("{}", Summary::of(&reports).render());
     }
+    println!();
+    print!("{}", run_adversarial(&sizes, SEED, &mut |line| eprintln!("{line}"))?.render());
+    Ok(())
+}
+
+/// The adversarial-keys table alone.
+fn adversarial(sizes: Sizes) -> Result<(), Box<dyn std::error::Error>> {
+    println!(
+        "limiter-bench: `cargo xtask bench{} --adversarial`",
+        if sizes == Sizes::QUICK { " --quick" } else { "" }
+    );
+    println!();
+    println!("- machine: {}; load average {} at start", Machine::read(), load_average());
+    println!(
+        "- each figure: median of {} samples (after {} warm-up); seed {SEED:#x}",
+        sizes.samples, sizes.warmups
+    );
+    println!();
+    print!("{}", run_adversarial(&sizes, SEED, &mut |line| eprintln!("{line}"))?.render());
     Ok(())
 }
 

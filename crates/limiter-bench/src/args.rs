@@ -7,10 +7,12 @@ use crate::subject::Implementation;
 
 /// The usage text.
 pub const USAGE: &str = "\
-usage: suite [--quick] [--runs N] [--outside]
+usage: suite [--quick] [--runs N] [--outside] [--adversarial]
        suite --memory-child IMPLEMENTATION FAMILY KEYS SEED
 
   --quick          fewer, shorter samples (same keys and shapes)
+  --adversarial    only the adversarial-keys table (structured key sets
+                   against random ones), not the suite
   --runs N         run the whole suite N times; print the last run's table,
                    then how often each target was met and its figure's range
   --outside        run only issue #23's outside shape and its variants
@@ -30,6 +32,11 @@ pub enum Command {
         runs: usize,
         /// Only the outside shape's table, not the suite's.
         outside_only: bool,
+    },
+    /// Run only the adversarial-keys table.
+    Adversarial {
+        /// The short version.
+        quick: bool,
     },
     /// Measure one memory figure in this process and print it.
     MemoryChild {
@@ -89,11 +96,12 @@ impl std::error::Error for ArgsError {}
 /// An [`ArgsError`] naming the first argument it cannot use.
 pub fn parse(args: &[String]) -> Result<Command, ArgsError> {
     let mut args = args.iter().map(String::as_str).filter(|a| *a != "--bench");
-    let (mut quick, mut runs, mut outside_only) = (false, 1, false);
+    let (mut quick, mut runs, mut outside_only, mut adversarial) = (false, 1, false, false);
     while let Some(arg) = args.next() {
         match arg {
             "--quick" => quick = true,
             "--outside" => outside_only = true,
+            "--adversarial" => adversarial = true,
             "--runs" => {
                 let value =
                     args.next().ok_or(ArgsError::MissingValue { flag: "--runs", name: "N" })?;
@@ -106,6 +114,9 @@ pub fn parse(args: &[String]) -> Result<Command, ArgsError> {
             "--memory-child" => return memory_child(&mut args),
             _ => return Err(ArgsError::Unknown { arg: arg.to_owned() }),
         }
+    }
+    if adversarial {
+        return Ok(Command::Adversarial { quick });
     }
     Ok(Command::Suite { quick, runs, outside_only })
 }
@@ -147,6 +158,7 @@ mod tests {
         check(&["--quick", "--bench"], suite(true, 1, false));
         check(&["--runs", "5", "--quick"], suite(true, 5, false));
         check(&["--outside", "--quick"], suite(true, 1, true));
+        check(&["--adversarial", "--quick"], Ok(Command::Adversarial { quick: true }));
         check(&["--fast"], Err(ArgsError::Unknown { arg: "--fast".to_owned() }));
         check(&["--runs"], Err(ArgsError::MissingValue { flag: "--runs", name: "N" }));
         for bad in ["0", "-1", "five"] {

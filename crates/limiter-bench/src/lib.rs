@@ -14,6 +14,8 @@
 //! Every [`Shape`] runs under both [`Quota`]s and in both [`ClockMode`]s,
 //! and [`Report::render`] prints one table with ns/op, the ratios, the
 //! scaling on two threads, the memory per key and the issue's targets.
+//! A second table ([`AdversarialReport`]) compares structured key sets
+//! with random ones on limiter-core alone.
 //!
 //! # Example
 //!
@@ -27,6 +29,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod adversarial;
 mod args;
 mod error;
 mod floor;
@@ -41,6 +44,7 @@ mod subject;
 mod suite;
 mod table;
 
+pub use crate::adversarial::{AdversarialReport, AdversarialRow, KeySet, run as run_adversarial};
 pub use crate::args::{ArgsError, Command, USAGE, parse as parse_args};
 pub use crate::error::{BenchError, MemoryError};
 pub use crate::floor::Floor;

@@ -255,11 +255,11 @@ mod tests {
     fn hosts_must_be_addresses() {
         check_err(
             r#"www.example.com - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 1"#,
-            r#"access.log:4: host "www.example.com": not an IP address (host names cannot be rate-limited keys)"#,
+            r#"access.log:4: host "www.example.com": not an IP address (host names are not addresses; --key any replays them by name)"#,
         );
         check_err(
             r#"localhost - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 1"#,
-            r#"access.log:4: host "localhost": not an IP address (host names cannot be rate-limited keys)"#,
+            r#"access.log:4: host "localhost": not an IP address (host names are not addresses; --key any replays them by name)"#,
         );
         check_err(
             r#"[::1] - - [10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 1"#,

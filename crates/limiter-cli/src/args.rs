@@ -12,6 +12,7 @@ use limiter_core::{
 };
 
 use crate::keys::{KeyId, Prefixes};
+use crate::redis::RedisTarget;
 
 /// Replays recorded traffic through a per-IP token-bucket rate limiter.
 #[derive(Debug, Parser)]
@@ -22,6 +23,7 @@ pub(crate) struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[expect(clippy::large_enum_variant, reason = "parsed once per run")]
 pub(crate) enum Command {
     /// Replays traces through a limit and shows what it would allow and deny.
     ///
@@ -94,6 +96,32 @@ pub(crate) struct ReplayArgs {
     /// key (an API key, a user id), compared byte for byte.
     #[arg(long, value_enum, value_name = "KIND", default_value_t = KeyKind::Ip)]
     pub(crate) key: KeyKind,
+    /// JSON lines: the timestamp's field, a dotted path like `request.ts`
+    /// (default: the first of ts, StartUTC, time, time_iso8601, msec,
+    /// time_local, start_time, timestamp, @timestamp in the first record).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) ts_field: Option<String>,
+    /// JSON lines: the client address's field, a dotted path (default: the
+    /// first of request.remote_ip, request.client_ip, ClientHost,
+    /// remote_addr, downstream_remote_address, client_ip, remote_ip).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) ip_field: Option<String>,
+    /// HAProxy logs: the zone of their accept dates, which carry none, as
+    /// an offset east of UTC (+01:00, -05:00; Z or +00:00 by default).
+    #[arg(long, value_name = "±HH:MM", allow_hyphen_values = true)]
+    pub(crate) utc_offset: Option<String>,
+    /// Draws an SVG chart to FILE: requests and denials over trace time for
+    /// one limit, or the denied share over the capacity × rate grid for a
+    /// sweep.
+    #[arg(long, value_name = "FILE.svg")]
+    pub(crate) plot: Option<PathBuf>,
+    /// Decides on the Redis at URL (`redis://host:port/`) with limiter-redis,
+    /// in trace time, under a fresh key prefix deleted at the end.
+    #[arg(long, value_name = "URL")]
+    pub(crate) redis: Option<String>,
+    /// The key prefix for --redis (default: one of the run's own).
+    #[arg(long, value_name = "P", requires = "redis")]
+    pub(crate) redis_prefix: Option<String>,
 }
 
 /// What a record's key is.
@@ -108,13 +136,21 @@ pub(crate) enum KeyKind {
 /// How to read the inputs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum InputFormat {
-    /// Access log if the first record reads as one, else CSV.
+    /// JSON lines, an HAProxy, ALB or common/combined log if the first
+    /// record reads as one, else CSV.
     Auto,
     /// `timestamp,ip[,cost]` lines.
     Csv,
     /// Web server access logs in common or combined log format.
     #[value(alias = "common")]
     Combined,
+    /// HAProxy HTTP or TCP logs, with or without a syslog prefix.
+    Haproxy,
+    /// AWS Application Load Balancer access logs.
+    Alb,
+    /// One JSON object per line (Caddy, Traefik, nginx JSON, Envoy).
+    #[value(alias = "json")]
+    Jsonl,
 }
 
 /// How to write the summary.
@@ -171,6 +207,15 @@ pub(crate) struct ReplayConfig {
     pub(crate) prefixes: Prefixes,
     /// What the records' keys are.
     pub(crate) key: KeyKind,
+    /// JSON lines: the fields named by `--ts-field` and `--ip-field`.
+    pub(crate) ts_field: Option<&'static str>,
+    pub(crate) ip_field: Option<&'static str>,
+    /// HAProxy accept dates' offset east of UTC, in seconds.
+    pub(crate) utc_offset: i64,
+    /// Where to draw the chart.
+    pub(crate) plot: Option<PathBuf>,
+    /// `--redis`: where to decide, if not in this process.
+    pub(crate) redis: Option<RedisTarget>,
 }
 
 impl ReplayConfig {
@@ -213,6 +258,13 @@ impl TryFrom<ReplayArgs> for ReplayConfig {
         if limits.len() > 1 && args.decisions.is_some() {
             return Err(ArgsError::DecisionsWithSweep);
         }
+        let ts_field = json_field("--ts-field", args.ts_field.as_deref(), args.input)?;
+        let ip_field = json_field("--ip-field", args.ip_field.as_deref(), args.input)?;
+        let utc_offset = match &args.utc_offset {
+            Some(text) => parse_utc_offset(text)
+                .ok_or_else(|| ArgsError::UtcOffset { input: text.clone() })?,
+            None => 0,
+        };
         Ok(ReplayConfig {
             traces: args.traces,
             limits,
@@ -223,6 +275,11 @@ impl TryFrom<ReplayArgs> for ReplayConfig {
             skip_invalid: args.skip_invalid,
             prefixes: Prefixes::new(ipv4_prefix, ipv6_prefix),
             key: args.key,
+            ts_field,
+            ip_field,
+            utc_offset,
+            plot: args.plot,
+            redis: args.redis.map(|url| RedisTarget::new(url, args.redis_prefix)),
         })
     }
 }
@@ -245,6 +302,13 @@ pub(crate) enum ArgsError {
     PrefixOutOfRange { flag: &'static str, input: String, max: u8 },
     /// An address prefix with `--key any`, whose keys are not addresses.
     PrefixWithOpaqueKeys { flag: &'static str },
+    /// `--ts-field` or `--ip-field` with an input format other than JSON
+    /// lines (or `auto`).
+    JsonFieldWithoutJsonl { flag: &'static str },
+    /// A field path that is empty or has an empty segment (`a..b`).
+    FieldPath { flag: &'static str, input: String },
+    /// A `--utc-offset` that is not `Z` or `±HH:MM` within a day.
+    UtcOffset { input: String },
 }
 
 impl fmt::Display for ArgsError {
@@ -267,6 +331,17 @@ impl fmt::Display for ArgsError {
             ArgsError::PrefixWithOpaqueKeys { flag } => {
                 write!(f, "{flag} needs --key ip: opaque keys (--key any) have no prefixes")
             }
+            ArgsError::JsonFieldWithoutJsonl { flag } => {
+                write!(f, "{flag} needs --input jsonl (or auto): only JSON lines have fields")
+            }
+            ArgsError::FieldPath { flag, input } => write!(
+                f,
+                "{flag}: {input:?} is not a field path: expected names joined by dots, like request.remote_ip"
+            ),
+            ArgsError::UtcOffset { input } => write!(
+                f,
+                "--utc-offset: {input:?} is not an offset: expected Z or ±HH:MM, at most 23:59"
+            ),
             ArgsError::DecisionsWithSweep => {
                 f.write_str("--decisions needs a single capacity and rate, not a sweep of several")
             }
@@ -285,6 +360,34 @@ fn parse_capacity(text: &str) -> Result<u64, ArgsError> {
         .ok()
         .filter(|capacity| (1..=MAX_CAPACITY).contains(capacity))
         .ok_or_else(|| ArgsError::CapacityOutOfRange { input: text.to_owned() })
+}
+
+/// Checks a JSON field path and keeps it for the rest of the run (the
+/// parsers name it in errors).
+fn json_field(
+    flag: &'static str,
+    path: Option<&str>,
+    input: InputFormat,
+) -> Result<Option<&'static str>, ArgsError> {
+    let Some(path) = path else { return Ok(None) };
+    if !matches!(input, InputFormat::Auto | InputFormat::Jsonl) {
+        return Err(ArgsError::JsonFieldWithoutJsonl { flag });
+    }
+    if path.split('.').any(str::is_empty) {
+        return Err(ArgsError::FieldPath { flag, input: path.to_owned() });
+    }
+    Ok(Some(Box::leak(path.into())))
+}
+
+/// Reads `Z`, `z` or `±HH:MM` (hours at most 23) as seconds east of UTC.
+fn parse_utc_offset(text: &str) -> Option<i64> {
+    if text.eq_ignore_ascii_case("z") {
+        return Some(0);
+    }
+    let &[sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] = text.as_bytes() else { return None };
+    let hours = crate::timestamp::digits(&[h1, h2])?;
+    let minutes = crate::timestamp::digits(&[m1, m2])?;
+    crate::timestamp::signed_offset(sign, hours, minutes).ok()
 }
 
 /// Reads a prefix length: unsigned decimal digits, at most `max`.
@@ -406,5 +509,32 @@ mod tests {
             &["--rate", "1,2", "--decisions", "d.csv"],
             "--decisions needs a single capacity and rate, not a sweep of several",
         );
+        check_err(
+            &["--input", "csv", "--ts-field", "ts"],
+            "--ts-field needs --input jsonl (or auto): only JSON lines have fields",
+        );
+        check_err(
+            &["--ip-field", "request..ip"],
+            r#"--ip-field: "request..ip" is not a field path: expected names joined by dots, like request.remote_ip"#,
+        );
+        check_err(
+            &["--utc-offset", "+24:00"],
+            r#"--utc-offset: "+24:00" is not an offset: expected Z or ±HH:MM, at most 23:59"#,
+        );
+        check_err(
+            &["--utc-offset", "0100"],
+            r#"--utc-offset: "0100" is not an offset: expected Z or ±HH:MM, at most 23:59"#,
+        );
+    }
+
+    #[test]
+    fn log_options() {
+        let c = config(&["--input", "jsonl", "--ts-field", "a.b", "--ip-field", "c"]).unwrap();
+        assert_eq!((c.input, c.ts_field, c.ip_field), (InputFormat::Jsonl, Some("a.b"), Some("c")));
+        assert_eq!(config(&["--utc-offset", "-05:30"]).unwrap().utc_offset, -19_800);
+        assert_eq!(config(&["--utc-offset", "+01:00"]).unwrap().utc_offset, 3600);
+        assert_eq!(config(&["--utc-offset", "Z"]).unwrap().utc_offset, 0);
+        assert_eq!(config(&[]).unwrap().utc_offset, 0);
+        assert_eq!(config(&["--input", "json"]).unwrap().input, InputFormat::Jsonl);
     }
 }

@@ -10,15 +10,19 @@ use crate::batch::{Batch, Rec};
 use crate::decisions::DecisionSink;
 use crate::error::CliError;
 use crate::keys::{Key, KeyCount, KeyId, Prefixes};
+use crate::plot::Timeline;
+use crate::redis::{RedisDecider, RedisTarget};
 use crate::report::{KeyResult, LimitResult};
 
 /// Batches a worker with several limits decides limit by limit, grouped by key.
 pub(crate) const WINDOW: usize = 64;
 
-/// The core limiter that decides: per bucket address, or per opaque key id.
+/// The limiter that decides: the core's per bucket address or per opaque key
+/// id, or limiter-redis's (`--redis`), which decides a batch ahead.
 enum Limiter {
     Ip(RateLimiter<ManualClock>),
     Opaque(KeyedRateLimiter<KeyId, ManualClock>),
+    Redis(Box<RedisDecider>),
 }
 
 /// One limit's limiter and counts.
@@ -34,6 +38,8 @@ pub(crate) struct LimitState {
     /// Denials per key id; a key's allowed count is its record count less
     /// these, so only denials touch this table.
     denied_per_key: Vec<u64>,
+    /// With `--plot`: requests and denials over trace time.
+    pub(crate) timeline: Option<Timeline>,
 }
 
 impl LimitState {
@@ -51,16 +57,38 @@ impl LimitState {
             denied: 0,
             never_allowable: 0,
             denied_per_key: Vec::new(),
+            timeline: None,
         }
     }
 
-    /// Decides one record with the core limiter and counts the outcome.
+    /// This limit decided on Redis at `target` instead (`--redis`).
+    pub(crate) fn through_redis(
+        mut self,
+        target: &RedisTarget,
+        key: KeyKind,
+    ) -> Result<LimitState, CliError> {
+        let decider = RedisDecider::connect(target, self.index, self.limit, self.prefixes, key)?;
+        self.limiter = Limiter::Redis(Box::new(decider));
+        Ok(self)
+    }
+
+    /// Readies the decisions of `recs`, the next records [`LimitState::decide`]
+    /// takes, in order: one round trip for Redis, nothing for the core.
+    fn prepare(&mut self, recs: &[Rec]) -> Result<(), CliError> {
+        match &mut self.limiter {
+            Limiter::Redis(redis) => redis.prepare(recs),
+            Limiter::Ip(_) | Limiter::Opaque(_) => Ok(()),
+        }
+    }
+
+    /// Decides one record with the limiter and counts the outcome.
     #[inline]
     fn decide(&mut self, rec: &Rec) -> bool {
         let now = Nanos::new(rec.nanos);
-        let decision = match &self.limiter {
+        let decision = match &mut self.limiter {
             Limiter::Ip(limiter) => limiter.check_n_at(rec.ip, rec.cost, now),
             Limiter::Opaque(limiter) => limiter.check_n_at(&rec.id, rec.cost, now),
+            Limiter::Redis(redis) => redis.next(),
         };
         let allowed = match decision {
             Decision::Allowed { .. } => true,
@@ -70,6 +98,9 @@ impl LimitState {
                 false
             }
         };
+        if let Some(timeline) = &mut self.timeline {
+            timeline.record(rec.nanos, rec.id, allowed);
+        }
         if allowed {
             self.allowed += 1;
         } else {
@@ -127,6 +158,7 @@ pub(crate) fn work(
 ) -> Result<Vec<LimitState>, CliError> {
     if let [state] = limits.as_mut_slice() {
         for batch in batches {
+            state.prepare(&batch.recs)?;
             match sink.as_mut() {
                 Some(sink) => {
                     let mut start = 0;
@@ -140,7 +172,7 @@ pub(crate) fn work(
             }
         }
     } else {
-        sweep(&mut limits, batches);
+        sweep(&mut limits, batches)?;
     }
     if let Some(sink) = sink {
         sink.finish()?;
@@ -157,7 +189,7 @@ pub(crate) fn work(
 /// while it touches each bucket once per window rather than once per record,
 /// and its table stays in cache for a quarter of a million records instead
 /// of being evicted by the other limiters' every few thousand.
-fn sweep(limits: &mut [LimitState], batches: Receiver<Arc<Batch>>) {
+fn sweep(limits: &mut [LimitState], batches: Receiver<Arc<Batch>>) -> Result<(), CliError> {
     let mut window = Vec::with_capacity(WINDOW);
     let mut grouped = Vec::new();
     let mut starts = Vec::new();
@@ -166,10 +198,12 @@ fn sweep(limits: &mut [LimitState], batches: Receiver<Arc<Batch>>) {
         window.extend(batches.by_ref().take(WINDOW));
         group_by_key(&window, &mut grouped, &mut starts);
         for state in limits.iter_mut() {
+            state.prepare(&grouped)?;
             grouped.iter().for_each(|rec| _ = state.decide(rec));
         }
         window.clear();
     }
+    Ok(())
 }
 
 /// Sets `grouped` to the window's records ordered by key id, each key's in
@@ -252,7 +286,7 @@ mod tests {
         all.iter().for_each(|batch| sender.send(Arc::clone(batch)).unwrap());
         drop(sender);
         let mut swept = limits();
-        sweep(&mut swept, receiver);
+        sweep(&mut swept, receiver).unwrap();
 
         let mut one_by_one = limits();
         for state in &mut one_by_one {

@@ -17,14 +17,17 @@ pub(crate) enum CliError {
     IsDirectory { path: String },
     /// An input that fails while being read, a corrupt gzip stream included.
     Read { path: String, err: io::Error },
-    /// A malformed record, without `--skip-invalid`.
-    Trace(TraceError),
+    /// A malformed record, without `--skip-invalid` (boxed: it is large,
+    /// and rare).
+    Trace(Box<TraceError>),
     /// The decisions file cannot be created.
     CreateDecisions { path: String, err: io::Error },
     /// Writing the decisions file or standard output failed.
     Write { path: String, err: io::Error },
     /// More distinct keys than key ids (2³²).
     TooManyKeys,
+    /// `--redis`: Redis could not be reached or failed a call.
+    Redis(String),
 }
 
 impl CliError {
@@ -62,6 +65,7 @@ impl fmt::Display for CliError {
             CliError::TooManyKeys => {
                 f.write_str("more than 4294967296 distinct keys: the most one replay can count")
             }
+            CliError::Redis(err) => write!(f, "--redis: {err}"),
         }
     }
 }
@@ -70,19 +74,19 @@ impl std::error::Error for CliError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             CliError::Usage(err) => Some(err),
-            CliError::Trace(err) => Some(err),
+            CliError::Trace(err) => Some(&**err),
             CliError::Open { err, .. }
             | CliError::Read { err, .. }
             | CliError::CreateDecisions { err, .. }
             | CliError::Write { err, .. } => Some(err),
-            CliError::IsDirectory { .. } | CliError::TooManyKeys => None,
+            CliError::IsDirectory { .. } | CliError::TooManyKeys | CliError::Redis(_) => None,
         }
     }
 }
 
 impl From<TraceError> for CliError {
     fn from(err: TraceError) -> CliError {
-        CliError::Trace(err)
+        CliError::Trace(Box::new(err))
     }
 }
 

@@ -9,8 +9,11 @@ mod batch;
 mod decide;
 mod decisions;
 mod error;
+mod formats;
 mod input;
 mod keys;
+mod plot;
+mod redis;
 mod replay;
 mod report;
 
@@ -18,7 +21,7 @@ use std::process::ExitCode;
 
 // The input parsers live in the library target, so that limiter-fuzz can
 // fuzz them in-process; these imports keep their `crate::` paths working.
-use limiter_cli::{access_log, timestamp, trace};
+use limiter_cli::{timestamp, trace};
 
 use clap::Parser as _;
 
@@ -44,6 +47,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let summary = replay::replay(&config, &progress)?;
             progress.finish_and_clear();
             let json = config.output == OutputFormat::Json;
+            if let Some(path) = &config.plot {
+                plot::draw(&summary, path)?;
+            }
             report::print_summary(&summary, json, config.decisions_on_stdout())
         }
         Command::Lines { traces } => report::print_line_count(replay::count_lines(&traces)?),

@@ -19,18 +19,17 @@ use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread;
 
-use crate::access_log::{looks_like_access_log, parse_access_line};
 use crate::args::{ArgsError, InputFormat, KeyKind, ReplayConfig};
 use crate::batch::{BATCH, Batch, Rec};
 use crate::decide::{self, LimitState, work};
 use crate::decisions::{self, DecisionSink};
 use crate::error::CliError;
+use crate::formats::{Reader, auto_hint};
 use crate::input::{Input, Line};
 use crate::keys::{KeyCount, KeyTable};
+use crate::plot::Timeline;
 use crate::report::Summary;
-use crate::trace::{
-    Field, KeyField, LineError, Opaque, Record, TraceError, TraceErrorKind, parse_csv_line, trim,
-};
+use crate::trace::{Field, LineError, Opaque, Record, TraceError, TraceErrorKind, trim};
 use indicatif::ProgressBar;
 
 /// Batches queued for a worker with one limit.
@@ -64,7 +63,15 @@ pub(crate) fn replay(config: &ReplayConfig, progress: &ProgressBar) -> Result<Su
     let workers = config.limits.len().min(cores);
     let mut groups: Vec<Vec<LimitState>> = (0..workers).map(|_| Vec::new()).collect();
     for (index, &limit) in config.limits.iter().enumerate() {
-        groups[index % workers].push(LimitState::new(index, limit, config.prefixes, config.key));
+        let mut state = LimitState::new(index, limit, config.prefixes, config.key);
+        if config.plot.is_some() && config.limits.len() == 1 {
+            state.timeline = Some(Timeline::default());
+        }
+        let state = match &config.redis {
+            Some(target) => state.through_redis(target, config.key)?,
+            None => state,
+        };
+        groups[index % workers].push(state);
     }
 
     let (parsed, worked) = thread::scope(|scope| {
@@ -94,6 +101,10 @@ pub(crate) fn replay(config: &ReplayConfig, progress: &ProgressBar) -> Result<Su
     }
     let parsed = parsed?;
     states.sort_by_key(|state| state.index);
+    let timeline = states
+        .iter_mut()
+        .find_map(|state| state.timeline.take())
+        .map(|timeline| timeline.finish(&parsed.keys, config.prefixes));
     let results = states.into_iter().map(|state| state.finish(&parsed.keys, config.top)).collect();
     Ok(Summary {
         inputs: names,
@@ -105,6 +116,7 @@ pub(crate) fn replay(config: &ReplayConfig, progress: &ProgressBar) -> Result<Su
         first: parsed.first,
         last: parsed.last,
         results,
+        timeline,
     })
 }
 
@@ -224,11 +236,10 @@ impl<'a> Parser<'a> {
 
     fn input(&mut self, input: Input) -> Result<(), Stop> {
         self.batch.row_tail = decisions::row_tail(self.file_column, &input.name).into();
-        let mut format = match self.config.input {
-            InputFormat::Auto => None,
-            InputFormat::Csv => Some(InputFormat::Csv),
-            InputFormat::Combined => Some(InputFormat::Combined),
-        };
+        // The reader, once the first record has chosen it, and under
+        // `--input auto` the line that chose it.
+        let mut reader: Option<Reader> = None;
+        let mut chosen_at = None;
         let name = input.name.clone();
         let mut lines = input.lines();
         while let Some((line_no, line)) = lines.next_line()? {
@@ -241,31 +252,45 @@ impl<'a> Parser<'a> {
                     continue;
                 }
             };
-            let format = match format {
-                Some(format) => format,
+            let reader = match &reader {
+                Some(reader) => reader,
                 None => {
                     let trimmed = trim(text);
                     if trimmed.is_empty() || trimmed[0] == b'#' {
                         continue;
                     }
-                    let detected = if looks_like_access_log(text) {
-                        InputFormat::Combined
-                    } else {
-                        InputFormat::Csv
-                    };
-                    *format.insert(detected)
+                    match Reader::choose(self.config, text) {
+                        Ok(chosen) => {
+                            if self.config.input == InputFormat::Auto {
+                                chosen_at = Some(line_no);
+                            }
+                            reader.insert(chosen)
+                        }
+                        Err(err) => {
+                            self.invalid(err.at(&name, line_no))?;
+                            continue;
+                        }
+                    }
                 }
             };
             let result = match self.config.key {
-                KeyKind::Ip => parse::<IpAddr>(format, line_no, text)
+                KeyKind::Ip => reader
+                    .parse::<IpAddr>(line_no, text)
                     .map(|record| record.map(|record| self.record(line_no, &record))),
-                KeyKind::Any => parse::<Opaque>(format, line_no, text)
+                KeyKind::Any => reader
+                    .parse::<Opaque>(line_no, text)
                     .map(|record| record.map(|record| self.record_opaque(line_no, &record))),
             };
             match result {
                 Ok(Some(recorded)) => recorded?,
                 Ok(None) => {}
-                Err(err) => self.invalid(err.at(&name, line_no))?,
+                Err(err) => {
+                    let mut err = err.at(&name, line_no);
+                    if let Some(at) = chosen_at {
+                        err.hint = auto_hint(&err, text, reader.format(), at);
+                    }
+                    self.invalid(err)?
+                }
             }
         }
         self.send()
@@ -371,19 +396,6 @@ impl<'a> Parser<'a> {
             row_ends: Vec::with_capacity(if self.rows { BATCH } else { 0 }),
             row_tail: tail,
         }
-    }
-}
-
-/// Reads one line of a CSV trace or access log with keys of type `K`.
-#[inline]
-fn parse<K: KeyField>(
-    format: InputFormat,
-    line_no: u64,
-    text: &[u8],
-) -> Result<Option<Record<'_, K>>, LineError<'_>> {
-    match format {
-        InputFormat::Combined => parse_access_line(text),
-        _ => parse_csv_line(line_no, text),
     }
 }
 

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::args::Limit;
 use crate::error::CliError;
+use crate::plot::TimelinePlot;
 use crate::timestamp::{format_rfc3339, format_seconds};
 
 /// Everything a replay counted.
@@ -31,6 +32,8 @@ pub(crate) struct Summary {
     pub(crate) last: Option<u64>,
     /// One result per limit, in the order the limits were given.
     pub(crate) results: Vec<LimitResult>,
+    /// With `--plot` and one limit: requests and denials over trace time.
+    pub(crate) timeline: Option<TimelinePlot>,
 }
 
 /// What one limit did to the records.
@@ -226,7 +229,7 @@ fn escape_controls(text: &str) -> String {
 }
 
 /// `part` as a percentage of `total` with two decimals, `0.00%` of nothing.
-fn percent(part: u64, total: u64) -> String {
+pub(crate) fn percent(part: u64, total: u64) -> String {
     if total == 0 {
         return "0.00%".to_owned();
     }
@@ -235,12 +238,12 @@ fn percent(part: u64, total: u64) -> String {
     format!("{}.{:02}%", basis_points / 100, basis_points % 100)
 }
 
-fn limit_text(limit: &Limit) -> String {
+pub(crate) fn limit_text(limit: &Limit) -> String {
     format!("capacity {}, rate {}", limit.capacity, rate_text(limit.rate))
 }
 
 /// A rate with its unit: `5/s`, `0.5/s`, `7/m`, `1/h`.
-fn rate_text(rate: Rate) -> String {
+pub(crate) fn rate_text(rate: Rate) -> String {
     let text = rate.to_string();
     if text.contains('/') { text } else { format!("{text}/s") }
 }

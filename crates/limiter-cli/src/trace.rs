@@ -93,8 +93,16 @@ pub enum Field {
     Cost,
     /// An access log's client address, its first field.
     Host,
-    /// An access log's `[time]`.
+    /// An access log's `[time]`, or an AWS ALB log's `time`.
     Time,
+    /// An HAProxy or AWS ALB log's `client:port`.
+    Client,
+    /// An HAProxy log's `[accept date]`.
+    AcceptDate,
+    /// An AWS ALB log's `request_creation_time`.
+    RequestCreationTime,
+    /// A JSON-lines record's field, by its dotted path.
+    Json(&'static str),
 }
 
 /// What is wrong with a field.
@@ -120,6 +128,28 @@ pub enum TraceErrorKind {
     NotAccessLog,
     /// A line longer than [`MAX_LINE`] bytes.
     LineTooLong,
+    /// A line that is not an HAProxy HTTP or TCP log line.
+    NotHaproxyLog,
+    /// An HAProxy accept date that is not `dd/Mon/yyyy:HH:MM:SS.mmm`.
+    NotAcceptDate,
+    /// A client field that is not `address:port` or `[address]:port`.
+    NotHostPort,
+    /// A line that is not an AWS ALB access log entry.
+    NotAlbLog,
+    /// A JSON-lines record that is not one JSON object.
+    NotJsonObject,
+    /// A JSON-lines record without the named field.
+    NoJsonField(&'static str),
+    /// A first JSON-lines record without any of the known timestamp fields.
+    NoTimestampField,
+    /// A first JSON-lines record without any of the known address fields.
+    NoAddressField,
+    /// A JSON timestamp that is neither a string nor a number.
+    NotJsonTime,
+    /// A JSON address field that is not a string.
+    NotJsonString,
+    /// A JSON string with a `\` escape, which a key or time never needs.
+    JsonEscape,
 }
 
 /// A malformed record: where it is, which field, its text and what is wrong.
@@ -137,6 +167,9 @@ pub struct TraceError {
     pub value: String,
     /// What is wrong with it.
     pub kind: TraceErrorKind,
+    /// What might help, such as naming the input format: shown in
+    /// parentheses after the rest.
+    pub hint: Option<String>,
 }
 
 /// A [`TraceError`] before it knows its file and line, borrowing the value.
@@ -159,7 +192,14 @@ impl LineError<'_> {
         if end < text.len() {
             value.push('…');
         }
-        TraceError { path: path.to_owned(), line, field: self.field, value, kind: self.kind }
+        TraceError {
+            path: path.to_owned(),
+            line,
+            field: self.field,
+            value,
+            kind: self.kind,
+            hint: None,
+        }
     }
 }
 
@@ -278,6 +318,10 @@ impl fmt::Display for Field {
             Field::Cost => "cost",
             Field::Host => "host",
             Field::Time => "time",
+            Field::Client => "client",
+            Field::AcceptDate => "accept_date",
+            Field::RequestCreationTime => "request_creation_time",
+            Field::Json(path) => path,
         })
     }
 }
@@ -290,9 +334,9 @@ impl fmt::Display for TraceErrorKind {
             }
             TraceErrorKind::Timestamp(err) => err.fmt(f),
             TraceErrorKind::NotAnIp => f.write_str("not an IPv4 or IPv6 address"),
-            TraceErrorKind::HostName => {
-                f.write_str("not an IP address (host names cannot be rate-limited keys)")
-            }
+            TraceErrorKind::HostName => f.write_str(
+                "not an IP address (host names are not addresses; --key any replays them by name)",
+            ),
             TraceErrorKind::EmptyKey => f.write_str("empty (a key must have at least one character)"),
             TraceErrorKind::EmptyCost => {
                 f.write_str("empty (leave out the cost column for the default cost 1)")
@@ -305,13 +349,48 @@ impl fmt::Display for TraceErrorKind {
             TraceErrorKind::LineTooLong => {
                 write!(f, "line longer than {MAX_LINE} bytes")
             }
+            TraceErrorKind::NotHaproxyLog => f.write_str(
+                "not an HAProxy HTTP or TCP log line (client:port [accept date] frontend backend/server timers ...)",
+            ),
+            TraceErrorKind::NotAcceptDate => {
+                f.write_str("not an HAProxy accept date like 09/Dec/2013:12:00:03.206")
+            }
+            TraceErrorKind::NotHostPort => {
+                f.write_str("not an address and port (a.b.c.d:port, ipv6:port or [ipv6]:port)")
+            }
+            TraceErrorKind::NotAlbLog => f.write_str(
+                "not an AWS ALB access log entry (type time elb client:port target:port ... \"request\" ...)",
+            ),
+            TraceErrorKind::NotJsonObject => f.write_str("not one JSON object"),
+            TraceErrorKind::NoJsonField(path) => write!(f, "no field {path:?}"),
+            TraceErrorKind::NoTimestampField => write!(
+                f,
+                "no timestamp field: expected one of {}, or name it with --ts-field",
+                crate::jsonl::TIMESTAMP_FIELDS.join(", ")
+            ),
+            TraceErrorKind::NoAddressField => write!(
+                f,
+                "no client address field: expected one of {}, or name it with --ip-field",
+                crate::jsonl::ADDRESS_FIELDS.join(", ")
+            ),
+            TraceErrorKind::NotJsonTime => f.write_str(
+                "not a timestamp: expected an RFC 3339 string or a number of seconds since the epoch",
+            ),
+            TraceErrorKind::NotJsonString => f.write_str("not a JSON string"),
+            TraceErrorKind::JsonEscape => {
+                f.write_str("a JSON string with escapes (\\), which this field cannot hold")
+            }
         }
     }
 }
 
 impl fmt::Display for TraceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {} {:?}: {}", self.path, self.line, self.field, self.value, self.kind)
+        write!(f, "{}:{}: {} {:?}: {}", self.path, self.line, self.field, self.value, self.kind)?;
+        match &self.hint {
+            Some(hint) => write!(f, " ({hint})"),
+            None => Ok(()),
+        }
     }
 }
 

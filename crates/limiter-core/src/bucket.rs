@@ -166,6 +166,30 @@ impl Params {
         State { last: now, tokens: self.full }
     }
 
+    /// The loosest state that is no looser than `a` nor `b`: whatever the
+    /// time of a request, a bucket in the result holds no more units for it
+    /// than a bucket in `a` or in `b` would.
+    ///
+    /// A state `(last, tokens)` answers a request at `u` with
+    /// `D(u) = min(full, tokens + (u − last)⁺ · refill)`: flat at `tokens`
+    /// up to `last`, then the line `tokens + (u − last) · refill`, capped.
+    /// The result takes the lower level, `low = min(a.tokens, b.tokens)`,
+    /// and the later of the two lines moved back to start from `low`: its
+    /// time is the latest of `x.last − ⌊(x.tokens − low) / refill⌋` over
+    /// both. Its flat part is at most either level; its line starts no
+    /// earlier than `x`'s line would reach `low` (the floor only moves it
+    /// later), so it lies on or below both lines; and min and the cap keep
+    /// the order. Meeting a state with itself gives it back.
+    pub(crate) fn meet(&self, a: State, b: State) -> State {
+        let low = a.tokens.min(b.tokens);
+        let start = |x: State| {
+            // At most 10²⁷ / 1 ns, so compared in 128 bits before narrowing.
+            let back = (x.tokens - low) / u128::from(self.refill);
+            x.last - u64::try_from(back).unwrap_or(u64::MAX).min(x.last)
+        };
+        State { last: start(a).max(start(b)), tokens: low }
+    }
+
     /// Whole tokens the bucket holds at `now` (or at its own time, if later),
     /// without changing it.
     #[inline]

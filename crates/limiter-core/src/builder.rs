@@ -159,7 +159,9 @@ impl<S: Keyspace> Builder<S> {
     /// addresses seen within an eviction window; with one, it is at most
     /// about 44 bytes per IPv4 and 59 per IPv6 key of the cap (slots of 24 and
     /// 32 bytes, at least 13/24 of them in use once a table has grown; 39 and
-    /// 52 bytes at a million keys).
+    /// 52 bytes at a million keys). Under [`WhenFull::EvictFullest`], the
+    /// traces of evicted buckets add a fixed 8 bytes per key of the cap in
+    /// each address family, once the cap has been reached.
     pub fn max_keys(&mut self, max_keys: usize) -> &mut Builder<S> {
         self.max_keys = Some(max_keys);
         self

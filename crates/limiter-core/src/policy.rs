@@ -75,24 +75,54 @@ impl Eviction {
 /// What a limiter with a key cap does for a new key when the cap is reached and
 /// no tracked bucket is idle: the moment a flood of new addresses fills it.
 ///
-/// Each policy chooses whom a flood hurts:
+/// Under every policy, no established client (an address with a bucket) is
+/// ever allowed more than an exact bucket with no cap would allow it, and
+/// under `EvictFullest` and `DenyNewKeys` no address at all is: a flood of
+/// new addresses can deny requests, but hands out no tokens (only
+/// `AdmitUntracked` fails open, for the addresses it does not track). Each
+/// policy chooses whom a flood hurts:
 ///
-/// - [`WhenFull::EvictFullest`] (the default) keeps admitting newcomers under
-///   their own limit. It evicts the bucket with the most tokens among a sample
-///   of tracked ones, which is most often a flooding address that sent one
-///   request and never came back. An evicted client's next request starts
-///   from a full bucket, so each eviction can give it at most the tokens its
-///   bucket was short of capacity. Under a sustained flood the same client
-///   can be evicted again and again, and then gains that much each time: the
-///   `flood` stress workload shows greedy clients allowed up to a third more
-///   than their limit when a flood outpaces them. Choose a cap above the
-///   flood's working set, or `DenyNewKeys`, when limits must hold exactly.
+/// - [`WhenFull::EvictFullest`] (the default) keeps admitting newcomers
+///   under their own limit while it can make room without loss. It evicts
+///   the bucket with the most tokens among a sample of tracked ones, which
+///   is most often a flooding address that sent one request and never came
+///   back. A bucket evicted before it is full leaves a trace, its state, and
+///   its key is decided from that trace, never from a full bucket, until
+///   the trace has refilled. Traces take a fixed 8 bytes per key of the cap
+///   in each address family (one 32-byte way per 4 keys a shard holds),
+///   allocated when a shard first evicts a bucket that is not idle, and
+///   none is ever dropped while it could matter: when no sampled bucket can
+///   leave its trace, nothing is evicted, and an address with no trace is
+///   denied, as under `DenyNewKeys`, until traces turn idle. So a sustained
+///   flood that outruns the cap and its traces locks out new addresses
+///   (legitimate ones included), while every established client keeps its
+///   exact limit.
 /// - [`WhenFull::DenyNewKeys`] keeps every established client's limit exact,
 ///   but denies every new address until buckets turn idle: a flood locks out
 ///   newcomers, legitimate ones included.
-/// - [`WhenFull::AdmitUntracked`] fails open: new addresses are allowed as if
-///   their bucket were full, and nothing is remembered. Nobody is locked out,
-///   but a flood of fresh addresses is not limited at all.
+/// - [`WhenFull::AdmitUntracked`] fails open for new addresses only: they are
+///   allowed as if their bucket were full, and nothing is remembered. Nobody
+///   is locked out and established clients keep their exact limits, but a
+///   flood of fresh addresses is not limited at all, nor is an address that
+///   first appears while the cap is full.
+///
+/// # What an attacker can and cannot do under `EvictFullest`
+///
+/// The traces are keyed by a fingerprint of the limiter's keyed hash, which
+/// an attacker can neither see nor choose. Two keys sharing a fingerprint
+/// share a trace that holds the stricter of their states for every request
+/// time, so a collision only ever makes a bucket stricter. An attacker
+/// rotating through fresh addresses gets each one's own full bucket, as
+/// without a cap (use [`Builder::ipv6_prefix`](crate::Builder::ipv6_prefix)
+/// to give one /64 one bucket), and by flooding can evict established
+/// clients, but cannot raise any address's allowance above its exact limit:
+/// in every window of `s` seconds each address is allowed at most
+/// `C + R·s` tokens, and, for requests of cost 1 in time order, at most what
+/// an exact bucket with no cap allows it on the same requests (exactly that,
+/// unless its trace shares a fingerprint with another). What a flood can do
+/// is lock out addresses never seen before, for as long as it outruns the
+/// cap and the traces, plus the time its traces take to refill and the
+/// eviction window.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum WhenFull {

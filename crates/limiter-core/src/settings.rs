@@ -54,7 +54,7 @@ impl Settings {
         Ok(Settings {
             params: Params::new(capacity, rate),
             rate,
-            limits: Limits::new(max_keys.unwrap_or(usize::MAX), when_full, eviction),
+            limits: Limits::new(max_keys.unwrap_or(usize::MAX), when_full, eviction, shards),
             tally: Tally::new(),
             shards,
         })

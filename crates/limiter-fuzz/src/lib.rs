@@ -1,6 +1,7 @@
 //! Fuzz entry points for the limiter, runnable on stable: `Rate` parsing,
 //! address parsing, decisions against an exact model, and the replay CLI's
-//! CSV trace and access log parsers (through `limiter-cli`'s library).
+//! CSV trace and access log parsers, HAProxy, AWS ALB and JSON-lines logs
+//! included (through `limiter-cli`'s library).
 //!
 //! Each target is a `fn(&[u8])` that accepts any bytes and panics only when
 //! it finds a bug: a panic inside the code under test, or a broken invariant
@@ -23,11 +24,13 @@
 
 mod decisions;
 mod ip;
+mod logs;
 mod rate;
 mod trace;
 
 pub use crate::decisions::decisions;
 pub use crate::ip::ip;
+pub use crate::logs::{alb, haproxy, jsonl};
 pub use crate::rate::rate;
 pub use crate::trace::{access_log, trace};
 
@@ -42,4 +45,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("decisions", decisions),
     ("trace", trace),
     ("access_log", access_log),
+    ("haproxy", haproxy),
+    ("alb", alb),
+    ("jsonl", jsonl),
 ];

@@ -112,13 +112,13 @@ fn check_log_time(text: &[u8]) {
     assert_eq!(parsed.ok(), timestamp::parse(rfc3339.as_bytes()).ok(), "{text:?} as {rfc3339:?}");
 }
 
-fn check_record(record: &Record<'_>, line: &[u8]) {
+pub(crate) fn check_record(record: &Record<'_>, line: &[u8]) {
     let ip = std::str::from_utf8(record.key_text).ok().and_then(|text| text.parse::<IpAddr>().ok());
     assert_eq!(ip, Some(record.key), "{:?}: address", String::from_utf8_lossy(line));
     assert!(record.nanos <= MAX_NANOS, "{:?}: time past 2^63 ns", String::from_utf8_lossy(line));
 }
 
-fn check_error(err: &LineError<'_>, line_no: u64, line: &[u8]) {
+pub(crate) fn check_error(err: &LineError<'_>, line_no: u64, line: &[u8]) {
     let placed = err.at("trace.csv", line_no);
     assert!(placed.line >= 1 && placed.line == line_no, "{placed:?} on line {line_no}");
     let message = placed.to_string();
@@ -161,7 +161,7 @@ fn is_header(text: &[u8]) -> bool {
 
 /// SPEC's lines: split on `\n`, one trailing `\r` dropped, a byte-order mark
 /// dropped from line 1, numbered from 1.
-fn lines(data: &[u8]) -> impl Iterator<Item = (u64, &[u8])> {
+pub(crate) fn lines(data: &[u8]) -> impl Iterator<Item = (u64, &[u8])> {
     let data = data.strip_suffix(b"\n").unwrap_or(data);
     data.split(|&b| b == b'\n').zip(1..).map(|(line, line_no)| {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
@@ -171,7 +171,7 @@ fn lines(data: &[u8]) -> impl Iterator<Item = (u64, &[u8])> {
     })
 }
 
-fn trim(text: &[u8]) -> &[u8] {
+pub(crate) fn trim(text: &[u8]) -> &[u8] {
     let start = text.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(text.len());
     let end = text.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(start, |i| i + 1);
     &text[start..end]

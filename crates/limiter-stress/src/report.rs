@@ -376,7 +376,8 @@ pub(crate) fn flood_table(runs: &[FloodResult]) -> String {
         out,
         "check: len() and created-evicted <= cap at every sample ({} requests apart) and at the end; \
          established clients never denied; greedy clients \
-         allowed exactly what an uncapped bucket allows (DenyNewKeys, AdmitUntracked); newcomers all allowed (EvictFullest, AdmitUntracked) or \
+         allowed no more than an uncapped bucket allows (exactly that under DenyNewKeys, AdmitUntracked); \
+         newcomers all allowed (AdmitUntracked), more than the cap held (EvictFullest) or \
          denied while the cap is full (DenyNewKeys); peak RSS - RSS before <= {} bytes per cap slot",
         size.sample_every,
         flood::MAX_BYTES_PER_SLOT

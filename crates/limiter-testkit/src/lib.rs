@@ -13,6 +13,7 @@
 //!   limiter-stress drive every limiter through, with [`OursAt`] and
 //!   [`OursNow`] for limiter-core and, with the `governor` feature,
 //!   `GovernorAt` and `GovernorNow` for governor's keyed limiter;
+//! - [`RedisServer`]: a `redis-server` of a test's own on loopback;
 //! - [`MAX_TIME`] and [`NANOS_PER_SEC`].
 //!
 //! limiter-core uses it from its integration tests only (a dev-dependency;
@@ -41,6 +42,7 @@ mod bound;
 mod governor;
 mod keys;
 mod model;
+mod redis_server;
 mod subject;
 mod zipf;
 
@@ -54,6 +56,7 @@ pub use crate::governor::{
 };
 pub use crate::keys::{distinct_by, distinct_v4, distinct_v6, rng};
 pub use crate::model::Model;
+pub use crate::redis_server::RedisServer;
 pub use crate::subject::{OursAt, OursNow, Subject};
 pub use crate::zipf::Zipf;
 

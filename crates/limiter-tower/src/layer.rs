@@ -18,6 +18,7 @@ use tower_service::Service;
 use crate::backend::{Backend, Verdict};
 use crate::builder::{Builder, CostFn};
 use crate::cidr::CidrList;
+use crate::grpc;
 use crate::headers::{HeaderMode, Quota, QuotaHeaders, ceil_secs};
 use crate::key::{ClientIp, KeyExtractor, MissingKey, RequestHead, peer_ip};
 use crate::proxy::{ProxyHeader, client_ip};
@@ -177,7 +178,9 @@ where
         };
         let state = match outcome {
             Outcome::Pass(quota) => State::Inner { fut: self.inner.call(req), quota },
-            Outcome::Refuse(response) => State::Done { response: Some(response) },
+            Outcome::Refuse(response) => {
+                State::Done { response: Some(grpc::answer(req.headers(), response)) }
+            }
         };
         ResponseFuture::new(state, &self.shared)
     }
@@ -328,7 +331,9 @@ where
                         waiting.take().expect("ResponseFuture polled after completion");
                     let next = match decided(this.shared, &key, &mut req, result) {
                         Outcome::Pass(quota) => State::Inner { fut: inner.call(req), quota },
-                        Outcome::Refuse(response) => State::Done { response: Some(response) },
+                        Outcome::Refuse(response) => {
+                            State::Done { response: Some(grpc::answer(req.headers(), response)) }
+                        }
                     };
                     this.state.set(next);
                 }

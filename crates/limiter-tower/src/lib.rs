@@ -72,17 +72,58 @@
 //! adds no error of its own (its error is the inner service's, so axum needs
 //! no `HandleErrorLayer`); its future is `Send` when the inner one is. The
 //! limiter sits behind the [`Backend`] trait: the core's limiters answer at
-//! once, with no allocation or await, and an asynchronous backend (a limiter
-//! shared through Redis) plugs in through [`Builder::build_with_backend`].
+//! once, with no allocation or await, and an asynchronous backend plugs in
+//! through [`Builder::build_with_backend`]. With the `redis` feature,
+//! `RedisBackend` is one: limiter-redis's exact buckets, shared by every
+//! instance of a service.
+//!
+//! # tonic
+//!
+//! tonic puts the peer in each request's extensions as a `TcpConnectInfo`;
+//! copy its `SocketAddr` out before the layer:
+//!
+//! ```
+//! use limiter_core::Rate;
+//! use limiter_tower::RateLimitLayer;
+//! use tonic::transport::Server;
+//! use tonic::transport::server::TcpConnectInfo;
+//! use tower::ServiceBuilder;
+//!
+//! let limit = RateLimitLayer::builder(10, Rate::per_second(5)?).build()?;
+//! let keyed = ServiceBuilder::new()
+//!     .map_request(|mut req: http::Request<tonic::body::Body>| {
+//!         let peer = req.extensions().get::<TcpConnectInfo>().and_then(|c| c.remote_addr());
+//!         if let Some(peer) = peer {
+//!             req.extensions_mut().insert(peer);
+//!         }
+//!         req
+//!     })
+//!     .layer(limit);
+//! let (_, health) = tonic_health::server::health_reporter();
+//! let router = Server::builder().layer(keyed).add_service(health);
+//! // router.serve(addr).await?;
+//! # drop(router);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A gRPC call (`content-type: application/grpc…`) is refused as gRPC
+//! refuses: a trailers-only response with `grpc-status` 8
+//! (`RESOURCE_EXHAUSTED`) and the refusal's text as `grpc-message`, keeping
+//! `Retry-After` and the quota fields, which a tonic client reads as the
+//! status's metadata. A missing key is `INTERNAL` and a failed backend
+//! `UNAVAILABLE`. Other requests get the HTTP refusal.
 
 mod backend;
 mod builder;
 mod cidr;
 mod error;
+mod grpc;
 mod headers;
 mod key;
 mod layer;
 mod proxy;
+#[cfg(feature = "redis")]
+mod redis;
 mod response;
 
 pub use crate::backend::{Backend, Verdict};
@@ -93,4 +134,6 @@ pub use crate::headers::HeaderMode;
 pub use crate::key::{ClientIp, Global, KeyExtractor, KeyFn, MissingKey, RequestHead, key_fn};
 pub use crate::layer::{RateLimit, RateLimitInfo, RateLimitLayer, ResponseFuture};
 pub use crate::proxy::ProxyHeader;
+#[cfg(feature = "redis")]
+pub use crate::redis::{RedisBackend, RedisKey};
 pub use crate::response::{BodyFormat, QUOTA_EXCEEDED, ResponseBody};

@@ -81,13 +81,13 @@ fn host_names_are_not_keys() {
     check_failure(
         &out,
         1,
-        "limiter-cli: access.log:6: host \"www.example.com\": not an IP address (host names cannot be rate-limited keys)\n",
+        "limiter-cli: access.log:6: host \"www.example.com\": not an IP address (host names are not addresses; --key any replays them by name)\n",
     );
     let out = dir.run(&["replay", "access.log", "--skip-invalid", "--output", "json"]);
     assert_eq!(out.code, 0);
     assert_eq!(
         out.stderr,
-        "limiter-cli: warning: skipped access.log:6: host \"www.example.com\": not an IP address (host names cannot be rate-limited keys)\n"
+        "limiter-cli: warning: skipped access.log:6: host \"www.example.com\": not an IP address (host names are not addresses; --key any replays them by name)\n"
     );
     let summary: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!((&summary["records"], &summary["skipped"]), (&6.into(), &1.into()));

@@ -24,7 +24,8 @@ fn malformed_records_name_file_line_field_and_value() {
     check_malformed("1.5e3,10.0.0.1\n", &format!(r#"trace.csv:1: timestamp "1.5e3": {ts}"#));
     check_malformed(
         "a\n\u{feff}1,10.0.0.1\n",
-        "trace.csv:1: record \"a\": expected 2 or 3 comma-separated fields (timestamp,ip[,cost]), found 1",
+        "trace.csv:1: record \"a\": expected 2 or 3 comma-separated fields (timestamp,ip[,cost]), found 1 \
+         (--input auto chose a CSV trace from this line; --input names the format: csv, combined, haproxy, alb or jsonl)",
     );
     check_malformed(
         "# ok\n\u{feff}1,10.0.0.1\n",

@@ -6,10 +6,15 @@
 //! buckets if the cap's policy says so, and only then lets the store put the
 //! bucket in. The stores differ only in how they walk and empty their
 //! positions, which they tell through [`Occupants`].
+//!
+//! A bucket evicted before it is idle leaves its state in the shard's
+//! [`Traces`], and its key is decided from it until it is idle: eviction
+//! makes no key's limit looser (see `traces`).
 
 use crate::bucket::{Decision, Params, State};
 use crate::policy::{Eviction, WhenFull};
 use crate::store::Ctx;
+use crate::store::traces::Traces;
 use crate::sync::{AtomicUsize, Ordering};
 
 /// Positions an insertion examines for idle buckets, besides its own.
@@ -31,6 +36,9 @@ pub(crate) struct Limits {
     when_full: WhenFull,
     pub(crate) eviction: Eviction,
     tracked: AtomicUsize,
+    /// The trace sets each shard keeps once it evicts a bucket that is not
+    /// idle (see `traces`).
+    trace_sets: usize,
 }
 
 /// What the key cap makes of a key's first request.
@@ -45,15 +53,22 @@ enum Admission {
 }
 
 impl Limits {
-    /// Limits of at most `max_keys` keys (`usize::MAX`: no cap).
-    pub(crate) fn new(max_keys: usize, when_full: WhenFull, eviction: Eviction) -> Limits {
-        Limits { max_keys, when_full, eviction, tracked: AtomicUsize::new(0) }
+    /// Limits of at most `max_keys` keys (`usize::MAX`: no cap), for stores
+    /// of `shards` shards.
+    pub(crate) fn new(
+        max_keys: usize,
+        when_full: WhenFull,
+        eviction: Eviction,
+        shards: usize,
+    ) -> Limits {
+        let trace_sets = Traces::sets_for(max_keys, shards);
+        Limits { max_keys, when_full, eviction, tracked: AtomicUsize::new(0), trace_sets }
     }
 
     /// Limits with no key cap, for tests of one store.
     #[cfg(test)]
     pub(crate) fn uncapped(eviction: Eviction) -> Limits {
-        Limits::new(usize::MAX, WhenFull::default(), eviction)
+        Limits::new(usize::MAX, WhenFull::default(), eviction, 1)
     }
 
     /// Whether the keys are capped at all. Without a cap nothing counts
@@ -100,7 +115,7 @@ fn deny_new_key(params: &Params) -> Decision {
 
 /// A shard held by its writer, as eviction sees it: positions (slots, or
 /// the map's buckets) that a cursor walks round, each holding a live bucket
-/// or not.
+/// or not, and the traces of the buckets it evicted.
 pub(crate) trait Occupants {
     /// The positions the cursor walks.
     fn positions(&self) -> usize;
@@ -112,15 +127,20 @@ pub(crate) trait Occupants {
     /// Whether one more key would make the shard grow.
     fn is_full(&self) -> bool;
 
-    /// The state of the live bucket at `index`, if one is there.
-    fn live(&self, index: usize) -> Option<State>;
+    /// The state of the live bucket at `index` and its key's hash, if one
+    /// is there.
+    fn live(&self, index: usize) -> Option<(State, u64)>;
 
     /// Evicts the live bucket at `index` if it is idle at `horizon` (see
     /// [`Params::is_idle`]), counting it; whether it did.
     fn evict_if_idle(&mut self, index: usize, params: &Params, horizon: u64) -> bool;
 
-    /// Evicts the live bucket at `index`, counting it.
-    fn evict(&mut self, index: usize);
+    /// Evicts the live bucket at `index`, counting it; returns its last
+    /// state and its key's hash.
+    fn evict(&mut self, index: usize) -> Option<(State, u64)>;
+
+    /// The traces of the buckets the shard evicted.
+    fn traces(&mut self) -> &mut Traces;
 }
 
 /// Takes the position under the cursor and moves the cursor on.
@@ -152,29 +172,54 @@ pub(crate) fn sweep(
 }
 
 /// Evicts the fullest at `now` of the next [`EVICTION_SAMPLE`] buckets from
-/// the cursor on; false if the shard holds none.
-fn evict_fullest(shard: &mut impl Occupants, params: &Params, now: u64) -> bool {
+/// the cursor on that can go without a loss: those idle at the eviction
+/// horizon, and those whose trace fits (see [`Traces::fits`]), which they
+/// leave. False if the shard holds none of them.
+fn evict_fullest(shard: &mut impl Occupants, ctx: Ctx<'_>, now: u64) -> bool {
+    let (params, limits) = (ctx.params, ctx.limits);
+    let horizon = limits.eviction.horizon(now);
     let positions = shard.positions();
+    // The fullest that can go, and whether its trace fits.
     let mut fullest = None;
     let mut sampled = 0;
     for _ in 0..positions {
         let index = step(shard, positions);
-        if let Some(state) = shard.live(index) {
-            fullest = fullest.max(Some((params.units_at(state, now), index)));
+        if let Some((state, hash)) = shard.live(index) {
+            let fits = shard.traces().fits(params, hash, horizon);
+            if fits || horizon.is_some_and(|h| params.is_idle(state, h)) {
+                fullest = fullest.max(Some((params.units_at(state, now), fits, index)));
+            }
             sampled += 1;
             if sampled == EVICTION_SAMPLE {
                 break;
             }
         }
     }
-    let Some((_, index)) = fullest else { return false };
-    shard.evict(index);
-    true
+    match fullest {
+        None => false,
+        Some((_, true, index)) => {
+            if let Some((state, hash)) = shard.evict(index) {
+                shard.traces().store(params, limits.trace_sets, hash, state, horizon);
+            }
+            true
+        }
+        // Idle, with no room for a trace: only if it still is.
+        Some((_, false, index)) => {
+            shard.evict_if_idle(index, params, horizon.expect("idle at a horizon"))
+        }
+    }
 }
 
-/// Decides the first request of `cost` at `now` for a key the held `shard`
-/// does not have, creating its bucket through `insert` if the key cap lets
-/// it in. Cost 0 changes nothing, so creates nothing.
+/// Decides the first request of `cost` at `now` for the key of `hash`,
+/// which the held `shard` does not have, creating its bucket through
+/// `insert` if the key cap lets it in. The bucket starts from the key's
+/// trace if it has one (see `traces`), full otherwise. Cost 0 changes
+/// nothing, so creates nothing.
+///
+/// Under [`WhenFull::EvictFullest`], when no sampled bucket can be evicted
+/// without losing its trace, a key with a trace is decided on it, and one
+/// without is decided on a full bucket kept as a trace if one fits, and
+/// denied if none does.
 ///
 /// First it sweeps: all positions if the shard is full (rather than let it
 /// grow), more than usual under a full cap (to make room), and otherwise a
@@ -184,6 +229,7 @@ fn evict_fullest(shard: &mut impl Occupants, params: &Params, now: u64) -> bool 
 pub(crate) fn insert_new<S: Occupants>(
     shard: &mut S,
     ctx: Ctx<'_>,
+    hash: u64,
     now: u64,
     cost: u64,
     insert: impl FnOnce(&mut S, State) -> bool,
@@ -207,17 +253,35 @@ pub(crate) fn insert_new<S: Occupants>(
         Admission::Track => {}
         Admission::Refuse(decision) => return decision,
         Admission::EvictOne => {
-            if !evict_fullest(shard, params, now) {
-                return deny_new_key(params);
+            if !evict_fullest(shard, ctx, now) {
+                return decide_untracked(shard.traces(), ctx, hash, now, cost);
             }
         }
     }
-    let mut state = params.fresh(now);
+    let mut state = shard.traces().find(hash).unwrap_or_else(|| params.fresh(now));
     let decision = params.decide(&mut state, now, cost);
     if !insert(shard, state) {
         // The shard is at its largest and full: undo the count.
         limits.untrack(1);
         return deny_new_key(params);
     }
+    decision
+}
+
+/// Decides a request for the key of `hash` that gets no bucket, on its trace
+/// if it has one, else on a full bucket that becomes its trace if one fits;
+/// denies it if none does.
+fn decide_untracked(traces: &mut Traces, ctx: Ctx<'_>, hash: u64, now: u64, cost: u64) -> Decision {
+    let (params, limits) = (ctx.params, ctx.limits);
+    if let Some(decision) = traces.decide(params, hash, now, cost) {
+        return decision;
+    }
+    let horizon = limits.eviction.horizon(now);
+    if !traces.fits(params, hash, horizon) {
+        return deny_new_key(params);
+    }
+    let mut state = params.fresh(now);
+    let decision = params.decide(&mut state, now, cost);
+    traces.store(params, limits.trace_sets, hash, state, horizon);
     decision
 }

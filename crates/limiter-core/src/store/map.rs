@@ -8,6 +8,7 @@ use hashbrown::HashTable;
 use crate::bucket::{Decision, Params, State};
 use crate::cell::{self, Cell, Verdict};
 use crate::store::limits::{self, Occupants};
+use crate::store::traces::Traces;
 use crate::store::{Counters, Ctx, Store, shard_index};
 use crate::sync::RwLock;
 
@@ -41,6 +42,14 @@ struct Entries<K, B> {
     cursor: usize,
     created: u64,
     evicted: u64,
+    traces: Traces,
+}
+
+/// A shard's entries held by the writer, with the hasher that finds an
+/// evicted key's trace.
+struct Held<'a, K, B> {
+    entries: &'a mut Entries<K, B>,
+    hasher: &'a RandomState,
 }
 
 #[derive(Debug)]
@@ -61,6 +70,7 @@ impl<K: Hash + Eq + Clone, B: Cell> Store for Map<K, B> {
                     cursor: 0,
                     created: 0,
                     evicted: 0,
+                    traces: Traces::default(),
                 }),
             })
             .collect();
@@ -85,7 +95,11 @@ impl<K: Hash + Eq + Clone, B: Cell> Store for Map<K, B> {
     fn bucket(&self, key: &K) -> Option<State> {
         let hash = self.hasher.hash_one(key);
         let entries = self.shard(hash).entries.read();
-        entries.table.find(hash, |e| e.key == *key).map(|e| e.cell.snapshot().0)
+        match entries.table.find(hash, |e| e.key == *key) {
+            Some(entry) => Some(entry.cell.snapshot().0),
+            // An evicted key is decided from its trace, if it left one.
+            None => entries.traces.find(hash),
+        }
     }
 
     fn prune(&self, ctx: Ctx<'_>, now: u64) -> usize {
@@ -94,8 +108,9 @@ impl<K: Hash + Eq + Clone, B: Cell> Store for Map<K, B> {
             .iter()
             .map(|shard| {
                 let mut entries = shard.entries.write();
-                let all = entries.positions();
-                let evicted = limits::sweep(&mut *entries, ctx, horizon, all);
+                let all = entries.table.num_buckets();
+                let held = &mut Held { entries: &mut entries, hasher: &self.hasher };
+                let evicted = limits::sweep(held, ctx, horizon, all);
                 // Give memory back once the shard is mostly empty.
                 if entries.table.len() < entries.table.capacity() / 4 {
                     let hasher = &self.hasher;
@@ -148,10 +163,11 @@ impl<K: Hash + Eq + Clone, B: Cell> Map<K, B> {
             // Another thread created it since the shared lookup.
             return settle(&entry.cell, ctx, now, cost);
         }
-        limits::insert_new(&mut *entries, ctx, now, cost, |entries, state| {
+        let held = &mut Held { entries: &mut entries, hasher: &self.hasher };
+        limits::insert_new(held, ctx, hash, now, cost, |held, state| {
             let entry = Entry { key: key.clone(), cell: B::new(state) };
-            entries.table.insert_unique(hash, entry, |e| self.hasher.hash_one(&e.key));
-            entries.created += 1;
+            held.entries.table.insert_unique(hash, entry, |e| self.hasher.hash_one(&e.key));
+            held.entries.created += 1;
             true
         })
     }
@@ -162,38 +178,45 @@ impl<K: Hash + Eq + Clone, B: Cell> Map<K, B> {
     }
 }
 
-impl<K, B: Cell> Occupants for Entries<K, B> {
+impl<K: Hash, B: Cell> Occupants for Held<'_, K, B> {
     fn positions(&self) -> usize {
-        self.table.num_buckets()
+        self.entries.table.num_buckets()
     }
 
     fn cursor(&mut self) -> &mut usize {
-        &mut self.cursor
+        &mut self.entries.cursor
     }
 
     fn is_full(&self) -> bool {
-        self.table.len() == self.table.capacity()
+        self.entries.table.len() == self.entries.table.capacity()
     }
 
-    fn live(&self, index: usize) -> Option<State> {
-        self.table.get_bucket(index).map(|entry| entry.cell.snapshot().0)
+    fn live(&self, index: usize) -> Option<(State, u64)> {
+        let entry = self.entries.table.get_bucket(index)?;
+        Some((entry.cell.snapshot().0, self.hasher.hash_one(&entry.key)))
     }
 
     fn evict_if_idle(&mut self, index: usize, params: &Params, horizon: u64) -> bool {
-        match self.table.get_bucket_entry(index) {
+        match self.entries.table.get_bucket_entry(index) {
             Ok(entry) if params.is_idle(entry.get().cell.snapshot().0, horizon) => {
                 entry.remove();
-                self.evicted += 1;
+                self.entries.evicted += 1;
                 true
             }
             _ => false,
         }
     }
 
-    fn evict(&mut self, index: usize) {
-        if let Ok(entry) = self.table.get_bucket_entry(index) {
-            entry.remove();
-            self.evicted += 1;
-        }
+    fn evict(&mut self, index: usize) -> Option<(State, u64)> {
+        let entry = self.entries.table.get_bucket_entry(index).ok()?;
+        let state = entry.get().cell.snapshot().0;
+        let hash = self.hasher.hash_one(&entry.get().key);
+        entry.remove();
+        self.entries.evicted += 1;
+        Some((state, hash))
+    }
+
+    fn traces(&mut self) -> &mut Traces {
+        &mut self.entries.traces
     }
 }

@@ -8,6 +8,8 @@
 //! - `tally`: the requests allowed and denied, on per-thread stripes.
 //! - `map`: [`Map`], the store for keys of any type.
 //! - `table`: [`Table`], the lock-free store for address keys.
+//! - `traces`: what a bucket evicted before it was idle leaves behind, so
+//!   that its key does not come back to a full one.
 //!
 //! A store is built for one cell layout, narrow or wide (see `cell`);
 //! [`Layout`] holds the one a limiter's parameters need.
@@ -16,6 +18,7 @@ mod limits;
 mod map;
 mod table;
 mod tally;
+mod traces;
 
 pub(crate) use limits::Limits;
 pub(crate) use map::Map;
@@ -47,8 +50,9 @@ pub(crate) trait Store {
     /// for a key never seen before. Cost 0 creates nothing.
     fn decide(&self, ctx: Ctx<'_>, key: &Self::Key, now: u64, cost: u64) -> Decision;
 
-    /// `key`'s bucket as it is, without changing or creating it; `None` for a
-    /// key without one (whose bucket would be full).
+    /// `key`'s bucket as it is, without changing or creating it: its trace
+    /// if it was evicted and left one (see `traces`); `None` for a key
+    /// without either (whose bucket would be full).
     fn bucket(&self, key: &Self::Key) -> Option<State>;
 
     /// Evicts every idle bucket; returns how many.

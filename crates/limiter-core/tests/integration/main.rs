@@ -1,6 +1,7 @@
 //! limiter-core's integration tests, built as one binary to save link time.
 
 mod concurrency;
+mod flood;
 mod memory;
 mod model;
 mod parse;

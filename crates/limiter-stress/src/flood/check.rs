@@ -17,12 +17,18 @@ pub(crate) enum FloodViolation {
     Inconsistent { tracked: usize, created: u64, evicted: u64 },
     /// The flood never filled the cap, so the run tested nothing.
     CapNotReached { max_tracked: usize, max_keys: usize },
-    /// A greedy client's bucket was not exact under a policy that keeps it so.
+    /// A greedy client was allowed more than an exact bucket allows it.
+    GreedyOverExact { policy: WhenFull, clients: usize, first: (IpAddr, u64, u64) },
+    /// A greedy client's bucket was not exact under a policy that never
+    /// evicts a bucket that is not idle.
     GreedyNotExact { policy: WhenFull, clients: usize, first: (IpAddr, u64, u64) },
     /// An established client within its limit was denied.
     EstablishedDenied { denied: u64, first: Option<(IpAddr, Nanos)> },
-    /// A policy that admits newcomers under their own limit denied some.
+    /// `AdmitUntracked` denied newcomers, which it admits untracked.
     NewcomersDenied { policy: WhenFull, denied: u64 },
+    /// `EvictFullest` admitted no more newcomers than the cap held: it never
+    /// made room.
+    NeverEvicted { allowed: u64, room: u64 },
     /// `DenyNewKeys` never denied a newcomer although the cap was full.
     NewcomersNeverDenied,
     /// `DenyNewKeys` allowed a newcomer without tracking it.
@@ -55,6 +61,13 @@ impl fmt::Display for FloodViolation {
                 }
                 Ok(())
             }
+            FloodViolation::GreedyOverExact { policy, clients, first: (ip, allowed, exact) } => {
+                write!(
+                    f,
+                    "{policy:?} allowed {clients} greedy clients more than an exact bucket: \
+                     first {ip} allowed {allowed}, an exact bucket {exact}"
+                )
+            }
             FloodViolation::GreedyNotExact { policy, clients, first: (ip, allowed, exact) } => {
                 write!(
                     f,
@@ -65,6 +78,11 @@ impl fmt::Display for FloodViolation {
             FloodViolation::NewcomersDenied { policy, denied } => {
                 write!(f, "{policy:?} denied {denied} newcomers within their own limit")
             }
+            FloodViolation::NeverEvicted { allowed, room } => write!(
+                f,
+                "EvictFullest admitted {allowed} newcomers, no more than the {room} the cap \
+                 had room for"
+            ),
             FloodViolation::NewcomersNeverDenied => {
                 write!(f, "DenyNewKeys denied no newcomer although the cap was full")
             }
@@ -124,16 +142,16 @@ pub(crate) fn check_cap(max_keys: usize, samples: &[Sample]) -> Vec<FloodViolati
 /// Every established client sends under its rate from a full bucket, so an
 /// exact bucket never denies it. `DenyNewKeys` and `AdmitUntracked` never
 /// touch a tracked bucket that is not idle, so its decisions stay exact.
-/// `EvictFullest` may evict an established client's bucket, but then its next
-/// request starts from a full bucket, which holds at least as many tokens as
-/// the evicted one: eviction only ever adds allowance, so a client within its
-/// limit is still never denied. Greedy clients send every few milliseconds,
-/// so their buckets never turn idle: under `DenyNewKeys` and `AdmitUntracked`
-/// each must be allowed exactly what an uncapped bucket allows it, while
-/// `EvictFullest` may give them more, which the table shows and no check
-/// forbids. Every flood address sends one request, within its own limit: `EvictFullest` and `AdmitUntracked` allow them all, while
-/// `DenyNewKeys` denies newcomers while the cap is full and tracks every one
-/// it allows.
+/// `EvictFullest` may evict an established client's bucket, but the bucket
+/// leaves a trace its key is decided from, so a client within its limit is
+/// still never denied. Greedy clients send every few milliseconds, so their
+/// buckets never turn idle: under every policy none may be allowed more
+/// than an exact uncapped bucket allows it, and under `DenyNewKeys` and
+/// `AdmitUntracked` each must be allowed exactly that. Every flood address
+/// sends one request, within its own limit: `AdmitUntracked` allows them
+/// all; `EvictFullest` admits them while it can evict without losing a
+/// trace, so more than the cap held; `DenyNewKeys` denies newcomers while
+/// the cap is full and tracks every one it allows.
 pub(crate) fn check_policy(result: &FloodResult) -> Vec<FloodViolation> {
     let mut violations = Vec::new();
     if result.established.denied > 0 {
@@ -142,9 +160,17 @@ pub(crate) fn check_policy(result: &FloodResult) -> Vec<FloodViolation> {
             first: result.first_established_denial,
         });
     }
+    let over: Vec<_> = result.greedy_mismatches.iter().filter(|(_, a, exact)| a > exact).collect();
+    if let Some(&&first) = over.first() {
+        violations.push(FloodViolation::GreedyOverExact {
+            policy: result.policy,
+            clients: over.len(),
+            first,
+        });
+    }
     // Greedy clients send every few milliseconds, so their buckets are never
-    // idle: only `EvictFullest` may forget one, and only when it is the
-    // fullest of its sample, which a bucket kept near empty seldom is.
+    // idle: only `EvictFullest` may evict one, and then only to a trace that
+    // may be stricter if its fingerprint collides.
     if result.policy != WhenFull::EvictFullest
         && let Some(&first) = result.greedy_mismatches.first()
     {
@@ -167,6 +193,14 @@ pub(crate) fn check_policy(result: &FloodResult) -> Vec<FloodViolation> {
                     allowed: result.newcomers.allowed,
                     created: for_newcomers,
                 });
+            }
+        }
+        WhenFull::EvictFullest => {
+            let established = u64::from(result.size.established + result.size.greedy);
+            let room = (result.size.max_keys as u64).saturating_sub(established);
+            if result.newcomers.allowed <= room {
+                violations
+                    .push(FloodViolation::NeverEvicted { allowed: result.newcomers.allowed, room });
             }
         }
         policy => {
@@ -277,13 +311,32 @@ mod tests {
             let mut result = fake(policy, fine, shut_out, 502);
             result.greedy_mismatches = vec![(ip, 12, 11)];
             assert_eq!(
+                check_policy(&result)[..2],
+                [
+                    FloodViolation::GreedyOverExact { policy, clients: 1, first: (ip, 12, 11) },
+                    FloodViolation::GreedyNotExact { policy, clients: 1, first: (ip, 12, 11) }
+                ]
+            );
+            result.greedy_mismatches = vec![(ip, 10, 11)];
+            assert_eq!(
                 check_policy(&result)[0],
-                FloodViolation::GreedyNotExact { policy, clients: 1, first: (ip, 12, 11) }
+                FloodViolation::GreedyNotExact { policy, clients: 1, first: (ip, 10, 11) }
             );
         }
         let mut result = fake(WhenFull::EvictFullest, fine, all_in, 6010);
-        result.greedy_mismatches = vec![(ip, 12, 11)];
-        assert_eq!(check_policy(&result), [], "EvictFullest may give a greedy client more");
+        result.greedy_mismatches = vec![(ip, 12, 11), (ip, 10, 11)];
+        let violations = check_policy(&result);
+        let policy = WhenFull::EvictFullest;
+        assert_eq!(
+            violations,
+            [FloodViolation::GreedyOverExact { policy, clients: 1, first: (ip, 12, 11) }],
+            "EvictFullest may be stricter than an exact bucket, never looser"
+        );
+        assert_eq!(
+            violations[0].to_string(),
+            "EvictFullest allowed 1 greedy clients more than an exact bucket: first 192.0.2.9 \
+             allowed 12, an exact bucket 11"
+        );
 
         let hurt = Tally { allowed: 58, denied: 2 };
         let mut result = fake(WhenFull::DenyNewKeys, hurt, shut_out, 502);
@@ -300,8 +353,17 @@ mod tests {
         );
         let some_out = Tally { allowed: 5990, denied: 10 };
         assert_eq!(
-            check_policy(&fake(WhenFull::EvictFullest, fine, some_out, 6000)),
-            [FloodViolation::NewcomersDenied { policy: WhenFull::EvictFullest, denied: 10 }]
+            check_policy(&fake(WhenFull::AdmitUntracked, fine, some_out, 510)),
+            [FloodViolation::NewcomersDenied { policy: WhenFull::AdmitUntracked, denied: 10 }]
+        );
+        // EvictFullest denies newcomers once no bucket can leave a trace, but
+        // must have evicted to admit more than the cap held (500 - 12).
+        assert_eq!(check_policy(&fake(WhenFull::EvictFullest, fine, some_out, 6000)), []);
+        assert_eq!(check_policy(&fake(WhenFull::EvictFullest, fine, shut_out, 502)), []);
+        let never = Tally { allowed: 488, denied: 5512 };
+        assert_eq!(
+            check_policy(&fake(WhenFull::EvictFullest, fine, never, 500)),
+            [FloodViolation::NeverEvicted { allowed: 488, room: 488 }]
         );
         assert_eq!(
             check_policy(&fake(WhenFull::DenyNewKeys, fine, all_in, 6012)),

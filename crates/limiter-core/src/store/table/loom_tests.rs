@@ -65,7 +65,8 @@ fn a_request_racing_a_rebuild_stays_with_its_key() {
             assert!(f.decide(D, 0, 1).is_allowed());
             assert_eq!(user.join().unwrap(), Decision::Allowed { remaining: 0 });
             assert_eq!(f.table.capacity(), 6);
-            let tokens = |k| f.table.bucket(&k).map_or(2, |bucket| f.params.peek(bucket, 0));
+            let tokens =
+                |k| f.table.bucket(&k).map_or(f.params.capacity(), |b| f.params.peek(b, 0));
             assert_eq!([A, B, C, D].map(tokens), [1, 0, 1, 1]);
         });
     }
@@ -90,4 +91,30 @@ fn a_read_racing_a_slot_changing_hands_never_sees_the_new_key() {
         assert_eq!(shard.ledger.lock().tombs, 0, "key 1 took the tombstone");
         assert_eq!(reader.join().unwrap(), Decision::Allowed { remaining: 2 });
     });
+}
+
+#[test]
+fn a_request_racing_its_key_s_eviction_gets_no_tokens_back() {
+    // A cap of one key: key 4 evicts key 2, which has one of its two
+    // tokens left, while a request for two tokens of key 2 is under way.
+    // Whichever runs first, key 2 holds one token (in its bucket or its
+    // trace), so the request is denied. (With this seed a key is its own
+    // hash, and its fingerprint the hash made odd: 3 and 5 differ.)
+    for live in [false, true] {
+        model(move || {
+            let f = Arc::new(Fixture {
+                table: Table::with_seed(1, Seed([0, 1])),
+                params: Params::new(2, "1".parse().unwrap()),
+                limits: Limits::new(1, crate::WhenFull::EvictFullest, Eviction::Never, 1),
+            });
+            assert!(f.decide(2, 0, 1).is_allowed());
+            let user = {
+                let f = Arc::clone(&f);
+                thread::spawn(move || f.decide_live(2, 0, 2, live))
+            };
+            assert_eq!(f.decide(4, 0, 1), Decision::Allowed { remaining: 1 });
+            assert!(!user.join().unwrap().is_allowed());
+            assert_eq!(f.table.peek(&f.params, &2, 0), 1, "key 2 kept its one token");
+        });
+    }
 }

@@ -55,6 +55,7 @@ use std::ops::ControlFlow;
 use crate::bucket::{Decision, Params, State};
 use crate::cell::{self, Cell, Tag, Verdict};
 use crate::store::limits::{self, Occupants};
+use crate::store::traces::Traces;
 use crate::store::{Counters, Ctx, Store, shard_index};
 use crate::sync::{AtomicU64, AtomicUsize, Mutex, OnceLock, Ordering, fence};
 
@@ -114,13 +115,16 @@ struct Ledger {
     cursor: usize,
     created: u64,
     evicted: u64,
+    traces: Traces,
 }
 
 /// A shard with its mutex held: what the shared path for new keys
-/// (`limits::insert_new`) works on.
+/// (`limits::insert_new`) works on, with the seed that finds an evicted
+/// key's trace.
 struct Held<'a, K: SlotKey, B> {
     shard: &'a Shard<K, B>,
     ledger: &'a mut Ledger,
+    seed: &'a Seed,
 }
 
 /// A run of slots, allocated once.
@@ -194,10 +198,11 @@ impl<K: SlotKey, B: Cell> Store for Table<K, B> {
     fn bucket(&self, key: &K) -> Option<State> {
         let sought = Hashed { key: *key, hash: key.hash(&self.seed) };
         let shard = self.shard(sought.hash);
-        let _ledger = shard.ledger.lock();
+        let ledger = shard.ledger.lock();
         match shard.probe(sought) {
             Some(Probe::Found(index)) => shard.slot(index).map(|slot| slot.cell.snapshot().0),
-            _ => None,
+            // An evicted key is decided from its trace, if it left one.
+            _ => ledger.traces.find(sought.hash),
         }
     }
 
@@ -207,7 +212,7 @@ impl<K: SlotKey, B: Cell> Store for Table<K, B> {
             .iter()
             .map(|shard| {
                 let mut ledger = shard.ledger.lock();
-                let mut held = Held { shard, ledger: &mut ledger };
+                let mut held = Held { shard, ledger: &mut ledger, seed: &self.seed };
                 let all = held.positions();
                 let evicted = limits::sweep(&mut held, ctx, horizon, all);
                 // Clear the tombstones, so probes stay short.
@@ -329,9 +334,9 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
             Some(Probe::Missing { free: slot }) => free = Some(slot),
             None => {}
         }
-        let mut held = Held { shard: self, ledger: &mut ledger };
-        limits::insert_new(&mut held, ctx, now, cost, |held, state| {
-            held.shard.insert(held.ledger, seed, sought, free, state)
+        let mut held = Held { shard: self, ledger: &mut ledger, seed };
+        limits::insert_new(&mut held, ctx, sought.hash, now, cost, |held, state| {
+            held.shard.insert(held.ledger, held.seed, sought, free, state)
         })
     }
 }
@@ -349,9 +354,11 @@ impl<K: SlotKey, B: Cell> Occupants for Held<'_, K, B> {
         self.shard.is_full(self.ledger)
     }
 
-    fn live(&self, index: usize) -> Option<State> {
-        let (state, tag) = self.shard.slot(index)?.cell.snapshot();
-        (tag == Tag::Live).then_some(state)
+    fn live(&self, index: usize) -> Option<(State, u64)> {
+        let slot = self.shard.slot(index)?;
+        let (state, tag) = slot.cell.snapshot();
+        // Keys change only under the mutex the caller holds.
+        (tag == Tag::Live).then(|| (state, K::load(&slot.key).hash(self.seed)))
     }
 
     fn evict_if_idle(&mut self, index: usize, params: &Params, horizon: u64) -> bool {
@@ -374,13 +381,19 @@ impl<K: SlotKey, B: Cell> Occupants for Held<'_, K, B> {
         true
     }
 
-    fn evict(&mut self, index: usize) {
-        let Some(slot) = self.shard.slot(index) else { return };
+    fn evict(&mut self, index: usize) -> Option<(State, u64)> {
+        let slot = self.shard.slot(index)?;
         let (state, _) = slot.cell.lock();
+        let key = K::load(&slot.key);
         slot.cell.unlock(state, Tag::Tomb);
         self.ledger.live -= 1;
         self.ledger.tombs += 1;
         self.ledger.evicted += 1;
+        Some((state, key.hash(self.seed)))
+    }
+
+    fn traces(&mut self) -> &mut Traces {
+        &mut self.ledger.traces
     }
 }
 
@@ -395,6 +408,12 @@ impl<K: SlotKey, B: Cell> Table<K, B> {
     fn capacity(&self) -> usize {
         self.shards.iter().map(|shard| shard.capacity.load(Ordering::Relaxed)).sum()
     }
+
+    /// Whole tokens `key`'s bucket holds at `now`, as `tokens_at` reports
+    /// them (the unit tests and the loom models both use it).
+    fn peek(&self, params: &Params, key: &K, now: u64) -> u64 {
+        self.bucket(key).map_or(params.capacity(), |bucket| params.peek(bucket, now))
+    }
 }
 
 #[cfg(test)]
@@ -402,7 +421,8 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
     /// Sweeps up to `budget` slots as a new key's insertion would.
     fn sweep(&self, ctx: Ctx<'_>, horizon: u64, budget: usize) -> usize {
         limits::sweep(
-            &mut Held { shard: self, ledger: &mut self.ledger.lock() },
+            // A sweep evicts only idle buckets, which leave no trace: no seed needed.
+            &mut Held { shard: self, ledger: &mut self.ledger.lock(), seed: &Seed([0, 1]) },
             ctx,
             horizon,
             budget,

@@ -29,7 +29,7 @@ fn keys_on_one_probe_chain_keep_their_own_buckets_across_tombstones() {
         assert!(table.decide(ctx, &key, 0, cost).is_allowed());
     }
     assert_eq!(table.capacity(), MIN_SLOTS);
-    assert_eq!([1, 17, 33].map(|k| peek(&table, &params, &k, 0)), [2, 1, 0]);
+    assert_eq!([1, 17, 33].map(|k| table.peek(&params, &k, 0)), [2, 1, 0]);
     // 17 refills by 2 s and is evicted; 1 and 33 are still refilling.
     assert!(table.decide(ctx, &1, 0, 2).is_allowed());
     assert!(table.decide(ctx, &33, SEC, 1).is_allowed());
@@ -40,7 +40,7 @@ fn keys_on_one_probe_chain_keep_their_own_buckets_across_tombstones() {
     assert_eq!(table.decide(ctx, &33, 2 * SEC, 1), Decision::Allowed { remaining: 0 });
     assert_eq!(table.decide(ctx, &49, 2 * SEC, 1), Decision::Allowed { remaining: 2 });
     assert_eq!(shard.ledger.lock().tombs, 0);
-    assert_eq!([1, 17, 33, 49].map(|k| peek(&table, &params, &k, 2 * SEC)), [2, 3, 0, 2]);
+    assert_eq!([1, 17, 33, 49].map(|k| table.peek(&params, &k, 2 * SEC)), [2, 3, 0, 2]);
     assert_eq!(table.counters(), Counters { created: 4, evicted: 1, ..Counters::default() });
 }
 
@@ -62,7 +62,7 @@ fn a_miss_is_trusted_only_while_nothing_came_in() {
     assert!(table.decide(ctx, &17, 0, 2).is_allowed());
     let late = shard.decide_locked(ctx, &table.seed, sought(17), 0, 1, Some(stale));
     assert_eq!(late, Decision::Allowed { remaining: 0 });
-    assert_eq!((table.len(), peek(&table, &params, &17, 0)), (2, 0));
+    assert_eq!((table.len(), table.peek(&params, &17, 0)), (2, 0));
     // A fresh miss is trusted: 33 goes where the probe ended.
     let Err(Some(fresh)) = shard.find_and_decide(ctx, sought(33), 0, 1) else {
         panic!("33 is not in the table yet");
@@ -87,14 +87,14 @@ fn growing_keeps_every_bucket_and_pruning_clears_tombstones() {
     assert_eq!(table.len(), 500);
     assert_eq!(table.capacity(), 768, "500 keys fit in 768 slots at 13/16, not in 512");
     for (i, key) in keys.iter().enumerate() {
-        assert_eq!(peek(&table, &params, key, 0), 4 - i as u64 % 5, "key {key}");
+        assert_eq!(table.peek(&params, key, 0), 4 - i as u64 % 5, "key {key}");
     }
     // At 4 s, the keys that took at most 4 tokens are full again.
     assert_eq!(table.prune(ctx, 4 * SEC), 400);
     assert_eq!((table.len(), table.shards[0].ledger.lock().tombs), (100, 0));
     for (i, key) in keys.iter().enumerate() {
         let left = if i % 5 == 4 { 4 } else { 5 };
-        assert_eq!(peek(&table, &params, key, 4 * SEC), left, "key {key}");
+        assert_eq!(table.peek(&params, key, 4 * SEC), left, "key {key}");
     }
 }
 
@@ -114,7 +114,7 @@ fn a_bucket_in_use_loses_nothing_while_its_shard_grows() {
         user.join().unwrap()
     });
     assert_eq!(allowed, 200_000);
-    assert_eq!(peek(&table, &params, &7, 0), 800_000);
+    assert_eq!(table.peek(&params, &7, 0), 800_000);
     assert_eq!(table.len(), 20_001);
     assert_eq!(table.capacity(), 32_768);
 }
@@ -134,9 +134,4 @@ fn ipv6_keys_hash_both_halves() {
 fn slots_are_24_bytes_for_ipv4_and_32_for_ipv6() {
     assert_eq!(size_of::<Slot<u32, Narrow>>(), 24);
     assert_eq!(size_of::<Slot<V6Bits, Narrow>>(), 32);
-}
-
-/// Whole tokens `key`'s bucket holds at `now`, as `tokens_at` reports them.
-fn peek<K: SlotKey, B: Cell>(table: &Table<K, B>, params: &Params, key: &K, now: u64) -> u64 {
-    table.bucket(key).map_or(params.capacity(), |bucket| params.peek(bucket, now))
 }

@@ -1,0 +1,307 @@
+//! The load generator of `cargo xtask bench-redis`: limiter-redis against a
+//! reference float GCRA script (like go-redis/redis_rate's) on one Redis.
+//!
+//! Usage: `bench URL [--secs S]`. Prints a Markdown table and the bytes per
+//! key; the xtask starts a `redis-server` of its own and writes the table
+//! into BENCHMARKS.md. It flushes the database it is given between rows.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use limiter_core::Rate;
+use limiter_redis::{FailurePolicy, RedisRateLimiter, Source};
+use redis::Script;
+use redis::aio::ConnectionManager;
+
+/// Keys of the many-keys rows.
+const KEYS: usize = 100_000;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Engine {
+    Exact,
+    Reference,
+    ExactWithCache,
+}
+
+#[derive(Clone, Copy)]
+struct Row {
+    engine: Engine,
+    in_flight: usize,
+    keys: usize,
+    denying: bool,
+}
+
+struct Measured {
+    decisions: u64,
+    allowed: u64,
+    errors: u64,
+    cache: u64,
+    elapsed: Duration,
+    latency: Histogram<u64>,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let url = args.first().ok_or("usage: bench URL [--secs S]")?.clone();
+    let secs: f64 = match args.iter().position(|a| a == "--secs") {
+        Some(i) => args.get(i + 1).ok_or("--secs needs a number")?.parse()?,
+        None => 2.0,
+    };
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    runtime.block_on(run(&url, Duration::from_secs_f64(secs)))
+}
+
+async fn run(url: &str, span: Duration) -> Result<(), Box<dyn std::error::Error>> {
+    let client = redis::Client::open(url)?;
+    let mut admin = ConnectionManager::new(client.clone()).await?;
+    let names: Arc<Vec<String>> = Arc::new((0..KEYS).map(|i| format!("k{i}")).collect());
+    println!(
+        "| engine | in flight | keys | quota | decisions/s | p50 µs | p99 µs | allowed | errors |"
+    );
+    println!("|---|---:|---|---|---:|---:|---:|---:|---:|");
+    let mut round_trip_p50 = None;
+    let mut cached_p50 = None;
+    for denying in [false, true] {
+        for keys in [1, KEYS] {
+            for in_flight in [1, 64] {
+                for engine in [Engine::Exact, Engine::Reference] {
+                    let row = Row { engine, in_flight, keys, denying };
+                    let m = measure(url, &client, &mut admin, row, &names, span).await?;
+                    print_row(row, &m);
+                    if engine == Engine::Exact && denying && keys == 1 && in_flight == 1 {
+                        round_trip_p50 = Some(m.latency.value_at_quantile(0.5));
+                    }
+                }
+            }
+        }
+    }
+    let mut notes = Vec::new();
+    for in_flight in [1, 64] {
+        let row = Row { engine: Engine::ExactWithCache, in_flight, keys: 1, denying: true };
+        let m = measure(url, &client, &mut admin, row, &names, span).await?;
+        print_row(row, &m);
+        if in_flight == 1 {
+            cached_p50 = Some(m.latency.value_at_quantile(0.5));
+        }
+        notes.push(format!(
+            "Deny cache, {in_flight} in flight: {} of {} hot-key denials answered locally.",
+            m.cache, m.decisions
+        ));
+    }
+    println!();
+    for note in notes {
+        println!("{note}");
+    }
+    if let (Some(trip), Some(cached)) = (round_trip_p50, cached_p50) {
+        println!(
+            "A denied hot key from the deny cache: p50 {:.3} µs against a round trip's {:.1} µs ({:.0}x).",
+            cached as f64 / 1000.0,
+            trip as f64 / 1000.0,
+            trip as f64 / cached.max(1) as f64
+        );
+    }
+    memory(url, &mut admin).await?;
+    Ok(())
+}
+
+fn print_row(row: Row, m: &Measured) {
+    let engine = match row.engine {
+        Engine::Exact => "limiter-redis",
+        Engine::Reference => "reference GCRA (float)",
+        Engine::ExactWithCache => "limiter-redis + deny cache",
+    };
+    let keys = if row.keys == 1 { "1 hot".to_owned() } else { format!("{}k", row.keys / 1000) };
+    let quota = if row.denying { "denying (1, 1/h)" } else { "allow-all (10⁹, 10⁹/s)" };
+    let rate = m.decisions as f64 / m.elapsed.as_secs_f64();
+    let us = |q: f64| m.latency.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "| {engine} | {} | {keys} | {quota} | {rate:.0} | {:.1} | {:.1} | {:.1}% | {} |",
+        row.in_flight,
+        us(0.5),
+        us(0.99),
+        100.0 * m.allowed as f64 / m.decisions.max(1) as f64,
+        m.errors
+    );
+}
+
+/// The quota of a row: (capacity, rate).
+fn quota(denying: bool) -> (u64, Rate) {
+    if denying { (1, Rate::per_hour(1).unwrap()) } else { (1_000_000_000, Rate::MAX) }
+}
+
+async fn measure(
+    url: &str,
+    client: &redis::Client,
+    admin: &mut ConnectionManager,
+    row: Row,
+    names: &Arc<Vec<String>>,
+    span: Duration,
+) -> Result<Measured, Box<dyn std::error::Error>> {
+    redis::cmd("FLUSHALL").query_async::<()>(admin).await?;
+    let (capacity, rate) = quota(row.denying);
+    let mut builder = RedisRateLimiter::builder(capacity, rate, FailurePolicy::Deny);
+    builder.prefix("bench").deadline(Duration::from_secs(1));
+    if row.engine == Engine::ExactWithCache {
+        builder.deny_cache(KEYS);
+    }
+    let limiter = Arc::new(builder.connect(url).await?);
+    let reference = Arc::new((
+        Script::new(include_str!("gcra_reference.lua")),
+        ConnectionManager::new(client.clone()).await?,
+    ));
+    // A denying quota denies from the first pass on: drain every key first.
+    if row.denying {
+        let keys = if row.keys == 1 { vec!["hot".to_owned()] } else { names.to_vec() };
+        let keys = Arc::new(keys);
+        let _ = drive(&limiter, &reference, row, &keys, Some(keys.len()), Duration::MAX).await;
+    }
+    let keys = if row.keys == 1 { Arc::new(vec!["hot".to_owned()]) } else { Arc::clone(names) };
+    let errors_before = limiter.counters().errors;
+    let mut m = drive(&limiter, &reference, row, &keys, None, span).await;
+    m.errors += limiter.counters().errors - errors_before;
+    m.cache = limiter.counters().cache_answers;
+    Ok(m)
+}
+
+/// Runs `row.in_flight` tasks over `keys` (in turn when `passes` is given, for
+/// that many requests in all; at random otherwise, for `span`).
+async fn drive(
+    limiter: &Arc<RedisRateLimiter>,
+    reference: &Arc<(Script, ConnectionManager)>,
+    row: Row,
+    keys: &Arc<Vec<String>>,
+    passes: Option<usize>,
+    span: Duration,
+) -> Measured {
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for task in 0..row.in_flight {
+        let (limiter, reference, keys) =
+            (Arc::clone(limiter), Arc::clone(reference), Arc::clone(keys));
+        tasks.push(tokio::spawn(async move {
+            let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
+            let (mut decisions, mut allowed, mut errors) = (0u64, 0u64, 0u64);
+            let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ (task as u64 + 1);
+            let mut conn = reference.1.clone();
+            let (capacity, rate) = quota(row.denying);
+            let mut i = task;
+            loop {
+                let key = match passes {
+                    Some(total) if i >= total => break,
+                    Some(_) => &keys[i],
+                    None if start.elapsed() >= span => break,
+                    None => {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        &keys[(state % keys.len() as u64) as usize]
+                    }
+                };
+                i += row.in_flight;
+                let began = Instant::now();
+                let ok = match row.engine {
+                    Engine::Exact | Engine::ExactWithCache => {
+                        let outcome = limiter.check(key.as_str()).await;
+                        errors += u64::from(outcome.source == Source::Fallback);
+                        outcome.decision.is_allowed()
+                    }
+                    Engine::Reference => {
+                        let period = rate.denom() as f64;
+                        let reply: Result<Vec<redis::Value>, _> = reference
+                            .0
+                            .key(format!("ref:{{{key}}}"))
+                            .arg(capacity)
+                            .arg(rate.numer())
+                            .arg(period)
+                            .arg(1)
+                            .invoke_async(&mut conn)
+                            .await;
+                        match reply {
+                            Ok(values) => {
+                                matches!(values.first(), Some(redis::Value::Int(n)) if *n > 0)
+                            }
+                            Err(_) => {
+                                errors += 1;
+                                false
+                            }
+                        }
+                    }
+                };
+                latency.saturating_record(began.elapsed().as_nanos() as u64);
+                decisions += 1;
+                allowed += u64::from(ok);
+            }
+            (latency, decisions, allowed, errors)
+        }));
+    }
+    let mut m = Measured {
+        decisions: 0,
+        allowed: 0,
+        errors: 0,
+        cache: 0,
+        elapsed: Duration::ZERO,
+        latency: Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap(),
+    };
+    for task in tasks {
+        let (latency, decisions, allowed, errors) = task.await.unwrap();
+        m.latency.add(latency).unwrap();
+        m.decisions += decisions;
+        m.allowed += allowed;
+        m.errors += errors;
+    }
+    m.elapsed = start.elapsed();
+    m
+}
+
+/// Bytes per key (`MEMORY USAGE`) for a typical bucket of each kind.
+async fn memory(
+    url: &str,
+    admin: &mut ConnectionManager,
+) -> Result<(), Box<dyn std::error::Error>> {
+    redis::cmd("FLUSHALL").query_async::<()>(admin).await?;
+    let rate = Rate::per_second(5)?;
+    let limiter = RedisRateLimiter::builder(10, rate, FailurePolicy::Deny)
+        .prefix("mem")
+        .deadline(Duration::from_secs(1))
+        .connect(url)
+        .await?;
+    let _ = limiter.check_n("203.0.113.7".parse::<std::net::IpAddr>()?, 3).await;
+    let _ = limiter
+        .check_n_at(
+            "2001:db8::7".parse::<std::net::IpAddr>()?,
+            3,
+            limiter_core::Nanos::from_secs(1_700_000_000),
+        )
+        .await;
+    let wide =
+        RedisRateLimiter::builder(1_000_000_000, "0.123456789".parse()?, FailurePolicy::Deny)
+            .prefix("mem")
+            .deadline(Duration::from_secs(1))
+            .connect(url)
+            .await?;
+    let _ = wide
+        .check_n_at(
+            "198.51.100.1".parse::<std::net::IpAddr>()?,
+            12_345,
+            limiter_core::Nanos::from_secs(1_700_000_000),
+        )
+        .await;
+    println!();
+    for (what, key) in [
+        ("IPv4, 10 at 5/s, server time", "mem:{203.0.113.7}"),
+        ("IPv6, 10 at 5/s, explicit time", "mem:{2001:db8::7}"),
+        ("IPv4, 10⁹ at 0.123456789/s", "mem:{198.51.100.1}"),
+    ] {
+        let bytes: Option<u64> =
+            redis::cmd("MEMORY").arg("USAGE").arg(key).query_async(admin).await?;
+        let value: Option<Vec<u8>> = redis::cmd("GET").arg(key).query_async(admin).await?;
+        println!(
+            "Bytes per key ({what}): {} (`MEMORY USAGE`; a {}-byte value)",
+            bytes.unwrap_or(0),
+            value.as_ref().map_or(0, Vec::len)
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! libFuzzer target for `limiter_fuzz::alb`; see that function for what it asserts.
+
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| limiter_fuzz::alb(data));
