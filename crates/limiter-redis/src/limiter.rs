@@ -320,61 +320,9 @@ impl From<Error> for BuildError {
     }
 }
 
-/// A limiter's settings before it has a connection.
+/// A limiter's settings, which it has before it has a connection.
 #[derive(Debug)]
 struct Parts {
-    script: Script,
-    params: Params,
-    header: [Vec<u8>; 2],
-    rate: Rate,
-    prefix: String,
-    v4_mask: u32,
-    v6_mask: u128,
-    deadline: Duration,
-    cache: Option<DenyCache>,
-    fallback: Fallback,
-    tally: Tally,
-}
-
-impl Parts {
-    fn with_connection(self, conn: ConnectionManager) -> RedisRateLimiter {
-        let Parts {
-            script,
-            params,
-            header,
-            rate,
-            prefix,
-            v4_mask,
-            v6_mask,
-            deadline,
-            cache,
-            fallback,
-            tally,
-        } = self;
-        RedisRateLimiter {
-            conn,
-            script,
-            params,
-            header,
-            rate,
-            prefix,
-            v4_mask,
-            v6_mask,
-            deadline,
-            cache,
-            fallback,
-            tally,
-        }
-    }
-}
-
-/// SPEC's token bucket on Redis, shared by every instance that uses the same
-/// Redis and key prefix; see the [crate docs](crate).
-///
-/// Calls may run concurrently from many tasks: they are pipelined on one
-/// multiplexed connection.
-pub struct RedisRateLimiter {
-    conn: ConnectionManager,
     script: Script,
     params: Params,
     /// The script's second argument (the lifetime and the bucket's figures),
@@ -390,12 +338,28 @@ pub struct RedisRateLimiter {
     tally: Tally,
 }
 
+impl Parts {
+    fn with_connection(self, conn: ConnectionManager) -> RedisRateLimiter {
+        RedisRateLimiter { conn, parts: self }
+    }
+}
+
+/// SPEC's token bucket on Redis, shared by every instance that uses the same
+/// Redis and key prefix; see the [crate docs](crate).
+///
+/// Calls may run concurrently from many tasks: they are pipelined on one
+/// multiplexed connection.
+pub struct RedisRateLimiter {
+    conn: ConnectionManager,
+    parts: Parts,
+}
+
 impl std::fmt::Debug for RedisRateLimiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisRateLimiter")
-            .field("params", &self.params)
-            .field("prefix", &self.prefix)
-            .field("deadline", &self.deadline)
+            .field("params", &self.parts.params)
+            .field("prefix", &self.parts.prefix)
+            .field("deadline", &self.parts.deadline)
             .field("counters", &self.counters())
             .finish_non_exhaustive()
     }
@@ -498,8 +462,8 @@ impl RedisRateLimiter {
     /// The Redis key of `key`'s bucket: `prefix:{name}`, where the name is
     /// the bucket address (for an IP) or the bytes.
     pub fn redis_key<'k>(&self, key: impl Into<Key<'k>>) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.prefix.len() + 48);
-        out.extend_from_slice(self.prefix.as_bytes());
+        let mut out = Vec::with_capacity(self.parts.prefix.len() + 48);
+        out.extend_from_slice(self.parts.prefix.as_bytes());
         out.extend_from_slice(b":{");
         match key.into() {
             Key::Ip(ip) => out.extend_from_slice(self.bucket_address(ip).to_string().as_bytes()),
@@ -513,8 +477,8 @@ impl RedisRateLimiter {
     /// limiter's prefix for its family, as limiter-core's `bucket_address`.
     pub fn bucket_address(&self, ip: IpAddr) -> IpAddr {
         match canonical_ip(ip) {
-            IpAddr::V4(v4) => IpAddr::V4((v4.to_bits() & self.v4_mask).into()),
-            IpAddr::V6(v6) => IpAddr::V6((v6.to_bits() & self.v6_mask).into()),
+            IpAddr::V4(v4) => IpAddr::V4((v4.to_bits() & self.parts.v4_mask).into()),
+            IpAddr::V6(v6) => IpAddr::V6((v6.to_bits() & self.parts.v6_mask).into()),
         }
     }
 
@@ -528,7 +492,7 @@ impl RedisRateLimiter {
     /// grows with the number of keys.
     pub async fn delete_all(&self) -> Result<u64, Error> {
         let mut conn = self.conn.clone();
-        let pattern = format!("{}:*", self.prefix);
+        let pattern = format!("{}:*", self.parts.prefix);
         let mut cursor: u64 = 0;
         let mut deleted = 0;
         loop {
@@ -553,38 +517,38 @@ impl RedisRateLimiter {
 
     /// The capacity of every bucket, in tokens.
     pub fn capacity(&self) -> u64 {
-        self.params.capacity
+        self.parts.params.capacity
     }
 
     /// The refill rate of every bucket.
     pub fn rate(&self) -> Rate {
-        self.rate
+        self.parts.rate
     }
 
     /// The key prefix.
     pub fn prefix(&self) -> &str {
-        &self.prefix
+        &self.parts.prefix
     }
 
     /// The deadline of each call.
     pub fn deadline(&self) -> Duration {
-        self.deadline
+        self.parts.deadline
     }
 
     /// How many keys the deny cache holds (0 without one).
     pub fn cached_keys(&self) -> usize {
-        self.cache.as_ref().map_or(0, DenyCache::len)
+        self.parts.cache.as_ref().map_or(0, DenyCache::len)
     }
 
     /// What this limiter has done since it was built.
     pub fn counters(&self) -> Counters {
         let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         Counters {
-            allowed: get(&self.tally.allowed),
-            denied: get(&self.tally.denied),
-            errors: get(&self.tally.errors),
-            fallbacks: get(&self.tally.fallbacks),
-            cache_answers: get(&self.tally.cache_answers),
+            allowed: get(&self.parts.tally.allowed),
+            denied: get(&self.parts.tally.denied),
+            errors: get(&self.parts.tally.errors),
+            fallbacks: get(&self.parts.tally.fallbacks),
+            cache_answers: get(&self.parts.tally.cache_answers),
         }
     }
 
@@ -608,13 +572,13 @@ impl RedisRateLimiter {
     /// first, the rest in one script call.
     async fn decide(&self, items: &[Item]) -> Result<Vec<Outcome>, Error> {
         let mut out: Vec<Option<Outcome>> = vec![None; items.len()];
-        if let Some(cache) = &self.cache {
+        if let Some(cache) = &self.parts.cache {
             for (slot, item) in out.iter_mut().zip(items) {
                 if item.cost == 0 {
                     continue;
                 }
                 if let Some((decision, next_token)) =
-                    cache.answer(&self.params, &item.key, item.cost, item.at)
+                    cache.answer(&self.parts.params, &item.key, item.cost, item.at)
                 {
                     *slot = Some(Outcome { decision, next_token, source: Source::Cache });
                 }
@@ -629,7 +593,7 @@ impl RedisRateLimiter {
                 Err(err) => Err(err),
             };
             let decided = decided.inspect_err(|_| {
-                self.tally.errors.fetch_add(1, Ordering::Relaxed);
+                self.parts.tally.errors.fetch_add(1, Ordering::Relaxed);
             })?;
             let mut decided = decided.into_iter();
             for slot in out.iter_mut().filter(|slot| slot.is_none()) {
@@ -642,7 +606,7 @@ impl RedisRateLimiter {
             .map(|slot| {
                 let outcome = slot.expect("every request decided");
                 if outcome.source == Source::Cache {
-                    self.tally.cache_answers.fetch_add(1, Ordering::Relaxed);
+                    self.parts.tally.cache_answers.fetch_add(1, Ordering::Relaxed);
                 }
                 self.count(outcome)
             })
@@ -658,14 +622,15 @@ impl RedisRateLimiter {
     ) -> Result<Vec<Outcome>, Error> {
         let mut out = Vec::with_capacity(items.len());
         for (item, fields) in items.iter().zip(reply) {
-            let parsed = Reply::parse(fields)
-                .filter(|r| r.units <= self.params.full && r.now <= MAX_TIME && r.t <= MAX_TIME);
+            let parsed = Reply::parse(fields).filter(|r| {
+                r.units <= self.parts.params.full && r.now <= MAX_TIME && r.t <= MAX_TIME
+            });
             let Some(Reply { code, now, t, units }) = parsed else {
                 return Err(Error::Reply { detail: format!("out of range: {fields:?}") });
             };
-            let (decision, next_token) = self.params.outcome(code, item.cost, now, t, units);
-            if let Some(cache) = self.cache.as_ref().filter(|_| item.cost > 0) {
-                cache.record(&self.params, &item.key, t, units, sent);
+            let (decision, next_token) = self.parts.params.outcome(code, item.cost, now, t, units);
+            if let Some(cache) = self.parts.cache.as_ref().filter(|_| item.cost > 0) {
+                cache.record(&self.parts.params, &item.key, t, units, sent);
             }
             out.push(Outcome { decision, next_token, source: Source::Redis });
         }
@@ -675,23 +640,27 @@ impl RedisRateLimiter {
     /// One script call for `items`, within the deadline.
     async fn call(&self, items: &[&Item]) -> Result<Vec<Vec<u8>>, Error> {
         let explicit = items[0].at.is_some();
-        let mut invocation = self.script.prepare_invoke();
-        invocation.arg(match (explicit, self.params.fast) {
+        let mut invocation = self.parts.script.prepare_invoke();
+        invocation.arg(match (explicit, self.parts.params.fast) {
             (true, true) => "e",
             (true, false) => "E",
             (false, true) => "s",
             (false, false) => "S",
         });
-        invocation.arg(&self.header[usize::from(explicit)]);
+        invocation.arg(&self.parts.header[usize::from(explicit)]);
         for item in items {
             invocation.key(item.key.as_slice());
-            invocation.arg(request_arg(item.at.unwrap_or(0), item.cost, self.params.capacity));
+            invocation.arg(request_arg(
+                item.at.unwrap_or(0),
+                item.cost,
+                self.parts.params.capacity,
+            ));
         }
         let mut conn = self.conn.clone();
         let reply: Vec<Vec<u8>> =
-            tokio::time::timeout(self.deadline, invocation.invoke_async(&mut conn))
+            tokio::time::timeout(self.parts.deadline, invocation.invoke_async(&mut conn))
                 .await
-                .map_err(|_| Error::Timeout { deadline: self.deadline })??;
+                .map_err(|_| Error::Timeout { deadline: self.parts.deadline })??;
         if reply.len() != items.len() {
             return Err(Error::Reply {
                 detail: format!("{} answers for {} requests", reply.len(), items.len()),
@@ -701,14 +670,18 @@ impl RedisRateLimiter {
     }
 
     fn fall_back(&self, item: &Item) -> Outcome {
-        self.tally.fallbacks.fetch_add(1, Ordering::Relaxed);
-        let decision = self.fallback.decide(&item.key, item.cost, item.at, self.params.capacity);
+        self.parts.tally.fallbacks.fetch_add(1, Ordering::Relaxed);
+        let decision =
+            self.parts.fallback.decide(&item.key, item.cost, item.at, self.parts.params.capacity);
         self.count(Outcome { decision, next_token: None, source: Source::Fallback })
     }
 
     fn count(&self, outcome: Outcome) -> Outcome {
-        let counter =
-            if outcome.decision.is_allowed() { &self.tally.allowed } else { &self.tally.denied };
+        let counter = if outcome.decision.is_allowed() {
+            &self.parts.tally.allowed
+        } else {
+            &self.parts.tally.denied
+        };
         counter.fetch_add(1, Ordering::Relaxed);
         outcome
     }
