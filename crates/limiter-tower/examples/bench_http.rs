@@ -1,6 +1,8 @@
 //! The HTTP benchmark behind `cargo xtask bench-http`: a bare axum handler,
-//! the same behind limiter-tower, and the same behind tower_governor 0.8 at
-//! the same quota, loaded over keep-alive loopback connections.
+//! the same behind limiter-tower (with its default quota headers, and
+//! without, as tower_governor sends none by default), and the same behind
+//! tower_governor 0.8 at the same quota, loaded over keep-alive loopback
+//! connections.
 //!
 //! ```text
 //! cargo run --release -p limiter-tower --example bench_http -- [--duration SECS] [--rounds N] [--connections N]
@@ -26,7 +28,7 @@ use http::{HeaderValue, Request, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use limiter_core::Rate;
-use limiter_tower::RateLimitLayer;
+use limiter_tower::{HeaderMode, RateLimitLayer};
 use tower_governor::GovernorLayer;
 use tower_governor::governor::GovernorConfigBuilder;
 use tower_governor::key_extractor::SmartIpKeyExtractor;
@@ -37,7 +39,10 @@ const MANY_KEYS: u32 = 100_000;
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Server {
     Bare,
+    /// limiter-tower as it comes: the draft's quota headers on.
     Tower,
+    /// limiter-tower without quota headers, as tower_governor's default is.
+    TowerNoHeaders,
     Governor,
 }
 
@@ -78,12 +83,14 @@ fn app(server: Server, quota: Quota) -> Result<Router, Box<dyn Error>> {
     let router = Router::new().route("/", get(|| async { "hello" }));
     Ok(match server {
         Server::Bare => router,
-        Server::Tower => {
+        Server::Tower | Server::TowerNoHeaders => {
             let rate = Rate::per_second(u64::from(quota.rate))?;
-            let layer = RateLimitLayer::builder(u64::from(quota.capacity), rate)
-                .trusted_proxy("127.0.0.0/8".parse()?)
-                .build()?;
-            router.layer(layer)
+            let mut layer = RateLimitLayer::builder(u64::from(quota.capacity), rate)
+                .trusted_proxy("127.0.0.0/8".parse()?);
+            if server == Server::TowerNoHeaders {
+                layer = layer.headers(HeaderMode::None);
+            }
+            router.layer(layer.build()?)
         }
         Server::Governor => {
             let config = GovernorConfigBuilder::default()
@@ -227,17 +234,17 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     println!(
         "{THREADS} load threads x {connections} keep-alive connections; each row is the median of \
-         {rounds} rounds of {:.1} s (after a {:.1} s warm-up), the three servers taking turns \
+         {rounds} rounds of {:.1} s (after a {:.1} s warm-up), the servers taking turns \
          within a round; server: axum 0.8 on 2 tokio workers.\n",
         duration.as_secs_f64(),
         duration.as_secs_f64() / 10.0,
     );
     println!("| client keys | quota | server | requests/s | vs bare | p50 µs | p99 µs | 429s |");
     println!("|---|---|---|---:|---:|---:|---:|---:|");
-    let servers = [Server::Bare, Server::Tower, Server::Governor];
+    let servers = [Server::Bare, Server::Tower, Server::TowerNoHeaders, Server::Governor];
     for keys in [1, MANY_KEYS] {
         for quota in [ALLOW_ALL, SEED] {
-            let mut results: [Vec<Stats>; 3] = Default::default();
+            let mut results: [Vec<Stats>; 4] = Default::default();
             for round in 0..rounds {
                 for (server, results) in servers.iter().zip(&mut results) {
                     eprintln!(
@@ -257,6 +264,7 @@ fn main() -> Result<(), Box<dyn Error>> {
                 let name = match server {
                     Server::Bare => "bare axum",
                     Server::Tower => "limiter-tower",
+                    Server::TowerNoHeaders => "limiter-tower, no headers",
                     Server::Governor => "tower_governor 0.8",
                 };
                 println!(

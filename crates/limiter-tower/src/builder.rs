@@ -3,6 +3,7 @@
 use std::fmt;
 use std::hash::Hash;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{Method, StatusCode};
 use limiter_core::{
@@ -20,12 +21,24 @@ use crate::response::{BodyFormat, Refusals, json_string};
 /// The key cap a layer's limiter has unless told otherwise.
 ///
 /// A public server must not grow without bound: at most this many client
-/// addresses (or keys) are tracked at once, and idle buckets are evicted as
-/// the core's [`Eviction::default`] says. For address keys that is at most
+/// addresses (or keys) are tracked at once, and buckets idle for
+/// [`DEFAULT_IDLE_WINDOW`] are evicted. For address keys that is at most
 /// about 39 MB of buckets for IPv4 clients and 52 MB for IPv6 ones (the
 /// core's figures for a million keys); when the cap is reached, the core's
-/// [`WhenFull`] policy (by default, evict the fullest of a sample) decides.
+/// [`WhenFull`] policy (by default, evict the fullest of a sample, leaving a
+/// trace so that no client gains tokens) decides.
 pub const DEFAULT_MAX_KEYS: usize = 1_000_000;
+
+/// How long a client's bucket stays after it is full again, unless told
+/// otherwise ([`Builder::eviction`]).
+///
+/// The key cap bounds memory, so eviction only has to keep the tables from
+/// holding clients long gone. A window longer than the core's one second
+/// keeps clients that come back within a minute from having their buckets
+/// evicted and created again between requests, which a busy server would
+/// otherwise pay for on most requests of its regular clients. Eviction
+/// never changes a decision, whatever the window.
+pub const DEFAULT_IDLE_WINDOW: Duration = Duration::from_secs(60);
 
 /// A request's cost in tokens.
 pub(crate) type CostFn = dyn Fn(&RequestHead<'_>) -> u64 + Send + Sync;
@@ -55,7 +68,7 @@ pub struct Builder<X: KeyExtractor = ClientIp> {
 impl Builder {
     pub(crate) fn new(capacity: u64, rate: Rate) -> Builder {
         let mut core = limiter_core::Builder::new(capacity, rate);
-        core.max_keys(DEFAULT_MAX_KEYS);
+        core.max_keys(DEFAULT_MAX_KEYS).eviction(Eviction::Idle { window: DEFAULT_IDLE_WINDOW });
         Builder {
             core,
             extractor: ClientIp,

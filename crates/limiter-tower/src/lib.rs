@@ -64,7 +64,8 @@
 //! uncounted; [`Builder::dry_run`] decides and counts but refuses nothing.
 //! The decision goes into the request's extensions as [`RateLimitInfo`], and
 //! each refusal emits a `tracing` event. The limiter tracks at most
-//! [`DEFAULT_MAX_KEYS`] clients unless told otherwise, evicting idle ones.
+//! [`DEFAULT_MAX_KEYS`] clients unless told otherwise, evicting ones idle for
+//! [`DEFAULT_IDLE_WINDOW`].
 //!
 //! # Services and backends
 //!
@@ -127,7 +128,7 @@ mod redis;
 mod response;
 
 pub use crate::backend::{Backend, Verdict};
-pub use crate::builder::{Builder, DEFAULT_MAX_KEYS};
+pub use crate::builder::{Builder, DEFAULT_IDLE_WINDOW, DEFAULT_MAX_KEYS};
 pub use crate::cidr::Cidr;
 pub use crate::error::InvalidCidr;
 pub use crate::headers::HeaderMode;
