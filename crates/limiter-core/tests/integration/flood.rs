@@ -117,14 +117,7 @@ fn a_flood_never_lets_an_established_address_past_its_exact_limit() {
         let greedy =
             flood(&mut |sender, now, cost| limiter.check_n_at(sender.ip(), cost, Nanos::new(now)));
         let what = format!("{policy:?}");
-        let (allowed, exact) = no_more_than_exact(&what, &greedy);
-        assert!(limiter.len() <= CAP, "{what}: {} keys", limiter.len());
-        // The traces keep evicted buckets exact (a fingerprint collision,
-        // odds far below one in a million here, could only lower this).
-        assert_eq!(allowed, exact, "{what}");
-        if policy == WhenFull::EvictFullest {
-            assert!(limiter.counters().evicted > 1000, "{what}: the flood evicted buckets");
-        }
+        exact_within_the_cap(&what, policy, &greedy, limiter.len(), limiter.counters().evicted);
     }
 }
 
@@ -140,12 +133,27 @@ fn a_flood_never_lets_an_established_key_of_any_type_past_its_exact_limit() {
         let greedy =
             flood(&mut |sender, now, cost| limiter.check_n_at(&sender.id(), cost, Nanos::new(now)));
         let what = format!("{policy:?}, any keys");
-        let (allowed, exact) = no_more_than_exact(&what, &greedy);
-        assert!(limiter.len() <= CAP, "{what}: {} keys", limiter.len());
-        assert_eq!(allowed, exact, "{what}");
-        if policy == WhenFull::EvictFullest {
-            assert!(limiter.counters().evicted > 1000, "{what}: the flood evicted buckets");
-        }
+        exact_within_the_cap(&what, policy, &greedy, limiter.len(), limiter.counters().evicted);
+    }
+}
+
+/// After a flood under `policy`: no greedy key got more than an exact bucket
+/// would give it, and each got exactly that (the traces keep evicted buckets
+/// exact; a fingerprint collision, odds far below one in a million here,
+/// could only lower it); the cap held; `EvictFullest` did evict.
+#[track_caller]
+fn exact_within_the_cap(
+    what: &str,
+    policy: WhenFull,
+    greedy: &[Vec<(u64, bool)>],
+    len: usize,
+    evicted: u64,
+) {
+    let (allowed, exact) = no_more_than_exact(what, greedy);
+    assert!(len <= CAP, "{what}: {len} keys");
+    assert_eq!(allowed, exact, "{what}");
+    if policy == WhenFull::EvictFullest {
+        assert!(evicted > 1000, "{what}: the flood evicted buckets");
     }
 }
 
