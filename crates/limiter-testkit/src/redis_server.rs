@@ -8,16 +8,21 @@
 //! passes, unless `LIMITER_REQUIRE_REDIS=1` (as CI sets it) makes that a
 //! failure.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
 
 /// How to install `redis-server` on Debian.
 const INSTALL: &str = "apt-get install -y redis-server";
 
 /// How long a starting server may take to accept connections.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What `redis-server` (6.x and 7.x alike) logs once it listens.
+const READY: &str = "Ready to accept connections";
 
 /// A running `redis-server` on `127.0.0.1`.
 #[derive(Debug)]
@@ -80,21 +85,26 @@ impl RedisServer {
 
     /// Starts the server again on the same port (after [`RedisServer::kill`])
     /// and waits until it accepts connections.
+    ///
+    /// # Panics
+    ///
+    /// When the server exits before it listens (its log says why) or does
+    /// not listen within 20 seconds.
     pub fn restart(&mut self) {
         self.kill();
-        let child = Command::new("redis-server")
+        let mut child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "yes"])
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server starts");
+        let log = child.stdout.take().expect("piped stdout");
         self.child = Some(child);
-        // Waiting for a real server to listen: bounded polling.
-        let start = Instant::now();
-        while TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_err() {
-            assert!(start.elapsed() < START_TIMEOUT, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(10));
+        match ready(log).recv_timeout(START_TIMEOUT) {
+            Ok(Ok(())) => {}
+            Ok(Err(log)) => panic!("redis-server exited before it listened:\n{log}"),
+            Err(_) => panic!("redis-server did not listen within {START_TIMEOUT:?}"),
         }
     }
 
@@ -132,6 +142,29 @@ impl RedisServer {
         };
         line["cmdstat_evalsha:calls=".len()..].split(',').next().unwrap().parse().unwrap()
     }
+}
+
+/// Reads a starting server's log on a thread of its own: sends `Ok` once
+/// the server listens, or its whole log if it exits first, then keeps
+/// draining the log so the server never blocks on a full pipe.
+fn ready(log: impl Read + Send + 'static) -> mpsc::Receiver<Result<(), String>> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut seen = String::new();
+        let mut lines = BufReader::new(log).lines();
+        for line in lines.by_ref() {
+            let Ok(line) = line else { break };
+            if line.contains(READY) {
+                let _ = tx.send(Ok(()));
+                lines.for_each(drop);
+                return;
+            }
+            seen.push_str(&line);
+            seen.push('\n');
+        }
+        let _ = tx.send(Err(seen));
+    });
+    rx
 }
 
 impl Drop for RedisServer {
