@@ -75,14 +75,17 @@
 //! [`Builder::deny_cache`] answers requests for keys known to be short of a
 //! whole token without a round trip; see there for when it is exact.
 
+mod builder;
 mod cache;
 mod error;
+mod flight;
 mod limiter;
+mod outcome;
 mod params;
 mod policy;
 
+pub use crate::builder::{BuildError, Builder};
 pub use crate::error::{ConfigError, Error};
-pub use crate::limiter::{
-    BuildError, Builder, Counters, Key, Outcome, RedisRateLimiter, Request, Source,
-};
+pub use crate::limiter::RedisRateLimiter;
+pub use crate::outcome::{Counters, Key, Outcome, Request, Source};
 pub use crate::policy::FailurePolicy;
