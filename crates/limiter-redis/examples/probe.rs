@@ -80,9 +80,9 @@ async fn run(
     let names: Arc<Vec<String>> = Arc::new((0..KEYS).map(|i| format!("k{i}")).collect());
     println!("{calls} calls, {in_flight} in flight");
     println!(
-        "| engine | keys | quota | evalsha µs/call | server CPU µs/decision | client CPU µs/decision | decisions/s |"
+        "| engine | keys | quota | script calls | evalsha µs/call | evalsha µs/decision | server CPU µs/decision | client CPU µs/decision | decisions/s |"
     );
-    println!("|---|---|---|---:|---:|---:|---:|");
+    println!("|---|---|---|---:|---:|---:|---:|---:|---:|");
     for denying in [false, true] {
         for keys in [1, KEYS] {
             for engine in [Engine::Exact, Engine::Reference] {
@@ -118,10 +118,13 @@ async fn run(
                 let server1 = server_cpu(&mut admin).await;
                 let stats = info(&mut admin, "commandstats").await;
                 let usec = field(&stats, "cmdstat_evalsha:", "usec_per_call").unwrap_or(f64::NAN);
+                let scripts = field(&stats, "cmdstat_evalsha:", "calls").unwrap_or(f64::NAN);
+                let total = field(&stats, "cmdstat_evalsha:", "usec").unwrap_or(f64::NAN);
                 println!(
-                    "| {engine:?} | {} | {} | {usec:.2} | {:.2} | {:.2} | {:.0} |",
+                    "| {engine:?} | {} | {} | {scripts} | {usec:.2} | {:.2} | {:.2} | {:.2} | {:.0} |",
                     keys.len(),
                     if denying { "denying" } else { "allow-all" },
+                    total / calls as f64,
                     (server1 - server0) * 1e6 / calls as f64,
                     (client1 - client0) as f64 / 1e3 / calls as f64,
                     calls as f64 / elapsed.as_secs_f64(),

@@ -33,6 +33,9 @@
 --   the lifetime in ns, behind + ceil(room / F), taken only for a behind of
 --   bs < 4*10^6 s                                    < 8.01e15; then / 10^6
 --   seconds*10^9 is never formed: times stay (s, n)
+--   a lifetime in ms (below 2^53) is written with format('%d'), which
+--   converts through a 64-bit integer: exact, and cheaper than Redis's own
+--   conversion of a Lua number
 --
 -- ### The general path ("S" or "E"), for every other configuration
 --
@@ -99,7 +102,7 @@
 -- general one T1 + T2*B and T3 + T4*B (each below 2^48). The client turns
 -- these into limiter-core's Decision in u128 arithmetic.
 
-local floor = math.floor
+local floor, format = math.floor, string.format
 local pack, unpack = struct.pack, struct.unpack
 local mode = ARGV[1]
 local server = mode == 's' or mode == 'S'
@@ -179,7 +182,7 @@ if mode == 's' or mode == 'e' then
     if dirty and (i == n or KEYS[i + 1] ~= key) then
       local value = pack('<ddd', c_s, c_n, c_T)
       if lifetime > 0 then
-        redis.call('SET', key, value, 'PX', lifetime)
+        redis.call('SET', key, value, 'PX', format('%d', lifetime))
       else
         local room = FULL - c_T
         local bs = c_s - snow_s
@@ -199,7 +202,7 @@ if mode == 's' or mode == 'e' then
           if ms * 1000000 < y then
             ms = ms + 1
           end
-          redis.call('SET', key, value, 'PX', ms)
+          redis.call('SET', key, value, 'PX', format('%d', ms))
         end
       end
     end

@@ -289,35 +289,41 @@ impl Inner {
 
     /// One script call for `items` within the deadline, and its outcomes.
     pub(crate) async fn call(&self, items: &[&Item]) -> Result<Vec<Outcome>, Error> {
-        let sent = Instant::now();
+        // Only the deny cache needs to know when a call left.
+        let sent = self.parts.cache.as_ref().map(|_| Instant::now());
         let reply = tokio::time::timeout(self.parts.deadline, self.invoke(items))
             .await
             .map_err(|_| Error::Timeout { deadline: self.parts.deadline })??;
-        let fields: Vec<Vec<u8>> = match reply {
+        match reply {
             // One request: its string alone.
-            Value::BulkString(bytes) if items.len() == 1 => vec![bytes],
-            Value::Array(values) if values.len() == items.len() && items.len() > 1 => values
-                .into_iter()
-                .map(|value| match value {
-                    Value::BulkString(bytes) => Ok(bytes),
+            Value::BulkString(bytes) if items.len() == 1 => {
+                Ok(vec![self.read(items[0], &bytes, sent)?])
+            }
+            Value::Array(values) if values.len() == items.len() && items.len() > 1 => items
+                .iter()
+                .zip(values)
+                .map(|(item, value)| match value {
+                    Value::BulkString(bytes) => self.read(item, &bytes, sent),
                     other => Err(Error::Reply { detail: format!("{other:?}") }),
                 })
-                .collect::<Result<_, _>>()?,
+                .collect(),
             other => {
-                return Err(Error::Reply {
-                    detail: format!("{other:?} for {} requests", items.len()),
-                });
+                Err(Error::Reply { detail: format!("{other:?} for {} requests", items.len()) })
             }
-        };
-        self.read(items, &fields, sent)
+        }
     }
 
     /// Runs the script for `items` (`EVALSHA`, loading it on `NOSCRIPT`).
     async fn invoke(&self, items: &[&Item]) -> Result<Value, Error> {
         let explicit = items[0].at.is_some();
         let parts = &self.parts;
-        let mut cmd = redis::cmd("EVALSHA");
-        cmd.arg(parts.script.get_hash()).arg(items.len());
+        let header = &parts.header[usize::from(explicit)];
+        let keys: usize = items.iter().map(|item| item.key.len()).sum();
+        let mut cmd = redis::Cmd::with_capacity(
+            5 + 2 * items.len(),
+            64 + header.len() + keys + 24 * items.len(),
+        );
+        cmd.arg("EVALSHA").arg(parts.script.get_hash()).arg(items.len());
         for item in items {
             cmd.arg(item.key.as_slice());
         }
@@ -327,7 +333,7 @@ impl Inner {
             (false, true) => "s",
             (false, false) => "S",
         });
-        cmd.arg(parts.header[usize::from(explicit)].as_slice());
+        cmd.arg(header.as_slice());
         for item in items {
             let arg = request_arg(item.at.unwrap_or(0), item.cost, parts.params.capacity);
             cmd.arg(&arg[..]);
@@ -342,28 +348,22 @@ impl Inner {
         }
     }
 
-    /// The outcomes of the script's `reply` to `items`, sent at `sent`.
-    fn read(
-        &self,
-        items: &[&Item],
-        reply: &[Vec<u8>],
-        sent: Instant,
-    ) -> Result<Vec<Outcome>, Error> {
+    /// The outcome of the script's answer `fields` to `item`, sent at `sent`
+    /// (with a deny cache).
+    fn read(&self, item: &Item, fields: &[u8], sent: Option<Instant>) -> Result<Outcome, Error> {
         let params = &self.parts.params;
-        let mut out = Vec::with_capacity(items.len());
-        for (item, fields) in items.iter().zip(reply) {
-            let parsed = Reply::parse(fields)
-                .filter(|r| r.units <= params.full && r.now <= MAX_TIME && r.t <= MAX_TIME);
-            let Some(Reply { code, now, t, units }) = parsed else {
-                return Err(Error::Reply { detail: format!("out of range: {fields:?}") });
-            };
-            let (decision, next_token) = params.outcome(code, item.cost, now, t, units);
-            if let Some(cache) = self.parts.cache.as_ref().filter(|_| item.cost > 0) {
-                cache.record(params, &item.key, t, units, sent);
-            }
-            out.push(Outcome { decision, next_token, source: Source::Redis });
+        let parsed = Reply::parse(fields)
+            .filter(|r| r.units <= params.full && r.now <= MAX_TIME && r.t <= MAX_TIME);
+        let Some(Reply { code, now, t, units }) = parsed else {
+            return Err(Error::Reply { detail: format!("out of range: {fields:?}") });
+        };
+        let (decision, next_token) = params.outcome(code, item.cost, now, t, units);
+        if let (Some(cache), Some(sent)) = (&self.parts.cache, sent)
+            && item.cost > 0
+        {
+            cache.record(params, &item.key, t, units, sent);
         }
-        Ok(out)
+        Ok(Outcome { decision, next_token, source: Source::Redis })
     }
 
     /// The [`FailurePolicy`]'s outcome for `item`, counted.
