@@ -24,12 +24,26 @@ enum Engine {
     ExactWithCache,
 }
 
+/// The quotas of the rows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Quota {
+    /// 10⁹ tokens at 10⁹/s. The reference's 1 ns increment is lost in its
+    /// float time (seconds since 2017, whose ulp is about 6·10⁻⁸ s), so it
+    /// never stores a bucket at this rate: it reads and allows.
+    AllowAll,
+    /// 10⁹ tokens at 10⁶/s: allows every request too, and the reference
+    /// stores its bucket on each, as an exact limiter must.
+    AllowAllStored,
+    /// One token an hour: denies from the first pass on.
+    Denying,
+}
+
 #[derive(Clone, Copy)]
 struct Row {
     engine: Engine,
     in_flight: usize,
     keys: usize,
-    denying: bool,
+    quota: Quota,
 }
 
 struct Measured {
@@ -63,13 +77,14 @@ async fn run(url: &str, span: Duration) -> Result<(), Box<dyn std::error::Error>
     println!("|---|---:|---|---|---:|---:|---:|---:|---:|");
     let mut round_trip_p50 = None;
     let mut cached_p50 = None;
-    for denying in [false, true] {
+    for quota in [Quota::AllowAll, Quota::AllowAllStored, Quota::Denying] {
         for keys in [1, KEYS] {
             for in_flight in [1, 64] {
                 for engine in [Engine::Exact, Engine::Reference] {
-                    let row = Row { engine, in_flight, keys, denying };
+                    let row = Row { engine, in_flight, keys, quota };
                     let m = measure(url, &client, &mut admin, row, &names, span).await?;
                     print_row(row, &m);
+                    let denying = quota == Quota::Denying;
                     if engine == Engine::Exact && denying && keys == 1 && in_flight == 1 {
                         round_trip_p50 = Some(m.latency.value_at_quantile(0.5));
                     }
@@ -79,7 +94,7 @@ async fn run(url: &str, span: Duration) -> Result<(), Box<dyn std::error::Error>
     }
     let mut notes = Vec::new();
     for in_flight in [1, 64] {
-        let row = Row { engine: Engine::ExactWithCache, in_flight, keys: 1, denying: true };
+        let row = Row { engine: Engine::ExactWithCache, in_flight, keys: 1, quota: Quota::Denying };
         let m = measure(url, &client, &mut admin, row, &names, span).await?;
         print_row(row, &m);
         if in_flight == 1 {
@@ -113,7 +128,11 @@ fn print_row(row: Row, m: &Measured) {
         Engine::ExactWithCache => "limiter-redis + deny cache",
     };
     let keys = if row.keys == 1 { "1 hot".to_owned() } else { format!("{}k", row.keys / 1000) };
-    let quota = if row.denying { "denying (1, 1/h)" } else { "allow-all (10⁹, 10⁹/s)" };
+    let quota = match row.quota {
+        Quota::AllowAll => "allow-all (10⁹, 10⁹/s)",
+        Quota::AllowAllStored => "allow-all (10⁹, 10⁶/s)",
+        Quota::Denying => "denying (1, 1/h)",
+    };
     let rate = m.decisions as f64 / m.elapsed.as_secs_f64();
     let us = |q: f64| m.latency.value_at_quantile(q) as f64 / 1000.0;
     println!(
@@ -127,8 +146,12 @@ fn print_row(row: Row, m: &Measured) {
 }
 
 /// The quota of a row: (capacity, rate).
-fn quota(denying: bool) -> (u64, Rate) {
-    if denying { (1, Rate::per_hour(1).unwrap()) } else { (1_000_000_000, Rate::MAX) }
+fn quota(quota: Quota) -> (u64, Rate) {
+    match quota {
+        Quota::AllowAll => (1_000_000_000, Rate::MAX),
+        Quota::AllowAllStored => (1_000_000_000, Rate::per_second(1_000_000).unwrap()),
+        Quota::Denying => (1, Rate::per_hour(1).unwrap()),
+    }
 }
 
 async fn measure(
@@ -140,7 +163,7 @@ async fn measure(
     span: Duration,
 ) -> Result<Measured, Box<dyn std::error::Error>> {
     redis::cmd("FLUSHALL").query_async::<()>(admin).await?;
-    let (capacity, rate) = quota(row.denying);
+    let (capacity, rate) = quota(row.quota);
     let mut builder = RedisRateLimiter::builder(capacity, rate, FailurePolicy::Deny);
     builder.prefix("bench").deadline(Duration::from_secs(1));
     if row.engine == Engine::ExactWithCache {
@@ -152,7 +175,7 @@ async fn measure(
         ConnectionManager::new(client.clone()).await?,
     ));
     // A denying quota denies from the first pass on: drain every key first.
-    if row.denying {
+    if row.quota == Quota::Denying {
         let keys = if row.keys == 1 { vec!["hot".to_owned()] } else { names.to_vec() };
         let keys = Arc::new(keys);
         let _ = drive(&limiter, &reference, row, &keys, Some(keys.len()), Duration::MAX).await;
@@ -185,7 +208,7 @@ async fn drive(
             let (mut decisions, mut allowed, mut errors) = (0u64, 0u64, 0u64);
             let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ (task as u64 + 1);
             let mut conn = reference.1.clone();
-            let (capacity, rate) = quota(row.denying);
+            let (capacity, rate) = quota(row.quota);
             let mut i = task;
             loop {
                 let key = match passes {

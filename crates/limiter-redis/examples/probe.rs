@@ -158,7 +158,9 @@ async fn drive(
             let (capacity, rate) = quota(denying);
             let mut i = task;
             while i < total {
-                let key = &keys[i % keys.len()];
+                // Keys in a shuffled order (a multiplicative step), as the
+                // bench's random choice, not in turn.
+                let key = &keys[(i.wrapping_mul(40_503)) % keys.len()];
                 i += in_flight;
                 match engine {
                     Engine::Exact => {
