@@ -70,6 +70,17 @@
 //! multiplexed [`redis::aio::ConnectionManager`], which reconnects by itself,
 //! and the script is reloaded on `NOSCRIPT` after a restart.
 //!
+//! # Concurrent requests
+//!
+//! Single requests for one key that come while a script call for it is in
+//! flight wait for it, then go together as one batch in the next call: one
+//! round trip, one script run, and on the usual path one read and at most
+//! one write of the key for the whole batch, decided request by request in
+//! the order they came. Requests in flight together have no order of their
+//! own, so this changes no decision's exactness; each keeps its own
+//! deadline. A request that is not allowed and leaves its bucket short of a
+//! token writes nothing (limiter-core's own rule, and the same decisions).
+//!
 //! # The deny cache
 //!
 //! [`Builder::deny_cache`] answers requests for keys known to be short of a
