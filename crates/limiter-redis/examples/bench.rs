@@ -4,6 +4,8 @@
 //! Usage: `bench URL [--secs S]`. Prints a Markdown table and the bytes per
 //! key; the xtask starts a `redis-server` of its own and writes the table
 //! into BENCHMARKS.md. It flushes the database it is given between rows.
+//! The two engines of a row take turns in slices of an eighth of its time,
+//! so that they see the same load.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,6 +48,19 @@ struct Row {
     quota: Quota,
 }
 
+impl Default for Measured {
+    fn default() -> Self {
+        Measured {
+            decisions: 0,
+            allowed: 0,
+            errors: 0,
+            cache: 0,
+            elapsed: Duration::ZERO,
+            latency: Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap(),
+        }
+    }
+}
+
 struct Measured {
     decisions: u64,
     allowed: u64,
@@ -80,12 +95,17 @@ async fn run(url: &str, span: Duration) -> Result<(), Box<dyn std::error::Error>
     for quota in [Quota::AllowAll, Quota::AllowAllStored, Quota::Denying] {
         for keys in [1, KEYS] {
             for in_flight in [1, 64] {
-                for engine in [Engine::Exact, Engine::Reference] {
-                    let row = Row { engine, in_flight, keys, quota };
-                    let m = measure(url, &client, &mut admin, row, &names, span).await?;
-                    print_row(row, &m);
+                let rows = [Engine::Exact, Engine::Reference].map(|engine| Row {
+                    engine,
+                    in_flight,
+                    keys,
+                    quota,
+                });
+                let measured = measure(url, &client, &mut admin, &rows, &names, span).await?;
+                for (row, m) in rows.iter().zip(&measured) {
+                    print_row(*row, m);
                     let denying = quota == Quota::Denying;
-                    if engine == Engine::Exact && denying && keys == 1 && in_flight == 1 {
+                    if row.engine == Engine::Exact && denying && keys == 1 && in_flight == 1 {
                         round_trip_p50 = Some(m.latency.value_at_quantile(0.5));
                     }
                 }
@@ -95,7 +115,7 @@ async fn run(url: &str, span: Duration) -> Result<(), Box<dyn std::error::Error>
     let mut notes = Vec::new();
     for in_flight in [1, 64] {
         let row = Row { engine: Engine::ExactWithCache, in_flight, keys: 1, quota: Quota::Denying };
-        let m = measure(url, &client, &mut admin, row, &names, span).await?;
+        let m = measure(url, &client, &mut admin, &[row], &names, span).await?.remove(0);
         print_row(row, &m);
         if in_flight == 1 {
             cached_p50 = Some(m.latency.value_at_quantile(0.5));
@@ -154,19 +174,25 @@ fn quota(quota: Quota) -> (u64, Rate) {
     }
 }
 
+/// Slices of a row: the rows measured together take turns, a slice each, so
+/// that a shared machine's changing load falls on all of them alike.
+const SLICES: u32 = 8;
+
+/// Measures `rows` (one quota, key set and number in flight) for `span` each,
+/// in turns of `span / SLICES`, on one fresh database.
 async fn measure(
     url: &str,
     client: &redis::Client,
     admin: &mut ConnectionManager,
-    row: Row,
+    rows: &[Row],
     names: &Arc<Vec<String>>,
     span: Duration,
-) -> Result<Measured, Box<dyn std::error::Error>> {
+) -> Result<Vec<Measured>, Box<dyn std::error::Error>> {
     redis::cmd("FLUSHALL").query_async::<()>(admin).await?;
-    let (capacity, rate) = quota(row.quota);
+    let (capacity, rate) = quota(rows[0].quota);
     let mut builder = RedisRateLimiter::builder(capacity, rate, FailurePolicy::Deny);
     builder.prefix("bench").deadline(Duration::from_secs(1));
-    if row.engine == Engine::ExactWithCache {
+    if rows.iter().any(|row| row.engine == Engine::ExactWithCache) {
         builder.deny_cache(KEYS);
     }
     let limiter = Arc::new(builder.connect(url).await?);
@@ -174,18 +200,33 @@ async fn measure(
         Script::new(include_str!("gcra_reference.lua")),
         ConnectionManager::new(client.clone()).await?,
     ));
+    let keys = if rows[0].keys == 1 { Arc::new(vec!["hot".to_owned()]) } else { Arc::clone(names) };
     // A denying quota denies from the first pass on: drain every key first.
-    if row.quota == Quota::Denying {
-        let keys = if row.keys == 1 { vec!["hot".to_owned()] } else { names.to_vec() };
-        let keys = Arc::new(keys);
-        let _ = drive(&limiter, &reference, row, &keys, Some(keys.len()), Duration::MAX).await;
+    if rows[0].quota == Quota::Denying {
+        for &row in rows {
+            let _ = drive(&limiter, &reference, row, &keys, Some(keys.len()), Duration::MAX).await;
+        }
     }
-    let keys = if row.keys == 1 { Arc::new(vec!["hot".to_owned()]) } else { Arc::clone(names) };
     let errors_before = limiter.counters().errors;
-    let mut m = drive(&limiter, &reference, row, &keys, None, span).await;
-    m.errors += limiter.counters().errors - errors_before;
-    m.cache = limiter.counters().cache_answers;
-    Ok(m)
+    let cache_before = limiter.counters().cache_answers;
+    let mut out: Vec<Measured> = rows.iter().map(|_| Measured::default()).collect();
+    for _ in 0..SLICES {
+        for (&row, m) in rows.iter().zip(&mut out) {
+            let slice = drive(&limiter, &reference, row, &keys, None, span / SLICES).await;
+            m.decisions += slice.decisions;
+            m.allowed += slice.allowed;
+            m.errors += slice.errors;
+            m.elapsed += slice.elapsed;
+            m.latency.add(slice.latency).unwrap();
+        }
+    }
+    for (row, m) in rows.iter().zip(&mut out) {
+        if row.engine != Engine::Reference {
+            m.errors += limiter.counters().errors - errors_before;
+            m.cache = limiter.counters().cache_answers - cache_before;
+        }
+    }
+    Ok(out)
 }
 
 /// Runs `row.in_flight` tasks over `keys` (in turn when `passes` is given, for
@@ -259,14 +300,7 @@ async fn drive(
             (latency, decisions, allowed, errors)
         }));
     }
-    let mut m = Measured {
-        decisions: 0,
-        allowed: 0,
-        errors: 0,
-        cache: 0,
-        elapsed: Duration::ZERO,
-        latency: Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap(),
-    };
+    let mut m = Measured::default();
     for task in tasks {
         let (latency, decisions, allowed, errors) = task.await.unwrap();
         m.latency.add(latency).unwrap();

@@ -4,7 +4,10 @@
 //! (`INFO cpu`) and this client's CPU time (every thread's, from
 //! `/proc/self/task/*/schedstat`) per decision.
 //!
-//! Usage: `probe URL [--calls N] [--in-flight K] [--only exact|reference]` against a Redis it may
+//! Usage: `probe URL [--calls N] [--in-flight K] [--only exact|reference]`,
+//! or `probe URL --interleave [--calls N]`: one request in flight, blocks of
+//! 500 calls of each engine in turn on one hot key, so that both see the same
+//! load; prints each one's p50 and mean latency. against a Redis it may
 //! flush (start one with `redis-server --port P --save '' --appendonly no`).
 //! Timings on a shared machine move with its load; CPU time per decision and
 //! µs per call far less.
@@ -40,6 +43,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1)).cloned();
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    if args.iter().any(|a| a == "--interleave") {
+        return runtime.block_on(interleave(&url, calls));
+    }
     runtime.block_on(run(&url, calls, in_flight, only.as_deref()))
 }
 
@@ -184,4 +190,60 @@ async fn drive(
     for task in tasks {
         task.await.unwrap();
     }
+}
+
+/// One in flight on one hot key, both engines in turn, `calls` each.
+async fn interleave(url: &str, calls: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let client = redis::Client::open(url)?;
+    let mut admin = ConnectionManager::new(client.clone()).await?;
+    println!("| quota | engine | p50 µs | p90 µs | mean µs |");
+    println!("|---|---|---:|---:|---:|");
+    for denying in [false, true] {
+        redis::cmd("FLUSHALL").query_async::<()>(&mut admin).await?;
+        let (capacity, rate) = quota(denying);
+        let limiter = RedisRateLimiter::builder(capacity, rate, FailurePolicy::Deny)
+            .prefix("bench")
+            .deadline(Duration::from_secs(1))
+            .connect(url)
+            .await?;
+        let script = Script::new(include_str!("gcra_reference.lua"));
+        let mut conn = ConnectionManager::new(client.clone()).await?;
+        let mut latency = [Vec::new(), Vec::new()];
+        for round in 0..calls.div_ceil(500) + 1 {
+            for (engine, samples) in latency.iter_mut().enumerate() {
+                for _ in 0..500 {
+                    let began = Instant::now();
+                    if engine == 0 {
+                        let _ = limiter.check("hot").await;
+                    } else {
+                        let _: Result<Vec<redis::Value>, _> = script
+                            .key("ref:{hot}")
+                            .arg(capacity)
+                            .arg(rate.numer())
+                            .arg(rate.denom() as f64)
+                            .arg(1)
+                            .invoke_async(&mut conn)
+                            .await;
+                    }
+                    // The first round warms up.
+                    if round > 0 {
+                        samples.push(began.elapsed().as_nanos() as u64);
+                    }
+                }
+            }
+        }
+        for (engine, samples) in latency.iter_mut().enumerate() {
+            samples.sort_unstable();
+            let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize] as f64 / 1e3;
+            let mean = samples.iter().sum::<u64>() as f64 / samples.len() as f64 / 1e3;
+            println!(
+                "| {} | {} | {:.1} | {:.1} | {mean:.1} |",
+                if denying { "denying" } else { "allow-all" },
+                if engine == 0 { "Exact" } else { "Reference" },
+                at(0.5),
+                at(0.9),
+            );
+        }
+    }
+    Ok(())
 }
