@@ -2,8 +2,8 @@
 //!
 //! A single request (`check`, `check_n`, `check_n_at`) for a key with no call
 //! in flight makes its own call. Requests for that key that come while it is
-//! in flight queue; when it returns, a task sends the whole queue as one
-//! batch, and so on until no request waits. A batch costs one round trip,
+//! in flight queue; when it returns, a task sends the queue (up to 256
+//! requests) as one batch, and so on until no request waits. A batch costs one round trip,
 //! one script dispatch, one `TIME` and, on the script's fast path, one read
 //! and at most one write of the key, however many requests it holds.
 //!
@@ -23,6 +23,10 @@ use tokio::sync::oneshot;
 
 use crate::limiter::{Inner, Item};
 use crate::outcome::Outcome;
+
+/// The most requests one batch takes from a queue (the rest wait for the
+/// next), so that no script call holds Redis long.
+const MAX_BATCH: usize = 256;
 
 /// The keys with a call in flight, and the requests waiting for each.
 #[derive(Debug, Default)]
@@ -98,7 +102,13 @@ impl Drop for Flight {
         let queue = {
             let mut map = self.inner.flights.map.lock();
             match map.get_mut(&*self.key) {
-                Some(queue) if !queue.items.is_empty() => std::mem::take(queue),
+                Some(queue) if !queue.items.is_empty() => {
+                    let n = queue.items.len().min(MAX_BATCH);
+                    Queue {
+                        items: queue.items.drain(..n).collect(),
+                        replies: queue.replies.drain(..n).collect(),
+                    }
+                }
                 _ => {
                     map.remove(&*self.key);
                     return;
