@@ -77,12 +77,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(i) => args.get(i + 1).ok_or("--secs needs a number")?.parse()?,
         None => 2.0,
     };
+    // `--row TEXT`: only the row pairs whose label (in flight, keys and
+    // quota, as printed) contains TEXT, and nothing else; for a closer look.
+    let only = args.iter().position(|a| a == "--row").and_then(|i| args.get(i + 1)).cloned();
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    runtime.block_on(run(&url, Duration::from_secs_f64(secs)))
+    runtime.block_on(run(&url, Duration::from_secs_f64(secs), only.as_deref()))
 }
 
-async fn run(url: &str, span: Duration) -> Result<(), Box<dyn std::error::Error>> {
+async fn run(
+    url: &str,
+    span: Duration,
+    only: Option<&str>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let client = redis::Client::open(url)?;
     let mut admin = ConnectionManager::new(client.clone()).await?;
     let names: Arc<Vec<String>> = Arc::new((0..KEYS).map(|i| format!("k{i}")).collect());
@@ -101,6 +108,9 @@ async fn run(url: &str, span: Duration) -> Result<(), Box<dyn std::error::Error>
                     keys,
                     quota,
                 });
+                if only.is_some_and(|only| !label(rows[0]).contains(only)) {
+                    continue;
+                }
                 let measured = measure(url, &client, &mut admin, &rows, &names, span).await?;
                 for (row, m) in rows.iter().zip(&measured) {
                     print_row(*row, m);
@@ -111,6 +121,9 @@ async fn run(url: &str, span: Duration) -> Result<(), Box<dyn std::error::Error>
                 }
             }
         }
+    }
+    if only.is_some() {
+        return Ok(());
     }
     let mut notes = Vec::new();
     for in_flight in [1, 64] {
@@ -147,22 +160,27 @@ fn print_row(row: Row, m: &Measured) {
         Engine::Reference => "reference GCRA (float)",
         Engine::ExactWithCache => "limiter-redis + deny cache",
     };
+    let rate = m.decisions as f64 / m.elapsed.as_secs_f64();
+    let us = |q: f64| m.latency.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "| {engine} | {} | {rate:.0} | {:.1} | {:.1} | {:.1}% | {} |",
+        label(row),
+        us(0.5),
+        us(0.99),
+        100.0 * m.allowed as f64 / m.decisions.max(1) as f64,
+        m.errors
+    );
+}
+
+/// A row's number in flight, keys and quota, as the table's columns.
+fn label(row: Row) -> String {
     let keys = if row.keys == 1 { "1 hot".to_owned() } else { format!("{}k", row.keys / 1000) };
     let quota = match row.quota {
         Quota::AllowAll => "allow-all (10⁹, 10⁹/s)",
         Quota::AllowAllStored => "allow-all (10⁹, 10⁶/s)",
         Quota::Denying => "denying (1, 1/h)",
     };
-    let rate = m.decisions as f64 / m.elapsed.as_secs_f64();
-    let us = |q: f64| m.latency.value_at_quantile(q) as f64 / 1000.0;
-    println!(
-        "| {engine} | {} | {keys} | {quota} | {rate:.0} | {:.1} | {:.1} | {:.1}% | {} |",
-        row.in_flight,
-        us(0.5),
-        us(0.99),
-        100.0 * m.allowed as f64 / m.decisions.max(1) as f64,
-        m.errors
-    );
+    format!("{} | {keys} | {quota}", row.in_flight)
 }
 
 /// The quota of a row: (capacity, rate).
@@ -174,8 +192,9 @@ fn quota(quota: Quota) -> (u64, Rate) {
     }
 }
 
-/// Slices of a row: the rows measured together take turns, a slice each, so
-/// that a shared machine's changing load falls on all of them alike.
+/// Slices of a row: the rows measured together take turns, a slice each and
+/// each first in every other turn, so that a shared machine's changing load
+/// falls on all of them alike.
 const SLICES: u32 = 8;
 
 /// Measures `rows` (one quota, key set and number in flight) for `span` each,
@@ -210,8 +229,14 @@ async fn measure(
     let errors_before = limiter.counters().errors;
     let cache_before = limiter.counters().cache_answers;
     let mut out: Vec<Measured> = rows.iter().map(|_| Measured::default()).collect();
-    for _ in 0..SLICES {
-        for (&row, m) in rows.iter().zip(&mut out) {
+    for slice in 0..SLICES {
+        // Each goes first in every other slice.
+        let mut turns: Vec<usize> = (0..rows.len()).collect();
+        if slice % 2 == 1 {
+            turns.reverse();
+        }
+        for index in turns {
+            let (row, m) = (rows[index], &mut out[index]);
             let slice = drive(&limiter, &reference, row, &keys, None, span / SLICES).await;
             m.decisions += slice.decisions;
             m.allowed += slice.allowed;

@@ -44,7 +44,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     if args.iter().any(|a| a == "--interleave") {
-        return runtime.block_on(interleave(&url, calls));
+        let keys = flag("--keys", 1)?;
+        return runtime.block_on(interleave(&url, calls, keys));
     }
     runtime.block_on(run(&url, calls, in_flight, only.as_deref()))
 }
@@ -192,12 +193,18 @@ async fn drive(
     }
 }
 
-/// One in flight on one hot key, both engines in turn, `calls` each.
-async fn interleave(url: &str, calls: usize) -> Result<(), Box<dyn std::error::Error>> {
+/// One in flight on one hot key (or `keys` keys in a shuffled order), both
+/// engines in turn, `calls` each.
+async fn interleave(
+    url: &str,
+    calls: usize,
+    keys: usize,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let names: Vec<String> = (0..keys).map(|i| format!("k{i}")).collect();
     let client = redis::Client::open(url)?;
     let mut admin = ConnectionManager::new(client.clone()).await?;
-    println!("| quota | engine | p50 µs | p90 µs | mean µs |");
-    println!("|---|---|---:|---:|---:|");
+    println!("| quota | engine | p50 µs | p90 µs | mean µs | max µs |");
+    println!("|---|---|---:|---:|---:|---:|");
     for denying in [false, true] {
         redis::cmd("FLUSHALL").query_async::<()>(&mut admin).await?;
         let (capacity, rate) = quota(denying);
@@ -209,15 +216,19 @@ async fn interleave(url: &str, calls: usize) -> Result<(), Box<dyn std::error::E
         let script = Script::new(include_str!("gcra_reference.lua"));
         let mut conn = ConnectionManager::new(client.clone()).await?;
         let mut latency = [Vec::new(), Vec::new()];
+        let mut turn = 0usize;
         for round in 0..calls.div_ceil(500) + 1 {
             for (engine, samples) in latency.iter_mut().enumerate() {
                 for _ in 0..500 {
+                    turn += 1;
+                    let key =
+                        if keys == 1 { "hot" } else { &names[turn.wrapping_mul(40_503) % keys] };
                     let began = Instant::now();
                     if engine == 0 {
-                        let _ = limiter.check("hot").await;
+                        let _ = limiter.check(key).await;
                     } else {
                         let _: Result<Vec<redis::Value>, _> = script
-                            .key("ref:{hot}")
+                            .key(format!("ref:{{{key}}}"))
                             .arg(capacity)
                             .arg(rate.numer())
                             .arg(rate.denom() as f64)
@@ -237,11 +248,12 @@ async fn interleave(url: &str, calls: usize) -> Result<(), Box<dyn std::error::E
             let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize] as f64 / 1e3;
             let mean = samples.iter().sum::<u64>() as f64 / samples.len() as f64 / 1e3;
             println!(
-                "| {} | {} | {:.1} | {:.1} | {mean:.1} |",
+                "| {} | {} | {:.1} | {:.1} | {mean:.1} | {:.1} |",
                 if denying { "denying" } else { "allow-all" },
                 if engine == 0 { "Exact" } else { "Reference" },
                 at(0.5),
                 at(0.9),
+                at(1.0),
             );
         }
     }

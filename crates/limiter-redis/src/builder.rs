@@ -30,6 +30,7 @@ pub struct Builder {
     prefix: String,
     deadline: Duration,
     deny_cache: Option<usize>,
+    across_keys: Option<bool>,
     lifetime: Duration,
     ipv4_prefix: u8,
     ipv6_prefix: u8,
@@ -44,6 +45,7 @@ impl Builder {
             prefix: Builder::DEFAULT_PREFIX.to_owned(),
             deadline: Builder::DEFAULT_DEADLINE,
             deny_cache: None,
+            across_keys: None,
             lifetime: Builder::DEFAULT_LIFETIME,
             ipv4_prefix: 32,
             ipv6_prefix: 128,
@@ -68,6 +70,19 @@ impl Builder {
     /// decides it. Default [`Builder::DEFAULT_DEADLINE`].
     pub fn deadline(&mut self, deadline: Duration) -> &mut Builder {
         self.deadline = deadline;
+        self
+    }
+
+    /// Whether concurrent requests for different keys may share a script
+    /// call, as requests for one key always do (see
+    /// [`RedisRateLimiter::check_n`]). By default they do when the server
+    /// says it is not part of a Redis Cluster (`INFO cluster`:
+    /// `cluster_enabled:0`) as [`Builder::connect`] connects, and do not if it
+    /// is or does not say. Set `false` behind a proxy that sends each key to
+    /// a server of its own but answers `INFO` as a single server; `true` only
+    /// for a single server.
+    pub fn batch_across_keys(&mut self, across: bool) -> &mut Builder {
+        self.across_keys = Some(across);
         self
     }
 
@@ -148,6 +163,11 @@ impl Builder {
         .await
         .map_err(|_| Error::Timeout { deadline: connect_deadline })?
         .map_err(Error::from)?;
+        let mut settings = settings;
+        settings.across_keys = match self.across_keys {
+            Some(across) => across,
+            None => standalone(&conn, connect_deadline).await,
+        };
         Ok(RedisRateLimiter::new(conn, settings))
     }
 
@@ -197,6 +217,7 @@ impl Builder {
             cache: self.deny_cache.map(DenyCache::new),
             fallback: Fallback::new(self.policy, &params, self.rate),
             tally: Tally::default(),
+            across_keys: false,
         })
     }
 }
@@ -257,4 +278,18 @@ pub(crate) struct Settings {
     pub(crate) cache: Option<DenyCache>,
     pub(crate) fallback: Fallback,
     pub(crate) tally: Tally,
+    /// Whether requests for different keys may share a script call.
+    pub(crate) across_keys: bool,
+}
+
+/// Whether the server says it is a single server, not part of a Redis
+/// Cluster; `false` if it does not answer within `deadline`.
+async fn standalone(conn: &ConnectionManager, deadline: Duration) -> bool {
+    let mut conn = conn.clone();
+    let mut cmd = redis::cmd("INFO");
+    cmd.arg("cluster");
+    match tokio::time::timeout(deadline, cmd.query_async::<String>(&mut conn)).await {
+        Ok(Ok(info)) => info.lines().any(|line| line.trim() == "cluster_enabled:0"),
+        _ => false,
+    }
 }

@@ -2,7 +2,8 @@
 //!
 //! A single request (`check`, `check_n`, `check_n_at`) for a key with no call
 //! in flight makes its own call. Requests for that key that come while it is
-//! in flight queue; when it returns, a task sends the queue (up to 256
+//! in flight queue (on a single Redis, requests for any key of the same one of
+//! two shards: see `Builder::batch_across_keys`); when it returns, a task sends the queue (up to 256
 //! requests) as one batch, and so on until no request waits. A batch costs one round trip,
 //! one script dispatch, one `TIME` and, on the script's fast path, one read
 //! and at most one write of the key, however many requests it holds.
@@ -28,10 +29,40 @@ use crate::outcome::Outcome;
 /// next), so that no script call holds Redis long.
 const MAX_BATCH: usize = 256;
 
-/// The keys with a call in flight, and the requests waiting for each.
-#[derive(Debug, Default)]
+/// Flights of requests for any key, when they may share calls: a key always
+/// goes to the same one, so its requests stay in order.
+const SHARED_FLIGHTS: u8 = 2;
+
+/// The keys with a call in flight, and the requests waiting for each. With
+/// calls shared across keys, a flight is named by one byte (the key's shard),
+/// which no Redis key of a limiter (`prefix:{name}`) can be.
+#[derive(Debug)]
 pub(crate) struct Flights {
     map: Mutex<HashMap<Arc<[u8]>, Queue>>,
+    shared: [Arc<[u8]>; SHARED_FLIGHTS as usize],
+}
+
+impl Default for Flights {
+    fn default() -> Self {
+        Flights {
+            map: Mutex::default(),
+            shared: std::array::from_fn(|i| Arc::from([i as u8].as_slice())),
+        }
+    }
+}
+
+impl Flights {
+    /// The name of the flight of a request for `key`.
+    fn name<'k>(&'k self, key: &'k [u8], across_keys: bool) -> &'k [u8] {
+        if !across_keys {
+            return key;
+        }
+        // FNV-1a: any spread will do.
+        let hash = key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        &self.shared[(hash % u64::from(SHARED_FLIGHTS)) as usize]
+    }
 }
 
 /// Requests waiting for a key's call in flight, and where their outcomes
@@ -61,15 +92,18 @@ pub(crate) async fn decide(inner: &Arc<Inner>, item: Item) -> Outcome {
     if let Some(outcome) = inner.cached(&item) {
         return tally.count(outcome);
     }
+    let flights = &inner.flights;
+    let name = flights.name(&item.key, inner.parts.across_keys);
     let turn = {
-        let mut map = inner.flights.map.lock();
-        if let Some(queue) = map.get_mut(item.key.as_slice()) {
+        let mut map = flights.map.lock();
+        if let Some(queue) = map.get_mut(name) {
             let (tx, rx) = oneshot::channel();
             queue.items.push(item.clone());
             queue.replies.push(tx);
             Turn::Wait(rx)
         } else {
-            let key: Arc<[u8]> = Arc::from(item.key.as_slice());
+            let shared = flights.shared.iter().find(|shared| shared[..] == *name);
+            let key: Arc<[u8]> = shared.map_or_else(|| Arc::from(name), Arc::clone);
             map.insert(Arc::clone(&key), Queue::default());
             Turn::Lead(key)
         }

@@ -345,3 +345,52 @@ async fn concurrent_requests_for_one_key_share_calls_and_stay_exact() {
         .unwrap();
     assert!(calls < 3000, "{calls} script calls");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_single_server_requests_for_many_keys_share_calls_and_stay_exact() {
+    let Some(server) = Server::start("requests_for_many_keys_share_calls") else {
+        return;
+    };
+    let mut conn = crate::server::conn(&server).await;
+    // A single server: shared calls across keys without being asked.
+    let limiter = Arc::new(crate::limiter(&server.url(), "many", 10, "1/h").await);
+    let tasks: Vec<_> = (0..64u64)
+        .map(|task| {
+            let limiter = Arc::clone(&limiter);
+            tokio::spawn(async move {
+                let mut allowed = Vec::new();
+                for i in 0..20 {
+                    let key = format!("k{}", (task * 7 + i) % 50);
+                    let outcome = limiter.check(key.as_str()).await;
+                    assert_eq!(outcome.source, Source::Redis);
+                    if let Decision::Allowed { remaining } = outcome.decision {
+                        allowed.push((key, remaining));
+                    }
+                }
+                allowed
+            })
+        })
+        .collect();
+    let mut allowed = Vec::new();
+    for task in tasks {
+        allowed.extend(task.await.unwrap());
+    }
+    // 1280 requests over 50 keys of 10 tokens: each key allows exactly 10,
+    // leaving 9 down to 0.
+    allowed.sort_unstable();
+    let expected: Vec<(String, u64)> = (0..50)
+        .flat_map(|k| (0..10).map(move |left| (format!("k{k}"), left)))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(allowed, expected);
+    let stats: String =
+        redis::cmd("INFO").arg("commandstats").query_async(&mut conn).await.unwrap();
+    let calls: u64 = stats
+        .lines()
+        .find_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(calls < 640, "{calls} script calls for 1280 requests over 50 keys");
+}
