@@ -76,7 +76,9 @@
 //! flight wait for it, then go together as one batch in the next call: one
 //! round trip, one script run, and on the usual path one read and at most
 //! one write of the key for the whole batch, decided request by request in
-//! the order they came. Requests in flight together have no order of their
+//! the order they came. On a single Redis (not a Cluster, as `INFO cluster`
+//! tells at connection) requests for any keys share calls in the same way,
+//! in two flights by key ([`Builder::batch_across_keys`]). Requests in flight together have no order of their
 //! own, so this changes no decision's exactness; each keeps its own
 //! deadline. A request that is not allowed and leaves its bucket short of a
 //! token writes nothing (limiter-core's own rule, and the same decisions).

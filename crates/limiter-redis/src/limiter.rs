@@ -20,9 +20,9 @@ use crate::policy::FailurePolicy;
 /// Redis and key prefix; see the [crate docs](crate).
 ///
 /// Calls may run concurrently from many tasks: they are pipelined on one
-/// multiplexed connection, and single requests for a key that already has a
-/// call in flight are decided together in the next script call for it (see
-/// [`RedisRateLimiter::check_n`]).
+/// multiplexed connection, and single requests that come while a call for
+/// their key (or their flight) is in flight are decided together in the next
+/// script call (see [`RedisRateLimiter::check_n`]).
 pub struct RedisRateLimiter {
     inner: Arc<Inner>,
 }
@@ -74,10 +74,11 @@ impl RedisRateLimiter {
     /// microseconds). A failed or late call is decided by the
     /// [`FailurePolicy`].
     ///
-    /// While a script call for the same key is in flight, the request waits
-    /// for it to return and is then decided with the others that waited, in
-    /// the order they came, in one script call (at one server time), all
-    /// within this call's deadline.
+    /// While a script call for the same key (on a single Redis, for a key of
+    /// the same flight: see [`Builder::batch_across_keys`]) is in flight, the
+    /// request waits for it to return and is then decided with the others
+    /// that waited, in the order they came, in one script call (at one server
+    /// time), all within this call's deadline.
     pub async fn check_n<'k>(&self, key: impl Into<Key<'k>>, cost: u64) -> Outcome {
         self.one(Request { key: key.into(), cost, at: None }).await
     }
