@@ -55,7 +55,7 @@ pub enum Source {
     Redis,
     /// The local deny cache, without a round trip.
     Cache,
-    /// The [`FailurePolicy`], because Redis failed or missed the deadline.
+    /// The [`FailurePolicy`](crate::FailurePolicy), because Redis failed or missed the deadline.
     Fallback,
 }
 
@@ -86,7 +86,7 @@ pub struct Counters {
     /// the limiter (a batch is one call), also when it waited to share a
     /// script call with concurrent requests for its key.
     pub errors: u64,
-    /// Requests the [`FailurePolicy`] decided.
+    /// Requests the [`FailurePolicy`](crate::FailurePolicy) decided.
     pub fallbacks: u64,
     /// Requests the deny cache answered.
     pub cache_answers: u64,
