@@ -81,6 +81,11 @@ impl Builder {
     /// is or does not say. Set `false` behind a proxy that sends each key to
     /// a server of its own but answers `INFO` as a single server; `true` only
     /// for a single server.
+    ///
+    /// Sharing trades latency for throughput: a request that waits takes the
+    /// rest of the call in flight and then its own batch's round trip, where
+    /// alone it would take one round trip of its own; each batch saves the
+    /// server a script run, a `TIME` and a round trip per request.
     pub fn batch_across_keys(&mut self, across: bool) -> &mut Builder {
         self.across_keys = Some(across);
         self
