@@ -81,8 +81,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), Box<dyn Error>> {
     print!("{table}");
     if write {
         let body = format!(
-            "Each row {secs} s; one client process with 2 tokio workers and the server on \
-             the same machine; {version}.\n\n{table}"
+            "Each row {secs} s, the two engines of a row taking turns in eighths of it; one \
+             client process with 2 tokio workers and the server on the same machine; \
+             {version}.\n\n{table}"
         );
         markdown::write_section("redis", &format!("cargo xtask bench-redis --secs {secs}"), &body)?;
     }

@@ -4,6 +4,8 @@
 //! Usage: `bench URL [--secs S]`. Prints a Markdown table and the bytes per
 //! key; the xtask starts a `redis-server` of its own and writes the table
 //! into BENCHMARKS.md. It flushes the database it is given between rows.
+//! The two engines of a row take turns in slices of an eighth of its time,
+//! so that they see the same load.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,12 +26,39 @@ enum Engine {
     ExactWithCache,
 }
 
+/// The quotas of the rows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Quota {
+    /// 10⁹ tokens at 10⁹/s. The reference's 1 ns increment is lost in its
+    /// float time (seconds since 2017, whose ulp is about 6·10⁻⁸ s), so it
+    /// never stores a bucket at this rate: it reads and allows.
+    AllowAll,
+    /// 10⁹ tokens at 10⁶/s: allows every request too, and the reference
+    /// stores its bucket on each, as an exact limiter must.
+    AllowAllStored,
+    /// One token an hour: denies from the first pass on.
+    Denying,
+}
+
 #[derive(Clone, Copy)]
 struct Row {
     engine: Engine,
     in_flight: usize,
     keys: usize,
-    denying: bool,
+    quota: Quota,
+}
+
+impl Default for Measured {
+    fn default() -> Self {
+        Measured {
+            decisions: 0,
+            allowed: 0,
+            errors: 0,
+            cache: 0,
+            elapsed: Duration::ZERO,
+            latency: Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap(),
+        }
+    }
 }
 
 struct Measured {
@@ -48,12 +77,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(i) => args.get(i + 1).ok_or("--secs needs a number")?.parse()?,
         None => 2.0,
     };
+    // `--row TEXT`: only the row pairs whose label (in flight, keys and
+    // quota, as printed) contains TEXT, and nothing else; for a closer look.
+    let only = args.iter().position(|a| a == "--row").and_then(|i| args.get(i + 1)).cloned();
     let runtime =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    runtime.block_on(run(&url, Duration::from_secs_f64(secs)))
+    runtime.block_on(run(&url, Duration::from_secs_f64(secs), only.as_deref()))
 }
 
-async fn run(url: &str, span: Duration) -> Result<(), Box<dyn std::error::Error>> {
+async fn run(
+    url: &str,
+    span: Duration,
+    only: Option<&str>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let client = redis::Client::open(url)?;
     let mut admin = ConnectionManager::new(client.clone()).await?;
     let names: Arc<Vec<String>> = Arc::new((0..KEYS).map(|i| format!("k{i}")).collect());
@@ -63,24 +99,36 @@ async fn run(url: &str, span: Duration) -> Result<(), Box<dyn std::error::Error>
     println!("|---|---:|---|---|---:|---:|---:|---:|---:|");
     let mut round_trip_p50 = None;
     let mut cached_p50 = None;
-    for denying in [false, true] {
+    for quota in [Quota::AllowAll, Quota::AllowAllStored, Quota::Denying] {
         for keys in [1, KEYS] {
             for in_flight in [1, 64] {
-                for engine in [Engine::Exact, Engine::Reference] {
-                    let row = Row { engine, in_flight, keys, denying };
-                    let m = measure(url, &client, &mut admin, row, &names, span).await?;
-                    print_row(row, &m);
-                    if engine == Engine::Exact && denying && keys == 1 && in_flight == 1 {
+                let rows = [Engine::Exact, Engine::Reference].map(|engine| Row {
+                    engine,
+                    in_flight,
+                    keys,
+                    quota,
+                });
+                if only.is_some_and(|only| !label(rows[0]).contains(only)) {
+                    continue;
+                }
+                let measured = measure(url, &client, &mut admin, &rows, &names, span).await?;
+                for (row, m) in rows.iter().zip(&measured) {
+                    print_row(*row, m);
+                    let denying = quota == Quota::Denying;
+                    if row.engine == Engine::Exact && denying && keys == 1 && in_flight == 1 {
                         round_trip_p50 = Some(m.latency.value_at_quantile(0.5));
                     }
                 }
             }
         }
     }
+    if only.is_some() {
+        return Ok(());
+    }
     let mut notes = Vec::new();
     for in_flight in [1, 64] {
-        let row = Row { engine: Engine::ExactWithCache, in_flight, keys: 1, denying: true };
-        let m = measure(url, &client, &mut admin, row, &names, span).await?;
+        let row = Row { engine: Engine::ExactWithCache, in_flight, keys: 1, quota: Quota::Denying };
+        let m = measure(url, &client, &mut admin, &[row], &names, span).await?.remove(0);
         print_row(row, &m);
         if in_flight == 1 {
             cached_p50 = Some(m.latency.value_at_quantile(0.5));
@@ -112,13 +160,11 @@ fn print_row(row: Row, m: &Measured) {
         Engine::Reference => "reference GCRA (float)",
         Engine::ExactWithCache => "limiter-redis + deny cache",
     };
-    let keys = if row.keys == 1 { "1 hot".to_owned() } else { format!("{}k", row.keys / 1000) };
-    let quota = if row.denying { "denying (1, 1/h)" } else { "allow-all (10⁹, 10⁹/s)" };
     let rate = m.decisions as f64 / m.elapsed.as_secs_f64();
     let us = |q: f64| m.latency.value_at_quantile(q) as f64 / 1000.0;
     println!(
-        "| {engine} | {} | {keys} | {quota} | {rate:.0} | {:.1} | {:.1} | {:.1}% | {} |",
-        row.in_flight,
+        "| {engine} | {} | {rate:.0} | {:.1} | {:.1} | {:.1}% | {} |",
+        label(row),
         us(0.5),
         us(0.99),
         100.0 * m.allowed as f64 / m.decisions.max(1) as f64,
@@ -126,24 +172,46 @@ fn print_row(row: Row, m: &Measured) {
     );
 }
 
-/// The quota of a row: (capacity, rate).
-fn quota(denying: bool) -> (u64, Rate) {
-    if denying { (1, Rate::per_hour(1).unwrap()) } else { (1_000_000_000, Rate::MAX) }
+/// A row's number in flight, keys and quota, as the table's columns.
+fn label(row: Row) -> String {
+    let keys = if row.keys == 1 { "1 hot".to_owned() } else { format!("{}k", row.keys / 1000) };
+    let quota = match row.quota {
+        Quota::AllowAll => "allow-all (10⁹, 10⁹/s)",
+        Quota::AllowAllStored => "allow-all (10⁹, 10⁶/s)",
+        Quota::Denying => "denying (1, 1/h)",
+    };
+    format!("{} | {keys} | {quota}", row.in_flight)
 }
 
+/// The quota of a row: (capacity, rate).
+fn quota(quota: Quota) -> (u64, Rate) {
+    match quota {
+        Quota::AllowAll => (1_000_000_000, Rate::MAX),
+        Quota::AllowAllStored => (1_000_000_000, Rate::per_second(1_000_000).unwrap()),
+        Quota::Denying => (1, Rate::per_hour(1).unwrap()),
+    }
+}
+
+/// Slices of a row: the rows measured together take turns, a slice each and
+/// each first in every other turn, so that a shared machine's changing load
+/// falls on all of them alike.
+const SLICES: u32 = 8;
+
+/// Measures `rows` (one quota, key set and number in flight) for `span` each,
+/// in turns of `span / SLICES`, on one fresh database.
 async fn measure(
     url: &str,
     client: &redis::Client,
     admin: &mut ConnectionManager,
-    row: Row,
+    rows: &[Row],
     names: &Arc<Vec<String>>,
     span: Duration,
-) -> Result<Measured, Box<dyn std::error::Error>> {
+) -> Result<Vec<Measured>, Box<dyn std::error::Error>> {
     redis::cmd("FLUSHALL").query_async::<()>(admin).await?;
-    let (capacity, rate) = quota(row.denying);
+    let (capacity, rate) = quota(rows[0].quota);
     let mut builder = RedisRateLimiter::builder(capacity, rate, FailurePolicy::Deny);
     builder.prefix("bench").deadline(Duration::from_secs(1));
-    if row.engine == Engine::ExactWithCache {
+    if rows.iter().any(|row| row.engine == Engine::ExactWithCache) {
         builder.deny_cache(KEYS);
     }
     let limiter = Arc::new(builder.connect(url).await?);
@@ -151,18 +219,39 @@ async fn measure(
         Script::new(include_str!("gcra_reference.lua")),
         ConnectionManager::new(client.clone()).await?,
     ));
+    let keys = if rows[0].keys == 1 { Arc::new(vec!["hot".to_owned()]) } else { Arc::clone(names) };
     // A denying quota denies from the first pass on: drain every key first.
-    if row.denying {
-        let keys = if row.keys == 1 { vec!["hot".to_owned()] } else { names.to_vec() };
-        let keys = Arc::new(keys);
-        let _ = drive(&limiter, &reference, row, &keys, Some(keys.len()), Duration::MAX).await;
+    if rows[0].quota == Quota::Denying {
+        for &row in rows {
+            let _ = drive(&limiter, &reference, row, &keys, Some(keys.len()), Duration::MAX).await;
+        }
     }
-    let keys = if row.keys == 1 { Arc::new(vec!["hot".to_owned()]) } else { Arc::clone(names) };
     let errors_before = limiter.counters().errors;
-    let mut m = drive(&limiter, &reference, row, &keys, None, span).await;
-    m.errors += limiter.counters().errors - errors_before;
-    m.cache = limiter.counters().cache_answers;
-    Ok(m)
+    let cache_before = limiter.counters().cache_answers;
+    let mut out: Vec<Measured> = rows.iter().map(|_| Measured::default()).collect();
+    for slice in 0..SLICES {
+        // Each goes first in every other slice.
+        let mut turns: Vec<usize> = (0..rows.len()).collect();
+        if slice % 2 == 1 {
+            turns.reverse();
+        }
+        for index in turns {
+            let (row, m) = (rows[index], &mut out[index]);
+            let slice = drive(&limiter, &reference, row, &keys, None, span / SLICES).await;
+            m.decisions += slice.decisions;
+            m.allowed += slice.allowed;
+            m.errors += slice.errors;
+            m.elapsed += slice.elapsed;
+            m.latency.add(slice.latency).unwrap();
+        }
+    }
+    for (row, m) in rows.iter().zip(&mut out) {
+        if row.engine != Engine::Reference {
+            m.errors += limiter.counters().errors - errors_before;
+            m.cache = limiter.counters().cache_answers - cache_before;
+        }
+    }
+    Ok(out)
 }
 
 /// Runs `row.in_flight` tasks over `keys` (in turn when `passes` is given, for
@@ -185,7 +274,7 @@ async fn drive(
             let (mut decisions, mut allowed, mut errors) = (0u64, 0u64, 0u64);
             let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ (task as u64 + 1);
             let mut conn = reference.1.clone();
-            let (capacity, rate) = quota(row.denying);
+            let (capacity, rate) = quota(row.quota);
             let mut i = task;
             loop {
                 let key = match passes {
@@ -236,14 +325,7 @@ async fn drive(
             (latency, decisions, allowed, errors)
         }));
     }
-    let mut m = Measured {
-        decisions: 0,
-        allowed: 0,
-        errors: 0,
-        cache: 0,
-        elapsed: Duration::ZERO,
-        latency: Histogram::new_with_bounds(1, 60_000_000_000, 3).unwrap(),
-    };
+    let mut m = Measured::default();
     for task in tasks {
         let (latency, decisions, allowed, errors) = task.await.unwrap();
         m.latency.add(latency).unwrap();

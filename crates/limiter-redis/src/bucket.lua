@@ -33,6 +33,9 @@
 --   the lifetime in ns, behind + ceil(room / F), taken only for a behind of
 --   bs < 4*10^6 s                                    < 8.01e15; then / 10^6
 --   seconds*10^9 is never formed: times stay (s, n)
+--   a lifetime in ms (below 2^53) is written with format('%d'), which
+--   converts through a 64-bit integer: exact, and cheaper than Redis's own
+--   conversion of a Lua number
 --
 -- ### The general path ("S" or "E"), for every other configuration
 --
@@ -68,15 +71,38 @@
 -- 48 bytes). A value of the other size (written under another capacity or
 -- rate) reads as no key.
 --
+-- ## Denials
+--
+-- With the server's time, a request that is not allowed (denied or over
+-- capacity) and leaves the bucket short of a whole token writes nothing, as
+-- limiter-core's `Params::decide` (the proof is its `Params::keep_refill`):
+-- every request at or before its time t is denied either way, with the same
+-- remaining and wait; every later one refills the old state to the same
+-- units, min(FULL, a + b + c) = min(FULL, min(FULL, a + b) + c); and the
+-- bucket is not full, so its key's expiry (when it is full again, the same
+-- time from either state) cannot tell either. With explicit times every
+-- request with a cost writes, which renews the fixed lifetime.
+--
+-- ## Runs
+--
+-- On the fast path, consecutive requests for one key (a run) read the key
+-- once and write it once, after the run's last request, with the bucket as
+-- the run's last request of cost at least 1 left it: the same value, and
+-- the same expiry, as writing after each request, since nothing else runs
+-- between them. A request of cost 0 changes nothing, and a run of requests
+-- that only leave the bucket short of a token (see "Denials") writes
+-- nothing.
+--
 -- ## Result
 --
+-- A call with one key returns its string; with several, a table of them.
 -- Per request, 7 packed doubles: the outcome (0 allowed, 1 denied, 2 over
 -- capacity), the request's time (s, n), the bucket's time t (s, n) and its
 -- units after the decision as two parts: the fast path gives T and 0, the
 -- general one T1 + T2*B and T3 + T4*B (each below 2^48). The client turns
 -- these into limiter-core's Decision in u128 arithmetic.
 
-local floor = math.floor
+local floor, format = math.floor, string.format
 local pack, unpack = struct.pack, struct.unpack
 local mode = ARGV[1]
 local server = mode == 's' or mode == 'S'
@@ -91,18 +117,29 @@ local out = {}
 
 if mode == 's' or mode == 'e' then
   local lifetime, C, U, F, FULL, EMAX = unpack('<dddddd', ARGV[2])
-  for i = 1, #KEYS do
+  local n = #KEYS
+  -- The bucket of the current run of requests for one key, as last decided
+  -- (read once per run, written once at its end; see "Runs").
+  local cur, c_s, c_n, c_T, dirty
+  for i = 1, n do
     local key = KEYS[i]
     local now_s, now_n, cost = unpack('<ddd', ARGV[i + 2])
     if server then
       now_s, now_n = snow_s, snow_n
     end
 
-    local last_s, last_n, T
-    local raw = redis.call('GET', key)
-    if raw and #raw == 24 then
-      last_s, last_n, T = unpack('<ddd', raw)
-    else
+    if key ~= cur then
+      cur, dirty = key, false
+      local raw = redis.call('GET', key)
+      if raw and #raw == 24 then
+        c_s, c_n, c_T = unpack('<ddd', raw)
+      else
+        c_s = nil
+      end
+    end
+    local last_s, last_n, T = c_s, c_n, c_T
+    if not last_s then
+      -- No bucket: a full one from this request's time.
       last_s, last_n, T = now_s, now_n, FULL
     end
 
@@ -135,16 +172,24 @@ if mode == 's' or mode == 'e' then
       else
         code = 1
       end
-      local value = pack('<ddd', t_s, t_n, T)
+      c_s, c_n, c_T = t_s, t_n, T
+      -- Not allowed and short of a token: no write (see "Denials").
+      if lifetime > 0 or code == 0 or T >= U then
+        dirty = true
+      end
+    end
+
+    if dirty and (i == n or KEYS[i + 1] ~= key) then
+      local value = pack('<ddd', c_s, c_n, c_T)
       if lifetime > 0 then
-        redis.call('SET', key, value, 'PX', lifetime)
+        redis.call('SET', key, value, 'PX', format('%d', lifetime))
       else
-        local room = FULL - T
-        local bs = t_s - snow_s
+        local room = FULL - c_T
+        local bs = c_s - snow_s
         if bs >= 4000000 then
           -- The bucket's time is weeks ahead of the server's: no expiry.
           redis.call('SET', key, value)
-        elseif room == 0 and bs == 0 and t_n == snow_n then
+        elseif room == 0 and bs == 0 and c_n == snow_n then
           -- Full now, and never again before now: the same as no key.
           redis.call('DEL', key)
         else
@@ -152,17 +197,20 @@ if mode == 's' or mode == 'e' then
           if q * F < room then
             q = q + 1
           end
-          local y = bs * 1000000000 + (t_n - snow_n) + q
+          local y = bs * 1000000000 + (c_n - snow_n) + q
           local ms = floor(y / 1000000)
           if ms * 1000000 < y then
             ms = ms + 1
           end
-          redis.call('SET', key, value, 'PX', ms)
+          redis.call('SET', key, value, 'PX', format('%d', ms))
         end
       end
     end
 
     out[i] = pack('<ddddddd', code, now_s, now_n, t_s, t_n, T, 0)
+  end
+  if n == 1 then
+    return out[1]
   end
   return out
 end
@@ -417,6 +465,8 @@ for i = 1, #KEYS do
     local value = pack('<dddddd', t_s, t_n, T[1] or 0, T[2] or 0, T[3] or 0, T[4] or 0)
     if lifetime > 0 then
       redis.call('SET', key, value, 'PX', lifetime)
+    elseif code ~= 0 and cmp(T, U) < 0 then
+      -- Not allowed, and short of a token: no write (see "Denials").
     else
       -- Y / F ns from the server's now until the bucket is full again.
       local behind = sub(time(t_s, t_n), time(snow_s, snow_n))
@@ -440,5 +490,8 @@ for i = 1, #KEYS do
 
   out[i] = pack('<ddddddd', code, now_s, now_n, t_s, t_n,
     (T[1] or 0) + (T[2] or 0) * B, (T[3] or 0) + (T[4] or 0) * B)
+end
+if #KEYS == 1 then
+  return out[1]
 end
 return out

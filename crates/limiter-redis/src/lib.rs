@@ -70,19 +70,35 @@
 //! multiplexed [`redis::aio::ConnectionManager`], which reconnects by itself,
 //! and the script is reloaded on `NOSCRIPT` after a restart.
 //!
+//! # Concurrent requests
+//!
+//! Single requests for one key that come while a script call for it is in
+//! flight wait for it, then go together as one batch in the next call: one
+//! round trip, one script run, and on the usual path one read and at most
+//! one write of the key for the whole batch, decided request by request in
+//! the order they came. On a single Redis (not a Cluster, as `INFO cluster`
+//! tells at connection) requests for any keys share calls in the same way,
+//! in two flights by key ([`Builder::batch_across_keys`]). Requests in flight together have no order of their
+//! own, so this changes no decision's exactness; each keeps its own
+//! deadline. A request that is not allowed and leaves its bucket short of a
+//! token writes nothing (limiter-core's own rule, and the same decisions).
+//!
 //! # The deny cache
 //!
 //! [`Builder::deny_cache`] answers requests for keys known to be short of a
 //! whole token without a round trip; see there for when it is exact.
 
+mod builder;
 mod cache;
 mod error;
+mod flight;
 mod limiter;
+mod outcome;
 mod params;
 mod policy;
 
+pub use crate::builder::{BuildError, Builder};
 pub use crate::error::{ConfigError, Error};
-pub use crate::limiter::{
-    BuildError, Builder, Counters, Key, Outcome, RedisRateLimiter, Request, Source,
-};
+pub use crate::limiter::RedisRateLimiter;
+pub use crate::outcome::{Counters, Key, Outcome, Request, Source};
 pub use crate::policy::FailurePolicy;

@@ -149,8 +149,15 @@ pub(crate) fn pack(values: &[u64]) -> Vec<u8> {
 /// One request's arguments: its time as whole seconds and nanoseconds, and
 /// its cost (cut to `capacity + 1`, all the script needs to know of a cost
 /// above the capacity).
-pub(crate) fn request_arg(nanos: u64, cost: u64, capacity: u64) -> Vec<u8> {
-    pack(&[nanos / NANOS_PER_SEC, nanos % NANOS_PER_SEC, cost.min(capacity + 1)])
+pub(crate) fn request_arg(nanos: u64, cost: u64, capacity: u64) -> [u8; 24] {
+    let mut out = [0; 24];
+    let fields = [nanos / NANOS_PER_SEC, nanos % NANOS_PER_SEC, cost.min(capacity + 1)];
+    for (bytes, value) in out.chunks_exact_mut(8).zip(fields) {
+        // Seconds below 2^35, nanoseconds below 10^9, a cost of at most
+        // 10^9 + 1: every one exact as a double.
+        bytes.copy_from_slice(&(value as f64).to_le_bytes());
+    }
+    out
 }
 
 /// One request's answer from the script.

@@ -256,3 +256,141 @@ async fn expiry_is_the_exact_time_to_full_for_divisors_of_every_size() {
         assert!(pttl + 2000 >= to_full_ms, "{rate}: PTTL {pttl} ms, full in {to_full_ms} ms");
     }
 }
+
+#[tokio::test]
+async fn server_time_denials_short_of_a_token_write_nothing() {
+    let Some(server) = Server::start("server_time_denials_short_of_a_token") else {
+        return;
+    };
+    let mut conn = crate::server::conn(&server).await;
+    let limiter = crate::limiter(&server.url(), "short", 2, "1/h").await;
+    for remaining in [1, 0] {
+        assert_eq!(limiter.check("k").await.decision, Decision::Allowed { remaining });
+    }
+    let stored: Vec<u8> = conn.get("short:{k}").await.unwrap();
+    let pttl: i64 = conn.pttl("short:{k}").await.unwrap();
+    let hour = Duration::from_secs(3600);
+    let mut waits = Vec::new();
+    for cost in [1, 2, 3, 1, 0] {
+        let outcome = limiter.check_n("k", cost).await;
+        match (cost, outcome.decision) {
+            (0, Decision::Allowed { remaining: 0 }) => {}
+            (3, Decision::OverCapacity { cost: 3, capacity: 2 }) => {}
+            (_, Decision::Denied { remaining: 0, retry_after }) => {
+                // A whole token (or two) an hour, less the little refilled.
+                let full = hour * cost as u32;
+                assert!(retry_after <= full && retry_after > full - hour / 60, "{retry_after:?}");
+                if cost == 1 {
+                    waits.push(retry_after);
+                }
+            }
+            _ => panic!("cost {cost}: {outcome:?}"),
+        }
+    }
+    assert!(waits[1] <= waits[0], "time passed between the two: {waits:?}");
+    // A batch of such denials, one script call: nothing written either.
+    let batch: Vec<_> =
+        (0..5).map(|_| limiter_redis::Request { key: Key::from("k"), cost: 1, at: None }).collect();
+    let outcomes = limiter.check_batch(&batch).await;
+    assert!(outcomes.iter().all(|o| o.source == Source::Redis && !o.decision.is_allowed()));
+    let after: Vec<u8> = conn.get("short:{k}").await.unwrap();
+    assert_eq!(after, stored, "the bucket as the last allowed request left it");
+    let pttl_after: i64 = conn.pttl("short:{k}").await.unwrap();
+    assert!(pttl_after > 0 && pttl_after <= pttl, "{pttl_after} ms after {pttl} ms");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_for_one_key_share_calls_and_stay_exact() {
+    let Some(server) = Server::start("concurrent_requests_share_calls") else {
+        return;
+    };
+    let mut conn = crate::server::conn(&server).await;
+    let capacity = 1000;
+    let limiter = Arc::new(crate::limiter(&server.url(), "share", capacity, "1/h").await);
+    // More tasks than one batch takes (256): queues longer than a batch.
+    let tasks: Vec<_> = (0..300)
+        .map(|_| {
+            let limiter = Arc::clone(&limiter);
+            tokio::spawn(async move {
+                let mut remaining = Vec::new();
+                for _ in 0..10 {
+                    let outcome = limiter.check("hot").await;
+                    assert_eq!(outcome.source, Source::Redis);
+                    if let Decision::Allowed { remaining: left } = outcome.decision {
+                        remaining.push(left);
+                    }
+                }
+                remaining
+            })
+        })
+        .collect();
+    let mut remaining = Vec::new();
+    for task in tasks {
+        remaining.extend(task.await.unwrap());
+    }
+    // 3000 requests for 1000 tokens (a second's refill is far below one):
+    // exactly the capacity allowed, each leaving a different count.
+    remaining.sort_unstable();
+    assert_eq!(remaining, (0..capacity).collect::<Vec<_>>());
+    let counters = limiter.counters();
+    assert_eq!((counters.allowed, counters.denied, counters.errors), (1000, 2000, 0));
+    // Fewer script calls than requests: queued requests went together.
+    let stats: String =
+        redis::cmd("INFO").arg("commandstats").query_async(&mut conn).await.unwrap();
+    let calls: u64 = stats
+        .lines()
+        .find_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(calls < 3000, "{calls} script calls");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_single_server_requests_for_many_keys_share_calls_and_stay_exact() {
+    let Some(server) = Server::start("requests_for_many_keys_share_calls") else {
+        return;
+    };
+    let mut conn = crate::server::conn(&server).await;
+    // A single server: shared calls across keys without being asked.
+    let limiter = Arc::new(crate::limiter(&server.url(), "many", 10, "1/h").await);
+    let tasks: Vec<_> = (0..64u64)
+        .map(|task| {
+            let limiter = Arc::clone(&limiter);
+            tokio::spawn(async move {
+                let mut allowed = Vec::new();
+                for i in 0..20 {
+                    let key = format!("k{}", (task * 7 + i) % 50);
+                    let outcome = limiter.check(key.as_str()).await;
+                    assert_eq!(outcome.source, Source::Redis);
+                    if let Decision::Allowed { remaining } = outcome.decision {
+                        allowed.push((key, remaining));
+                    }
+                }
+                allowed
+            })
+        })
+        .collect();
+    let mut allowed = Vec::new();
+    for task in tasks {
+        allowed.extend(task.await.unwrap());
+    }
+    // 1280 requests over 50 keys of 10 tokens: each key allows exactly 10,
+    // leaving 9 down to 0.
+    allowed.sort_unstable();
+    let expected: Vec<(String, u64)> = (0..50)
+        .flat_map(|k| (0..10).map(move |left| (format!("k{k}"), left)))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(allowed, expected);
+    let stats: String =
+        redis::cmd("INFO").arg("commandstats").query_async(&mut conn).await.unwrap();
+    let calls: u64 = stats
+        .lines()
+        .find_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(calls < 640, "{calls} script calls for 1280 requests over 50 keys");
+}
