@@ -1,29 +1,17 @@
 //! `cargo xtask bench-redis`: limiter-redis against a reference float GCRA
 //! script on a local `redis-server` of its own.
 //!
-//! Starts `redis-server` on a free loopback port (persistence off), runs
-//! limiter-redis's `bench` example in release mode against it, stops the
-//! server and prints the example's table; `--markdown` also writes it to the
-//! `redis` section of BENCHMARKS.md.
+//! Runs limiter-redis's `bench` example in release mode, which starts a
+//! `redis-server` of its own on a free loopback port (persistence off) and
+//! stops it, and prints the example's table; `--markdown` also writes it to
+//! the `redis` section of BENCHMARKS.md.
 
 use std::error::Error;
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use crate::markdown;
 
 const USAGE: &str = "usage: cargo xtask bench-redis [--secs S] [--markdown]";
-
-/// A `redis-server` child, killed when dropped.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 pub(crate) fn run(args: &[String]) -> Result<(), Box<dyn Error>> {
     let (args, write) = markdown::take_flag(args);
@@ -42,22 +30,6 @@ pub(crate) fn run(args: &[String]) -> Result<(), Box<dyn Error>> {
     let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
     crate::cargo(&["build", "--release", "--quiet", "-p", "limiter-redis", "--example", "bench"])?;
 
-    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?.local_addr()?.port();
-    let server = Server(
-        Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()?,
-    );
-    let started = Instant::now();
-    while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
-        if started.elapsed() > Duration::from_secs(20) {
-            return Err("redis-server did not start".into());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let url = format!("redis://127.0.0.1:{port}/");
     let mut bench = crate::cargo_command(&[
         "run",
         "--release",
@@ -67,13 +39,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), Box<dyn Error>> {
         "--example",
         "bench",
         "--",
-        &url,
         "--secs",
         &secs,
     ]);
     bench.stderr(Stdio::inherit());
     let output = bench.output()?;
-    drop(server);
     if !output.status.success() {
         return Err(format!("the bench failed: {}", output.status).into());
     }

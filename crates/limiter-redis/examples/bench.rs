@@ -1,9 +1,11 @@
 //! The load generator of `cargo xtask bench-redis`: limiter-redis against a
 //! reference float GCRA script (like go-redis/redis_rate's) on one Redis.
 //!
-//! Usage: `bench URL [--secs S]`. Prints a Markdown table and the bytes per
-//! key; the xtask starts a `redis-server` of its own and writes the table
-//! into BENCHMARKS.md. It flushes the database it is given between rows.
+//! Usage: `bench [URL] [--secs S] [--row TEXT]`. Without a URL it starts a
+//! `redis-server` of its own on a free loopback port (persistence off), as
+//! the tests do, and stops it at the end. Prints a Markdown table and the
+//! bytes per key; the xtask writes the table into BENCHMARKS.md. It flushes
+//! the database it is given between rows.
 //! The two engines of a row take turns in slices of an eighth of its time,
 //! so that they see the same load.
 
@@ -13,6 +15,7 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use limiter_core::Rate;
 use limiter_redis::{FailurePolicy, RedisRateLimiter, Source};
+use limiter_testkit::RedisServer;
 use redis::Script;
 use redis::aio::ConnectionManager;
 
@@ -72,7 +75,15 @@ struct Measured {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let url = args.first().ok_or("usage: bench URL [--secs S]")?.clone();
+    // A server of the bench's own unless a URL is given; stopped when dropped.
+    let (url, _server) = match args.first().filter(|a| !a.starts_with("--")) {
+        Some(url) => (url.clone(), None),
+        None => {
+            let server = RedisServer::start("bench-redis")
+                .ok_or("redis-server is not installed (apt-get install -y redis-server)")?;
+            (server.url(), Some(server))
+        }
+    };
     let secs: f64 = match args.iter().position(|a| a == "--secs") {
         Some(i) => args.get(i + 1).ok_or("--secs needs a number")?.parse()?,
         None => 2.0,
