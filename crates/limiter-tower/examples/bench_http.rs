@@ -220,12 +220,89 @@ fn load(
     })
 }
 
+/// Drives `requests` requests through `server`'s router in this thread,
+/// without a network, as the server's own per-request work: for counting
+/// instructions (`valgrind --tool=callgrind --toggle-collect='*measured*'`).
+fn in_process(spec: &str, requests: u64) -> Result<(), Box<dyn Error>> {
+    let mut parts = spec.split(',');
+    let mut next = || parts.next().ok_or("--in-process SERVER,QUOTA,KEYS");
+    let server = match next()? {
+        "bare" => Server::Bare,
+        "tower" => Server::Tower,
+        "tower-no-headers" => Server::TowerNoHeaders,
+        "governor" => Server::Governor,
+        other => return Err(format!("unknown server {other:?}").into()),
+    };
+    let quota = match next()? {
+        "allow-all" => ALLOW_ALL,
+        "seed" => SEED,
+        other => return Err(format!("unknown quota {other:?}").into()),
+    };
+    let keys: u32 = next()?.parse()?;
+    let clients = clients(keys)?;
+    let router = app(server, quota)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // Every key once before counting, as the load's warm-up does.
+    runtime.block_on(drive(&router, &clients, u64::from(keys)))?;
+    let limited = measured(&runtime, &router, &clients, requests)?;
+    eprintln!("{requests} requests, {limited} limited");
+    Ok(())
+}
+
+/// The requests counted: `--toggle-collect='*measured*'`.
+#[inline(never)]
+fn measured(
+    runtime: &tokio::runtime::Runtime,
+    router: &Router,
+    clients: &[HeaderValue],
+    requests: u64,
+) -> Result<u64, Box<dyn Error>> {
+    runtime.block_on(drive(router, clients, requests))
+}
+
+#[inline(never)]
+async fn drive(
+    router: &Router,
+    clients: &[HeaderValue],
+    requests: u64,
+) -> Result<u64, Box<dyn Error>> {
+    use tower::ServiceExt;
+    let peer = axum::extract::ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000)));
+    let mut limited = 0;
+    for i in 0..requests {
+        let mut req = Request::get("/")
+            .header("host", "bench")
+            .header("x-forwarded-for", clients[i as usize % clients.len()].clone())
+            .body(axum::body::Body::empty())?;
+        req.extensions_mut().insert(peer);
+        let response = router.clone().oneshot(req).await?;
+        limited += u64::from(response.status() == StatusCode::TOO_MANY_REQUESTS);
+        response.into_body().collect().await?;
+    }
+    Ok(limited)
+}
+
+/// The clients' addresses, in 198.18.0.0/15 (set aside for benchmarks).
+fn clients(keys: u32) -> Result<Vec<HeaderValue>, Box<dyn Error>> {
+    let base = u32::from(Ipv4Addr::new(198, 18, 0, 0));
+    Ok((0..keys)
+        .map(|i| HeaderValue::from_str(&IpAddr::from(Ipv4Addr::from(base + i)).to_string()))
+        .collect::<Result<_, _>>()?)
+}
+
 fn main() -> Result<(), Box<dyn Error>> {
     let (mut duration, mut rounds, mut connections) = (Duration::from_secs(2), 3, 32);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let value = args.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
+            "--in-process" => {
+                let requests = match args.next() {
+                    Some(n) => n.parse()?,
+                    None => 100_000,
+                };
+                return in_process(&value, requests);
+            }
             "--duration" => duration = Duration::from_secs_f64(value.parse()?),
             "--rounds" => rounds = value.parse::<usize>()?.max(1),
             "--connections" => connections = value.parse::<usize>()?.max(1),

@@ -66,8 +66,9 @@ pub(crate) struct Quota {
 #[derive(Debug, Clone)]
 pub(crate) struct QuotaHeaders {
     mode: HeaderMode,
-    /// The policy name as a Structured Field string, quotes included.
-    name: String,
+    /// `RateLimit`'s value up to the remaining tokens: the policy name as a
+    /// Structured Field string, quotes included, then `;r=`.
+    prefix: String,
     policy: HeaderValue,
     limit: HeaderValue,
 }
@@ -82,7 +83,7 @@ impl QuotaHeaders {
         let policy = format!("{name};q={capacity};w={window}");
         QuotaHeaders {
             mode,
-            name,
+            prefix: format!("{name};r="),
             policy: HeaderValue::try_from(policy).expect("a printable ASCII field value"),
             limit: HeaderValue::from(capacity),
         }
@@ -98,10 +99,7 @@ impl QuotaHeaders {
         if matches!(self.mode, HeaderMode::Draft | HeaderMode::Both) {
             headers.append(RATELIMIT_POLICY.clone(), self.policy.clone());
             if let Some(remaining) = quota.remaining {
-                let value = format!("{};r={remaining};t={}", self.name, quota.reset);
-                if let Ok(value) = HeaderValue::try_from(value) {
-                    headers.append(RATELIMIT.clone(), value);
-                }
+                headers.append(RATELIMIT.clone(), self.ratelimit(remaining, quota.reset));
             }
         }
         if matches!(self.mode, HeaderMode::Legacy | HeaderMode::Both) {
@@ -115,6 +113,69 @@ impl QuotaHeaders {
                 headers.insert(X_RESET.clone(), HeaderValue::from(quota.reset));
             }
         }
+    }
+
+    /// `RateLimit`'s value, `"name";r=7;t=1`, written on the stack: the
+    /// value's own bytes are its one allocation.
+    fn ratelimit(&self, remaining: u64, reset: u64) -> HeaderValue {
+        let mut line = Line::new();
+        line.push(self.prefix.as_bytes());
+        line.push_u64(remaining);
+        line.push(b";t=");
+        line.push_u64(reset);
+        match line.as_bytes() {
+            Some(bytes) => HeaderValue::from_bytes(bytes),
+            // A policy name too long for the buffer.
+            None => HeaderValue::try_from(format!("{}{remaining};t={reset}", self.prefix)),
+        }
+        .expect("a printable ASCII field value")
+    }
+}
+
+/// A short line of text on the stack, for header values made per request.
+pub(crate) struct Line {
+    buf: [u8; Line::CAPACITY],
+    len: usize,
+    /// Something did not fit.
+    overflow: bool,
+}
+
+impl Line {
+    const CAPACITY: usize = 96;
+
+    pub(crate) fn new() -> Line {
+        Line { buf: [0; Line::CAPACITY], len: 0, overflow: false }
+    }
+
+    /// Appends `bytes`, if they fit.
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        match self.buf.get_mut(self.len..self.len + bytes.len()) {
+            Some(room) => {
+                room.copy_from_slice(bytes);
+                self.len += bytes.len();
+            }
+            None => self.overflow = true,
+        }
+    }
+
+    /// Appends `n` in decimal, if it fits.
+    pub(crate) fn push_u64(&mut self, mut n: u64) {
+        let mut digits = [0; 20];
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(&digits[at..]);
+    }
+
+    /// The line, unless something did not fit.
+    pub(crate) fn as_bytes(&self) -> Option<&[u8]> {
+        (!self.overflow).then(|| &self.buf[..self.len])
     }
 }
 
@@ -191,6 +252,21 @@ mod tests {
         assert_eq!(map.get("x-ratelimit-limit").unwrap(), "10");
         outer.write(&mut map, Quota { remaining: Some(2), reset: 1 });
         assert_eq!(map.get("x-ratelimit-limit").unwrap(), "1000");
+    }
+
+    #[test]
+    fn long_names_and_large_numbers() {
+        let name = "n".repeat(200);
+        let headers = QuotaHeaders::new(HeaderMode::Draft, &name, 10, "5".parse().unwrap());
+        let mut map = HeaderMap::new();
+        headers.write(&mut map, Quota { remaining: Some(u64::MAX), reset: 0 });
+        let want = format!("\"{name}\";r={};t=0", u64::MAX);
+        assert_eq!(map.get("ratelimit").unwrap(), want.as_str());
+        let mut line = Line::new();
+        line.push_u64(0);
+        line.push(b"/");
+        line.push_u64(1_000_000_007);
+        assert_eq!(line.as_bytes(), Some(&b"0/1000000007"[..]));
     }
 
     #[test]

@@ -3,8 +3,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use http::HeaderMap;
 use http::header::FORWARDED;
+use http::{HeaderMap, HeaderName};
+use limiter_core::parse_ip;
 
 use crate::cidr::CidrList;
 
@@ -42,9 +43,10 @@ pub(crate) fn client_ip(
     if trusted.is_empty() || !trusted.contains(peer) {
         return peer;
     }
-    let (name, parse): (_, fn(&str) -> Option<IpAddr>) = match header {
-        ProxyHeader::XForwardedFor => ("x-forwarded-for", parse_xff),
-        ProxyHeader::Forwarded => (FORWARDED.as_str(), parse_forwarded),
+    // Names, not strings: a string would be parsed into a name per request.
+    let (name, parse): (&HeaderName, fn(&str) -> Option<IpAddr>) = match header {
+        ProxyHeader::XForwardedFor => (&X_FORWARDED_FOR, parse_xff),
+        ProxyHeader::Forwarded => (&FORWARDED, parse_forwarded),
     };
     let mut last_good = peer;
     for line in headers.get_all(name).iter().rev() {
@@ -60,6 +62,8 @@ pub(crate) fn client_ip(
     }
     last_good
 }
+
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// An `X-Forwarded-For` entry: an address, optionally with a port.
 fn parse_xff(entry: &str) -> Option<IpAddr> {
@@ -82,13 +86,18 @@ fn parse_forwarded(element: &str) -> Option<IpAddr> {
 /// `192.0.2.1`, `192.0.2.1:80`, `2001:db8::1`, `[2001:db8::1]` or
 /// `[2001:db8::1]:80`.
 fn parse_node(node: &str) -> Option<IpAddr> {
-    if let Ok(ip) = node.parse::<IpAddr>() {
-        return Some(ip);
-    }
     if let Some(v6) = node.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')) {
         return v6.parse::<std::net::Ipv6Addr>().ok().map(IpAddr::V6);
     }
-    node.parse::<SocketAddr>().ok().map(|addr| addr.ip())
+    // No colon is IPv4 and two or more IPv6, read by the core's parser (as
+    // std's, but faster); one is IPv4 with a port, or `[IPv6]:port` with two
+    // or more, read as socket addresses. (The core's parser allocates its
+    // error, so it is kept from the port forms.)
+    match node.bytes().filter(|&b| b == b':').count() {
+        1 => node.parse::<SocketAddr>().ok().map(|addr| addr.ip()),
+        _ if node.starts_with('[') => node.parse::<SocketAddr>().ok().map(|addr| addr.ip()),
+        _ => parse_ip(node).ok(),
+    }
 }
 
 #[cfg(test)]
@@ -108,6 +117,12 @@ mod tests {
             ("", None),
             ("[192.0.2.1]", None),
             ("192.0.2.256", None),
+            ("192.0.2.1:", None),
+            ("::ffff:192.0.2.1", Some("::ffff:192.0.2.1")),
+            ("[::ffff:192.0.2.1]:80", Some("::ffff:192.0.2.1")),
+            ("[2001:db8::1]:", None),
+            ("2001:db8::1:443", Some("2001:db8::1:443")),
+            ("01.2.3.4", None),
         ];
         for (node, want) in cases {
             assert_eq!(parse_node(node), want.map(|ip| ip.parse().unwrap()), "{node:?}");
