@@ -132,6 +132,13 @@ impl QuotaHeaders {
     }
 }
 
+/// `00` to `99`.
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
 /// A short line of text on the stack, for header values made per request.
 pub(crate) struct Line {
     buf: [u8; Line::CAPACITY],
@@ -158,17 +165,23 @@ impl Line {
         }
     }
 
-    /// Appends `n` in decimal, if it fits.
+    /// Appends `n` in decimal, if it fits: two digits a step.
     pub(crate) fn push_u64(&mut self, mut n: u64) {
         let mut digits = [0; 20];
         let mut at = digits.len();
-        loop {
+        while n >= 100 {
+            let pair = (n % 100) as usize * 2;
+            n /= 100;
+            at -= 2;
+            digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+        }
+        if n >= 10 {
+            let pair = n as usize * 2;
+            at -= 2;
+            digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+        } else {
             at -= 1;
-            digits[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
+            digits[at] = b'0' + n as u8;
         }
         self.push(&digits[at..]);
     }
@@ -262,11 +275,12 @@ mod tests {
         headers.write(&mut map, Quota { remaining: Some(u64::MAX), reset: 0 });
         let want = format!("\"{name}\";r={};t=0", u64::MAX);
         assert_eq!(map.get("ratelimit").unwrap(), want.as_str());
-        let mut line = Line::new();
-        line.push_u64(0);
-        line.push(b"/");
-        line.push_u64(1_000_000_007);
-        assert_eq!(line.as_bytes(), Some(&b"0/1000000007"[..]));
+        for n in (0..1000).chain([u64::MAX, 1_000_000_007, 99_999, 100_000]) {
+            let mut line = Line::new();
+            line.push_u64(n);
+            line.push(b"/");
+            assert_eq!(line.as_bytes(), Some(format!("{n}/").as_bytes()));
+        }
     }
 
     #[test]
