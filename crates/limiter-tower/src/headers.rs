@@ -71,6 +71,42 @@ pub(crate) struct QuotaHeaders {
     prefix: String,
     policy: HeaderValue,
     limit: HeaderValue,
+    capacity: u64,
+    /// RateLimit's values made in advance (see [`Made`]).
+    made: Vec<HeaderValue>,
+}
+
+/// Which `RateLimit` values a layer makes when it is built, to clone rather
+/// than write on each request: those of a bucket nearly empty (the first
+/// `ENDS` counts of tokens left) or nearly full (the last `ENDS`, to the
+/// capacity), with the next token at most `WAITS - 1` seconds away. A
+/// client within its limit leaves its bucket nearly full, a client over it
+/// leaves it empty: most requests, whatever the quota.
+struct Made;
+
+impl Made {
+    const ENDS: u64 = 16;
+    const WAITS: u64 = 4;
+
+    /// The index of `(remaining, reset)` among the values made for a bucket
+    /// of `capacity`, if it is one of them: remaining tokens `0..ENDS` first,
+    /// then `capacity - ENDS + 1 ..= capacity`, each with every wait.
+    fn index(capacity: u64, remaining: u64, reset: u64) -> Option<usize> {
+        if reset >= Made::WAITS {
+            return None;
+        }
+        let row = if remaining < Made::ENDS {
+            remaining
+        } else {
+            let from_top = capacity.checked_sub(remaining)?;
+            // Rows past the low ones, and not the same counts again.
+            if from_top >= Made::ENDS || remaining < 2 * Made::ENDS {
+                return None;
+            }
+            Made::ENDS + from_top
+        };
+        usize::try_from(row * Made::WAITS + reset).ok()
+    }
 }
 
 impl QuotaHeaders {
@@ -81,12 +117,25 @@ impl QuotaHeaders {
             .div_ceil(u128::from(rate.numer()))
             .max(1);
         let policy = format!("{name};q={capacity};w={window}");
-        QuotaHeaders {
+        let mut headers = QuotaHeaders {
             mode,
             prefix: format!("{name};r="),
             policy: HeaderValue::try_from(policy).expect("a printable ASCII field value"),
             limit: HeaderValue::from(capacity),
+            capacity,
+            made: Vec::new(),
+        };
+        if matches!(mode, HeaderMode::Draft | HeaderMode::Both) {
+            let high = (capacity + 1).saturating_sub(Made::ENDS).max(2 * Made::ENDS)..=capacity;
+            for remaining in (0..Made::ENDS.min(capacity + 1)).chain(high.rev()) {
+                for reset in 0..Made::WAITS {
+                    let index = Made::index(capacity, remaining, reset);
+                    debug_assert_eq!(index, Some(headers.made.len()));
+                    headers.made.push(headers.write_ratelimit(remaining, reset));
+                }
+            }
         }
+        headers
     }
 
     pub(crate) fn mode(&self) -> HeaderMode {
@@ -115,9 +164,19 @@ impl QuotaHeaders {
         }
     }
 
-    /// `RateLimit`'s value, `"name";r=7;t=1`, written on the stack: the
-    /// value's own bytes are its one allocation.
+    /// `RateLimit`'s value, `"name";r=7;t=1`: a clone of one made in
+    /// advance, or written now.
+    #[inline]
     fn ratelimit(&self, remaining: u64, reset: u64) -> HeaderValue {
+        match Made::index(self.capacity, remaining, reset).and_then(|i| self.made.get(i)) {
+            Some(value) => value.clone(),
+            None => self.write_ratelimit(remaining, reset),
+        }
+    }
+
+    /// `RateLimit`'s value written on the stack: the value's own bytes are
+    /// its one allocation.
+    fn write_ratelimit(&self, remaining: u64, reset: u64) -> HeaderValue {
         let mut line = Line::new();
         line.push(self.prefix.as_bytes());
         line.push_u64(remaining);
@@ -265,6 +324,27 @@ mod tests {
         assert_eq!(map.get("x-ratelimit-limit").unwrap(), "10");
         outer.write(&mut map, Quota { remaining: Some(2), reset: 1 });
         assert_eq!(map.get("x-ratelimit-limit").unwrap(), "1000");
+    }
+
+    #[test]
+    fn values_made_in_advance_are_the_values() {
+        for capacity in [1, 2, 10, 15, 16, 17, 31, 32, 33, 47, 48, 100, 1_000_000_000] {
+            let headers = QuotaHeaders::new(HeaderMode::Draft, "p", capacity, "5".parse().unwrap());
+            let mut made = 0;
+            let low = 0..40.min(capacity + 1);
+            for remaining in low.chain(capacity.saturating_sub(40)..=capacity) {
+                for reset in 0..6 {
+                    let want = format!("\"p\";r={remaining};t={reset}");
+                    assert_eq!(headers.ratelimit(remaining, reset), want.as_str(), "{capacity}");
+                    made += usize::from(Made::index(capacity, remaining, reset).is_some());
+                }
+            }
+            assert!(headers.made.len() <= 2 * 16 * 4, "{capacity}: {}", headers.made.len());
+            // Each made value is found, once (the ranges above overlap).
+            assert!(made >= headers.made.len(), "{capacity}: {made} < {}", headers.made.len());
+        }
+        let none = QuotaHeaders::new(HeaderMode::None, "p", 10, "5".parse().unwrap());
+        assert!(none.made.is_empty());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode};
@@ -49,17 +50,24 @@ fn ready<F: Future>(future: F) -> F::Output {
     }
 }
 
-/// Per-request allocations of a layer in `mode`, beyond its inner
-/// service's, for `REQUESTS` requests from one client, and the statuses it
-/// gave.
-fn layer_allocations(mode: HeaderMode, capacity: u64) -> (f64, Vec<StatusCode>) {
+/// Per-request allocations of a layer in `mode` (buckets of `capacity`
+/// tokens refilled at one a second, requests of `cost`), beyond its inner
+/// service's, for `REQUESTS` requests from one client, a second apart if
+/// `refill` (else at one time), and the statuses it gave.
+fn layer_allocations(
+    mode: HeaderMode,
+    capacity: u64,
+    cost: u64,
+    refill: bool,
+) -> (f64, Vec<StatusCode>) {
     let mut inner = tower::service_fn(ok);
     let inner_alone = per_run(|_| drop(ready(inner.call(request_with(PEER))).unwrap()));
     let requests_alone = per_run(|_| drop(request_with(PEER)));
     let clock = ManualClock::new(Nanos::from_secs(1000));
     let layer = RateLimitLayer::builder(capacity, Rate::per_second(1).unwrap())
         .headers(mode)
-        .build_with_clock(clock)
+        .cost(move |_| cost)
+        .build_with_clock(clock.clone())
         .unwrap();
     let mut service = layer.layer(tower::service_fn(ok));
     let mut requests: Vec<Request<()>> = (0..REQUESTS).map(|_| request_with(PEER)).collect();
@@ -70,6 +78,9 @@ fn layer_allocations(mode: HeaderMode, capacity: u64) -> (f64, Vec<StatusCode>) 
     let mut statuses = Vec::new();
     let mut responses = Vec::with_capacity(REQUESTS as usize);
     let allocations = per_run(|_| {
+        if refill {
+            clock.advance(Duration::from_secs(1));
+        }
         let request = requests.pop().unwrap();
         responses.push(ready(service.call(request)).unwrap());
     });
@@ -117,20 +128,23 @@ fn allocations_per_request() {
     assert_eq!(denied, 0.0, "denied check");
 
     // The layer, allowing: the decision in the request's extensions (a box
-    // there), and with the draft's headers, RateLimit's value.
+    // there), and with the draft's headers, RateLimit's value, unless it is
+    // one made in advance (a bucket nearly full or nearly empty).
     let capacity = 1_000_000;
-    let (none, statuses) = layer_allocations(HeaderMode::None, capacity);
+    let (none, statuses) = layer_allocations(HeaderMode::None, capacity, 1, false);
     assert!(statuses.iter().all(|status| *status == StatusCode::OK), "{statuses:?}");
     assert_eq!(none, 1.0, "allowed, no headers");
-    let (draft, _) = layer_allocations(HeaderMode::Draft, capacity);
-    assert_eq!(draft, 2.0, "allowed, draft headers");
+    let (draft, _) = layer_allocations(HeaderMode::Draft, capacity, 1_000, false);
+    assert_eq!(draft, 2.0, "allowed, draft headers, half full");
+    let (draft, _) = layer_allocations(HeaderMode::Draft, capacity, 1, true);
+    assert_eq!(draft, 1.0, "allowed, draft headers, nearly full");
 
     // Refusing (one token, taken before counting): the decision, and the
     // refusal's header map (its two tables); its body and Retry-After are
     // made in advance and shared.
-    let (refused, statuses) = layer_allocations(HeaderMode::None, 1);
+    let (refused, statuses) = layer_allocations(HeaderMode::None, 1, 1, false);
     assert!(statuses.iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
     assert_eq!(refused, 3.0, "refused, no headers");
-    let (refused, _) = layer_allocations(HeaderMode::Draft, 1);
-    assert_eq!(refused, 4.0, "refused, draft headers");
+    let (refused, _) = layer_allocations(HeaderMode::Draft, 1, 1, false);
+    assert_eq!(refused, 3.0, "refused, draft headers (an empty bucket's, made in advance)");
 }
