@@ -25,7 +25,8 @@ use crate::proxy::{ProxyHeader, client_ip};
 use crate::response::{Refusals, ResponseBody, text_response};
 
 /// What the layer decided for a request, in the request's extensions for the
-/// handler to read. Under stacked layers, the innermost layer's is there.
+/// handler to read: on every request the layer passes on (allowed, or any
+/// in a dry run). Under stacked layers, the innermost layer's is there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RateLimitInfo {
     /// The backend's decision (allowed, in a dry run, even when this says
@@ -265,8 +266,13 @@ fn decided<B: Backend, X: KeyExtractor, ReqB>(
         }
     };
     let Verdict { decision, next_token } = verdict;
-    let capacity = shared.backend.capacity();
-    req.extensions_mut().insert(RateLimitInfo { decision, next_token, capacity });
+    // Only for a request that goes on to the handler: a refused one is
+    // dropped here, and its box in the extensions would be wasted.
+    let mut pass = |quota| {
+        let capacity = shared.backend.capacity();
+        req.extensions_mut().insert(RateLimitInfo { decision, next_token, capacity });
+        Outcome::Pass(quota)
+    };
     let quota = (shared.headers.mode() != HeaderMode::None).then(|| Quota {
         remaining: match decision {
             Decision::Allowed { remaining } | Decision::Denied { remaining, .. } => Some(remaining),
@@ -275,7 +281,7 @@ fn decided<B: Backend, X: KeyExtractor, ReqB>(
         reset: next_token.map_or(0, ceil_secs),
     });
     if decision.is_allowed() {
-        return Outcome::Pass(quota);
+        return pass(quota);
     }
     tracing::info!(
         policy = %shared.name,
@@ -285,7 +291,7 @@ fn decided<B: Backend, X: KeyExtractor, ReqB>(
         "rate limit refused a request"
     );
     if shared.dry_run {
-        return Outcome::Pass(quota);
+        return pass(quota);
     }
     match shared.refusals.refusal(decision) {
         Some(mut response) => {
@@ -294,7 +300,7 @@ fn decided<B: Backend, X: KeyExtractor, ReqB>(
             }
             Outcome::Refuse(response)
         }
-        None => Outcome::Pass(quota),
+        None => pass(quota),
     }
 }
 

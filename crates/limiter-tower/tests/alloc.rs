@@ -139,12 +139,12 @@ fn allocations_per_request() {
     let (draft, _) = layer_allocations(HeaderMode::Draft, capacity, 1, true);
     assert_eq!(draft, 1.0, "allowed, draft headers, nearly full");
 
-    // Refusing (one token, taken before counting): the decision, and the
-    // refusal's header map (its two tables); its body and Retry-After are
-    // made in advance and shared.
+    // Refusing (one token, taken before counting): only the refusal's
+    // header map (its two tables); its body and Retry-After are made in
+    // advance and shared, and the decision does not go to a handler.
     let (refused, statuses) = layer_allocations(HeaderMode::None, 1, 1, false);
     assert!(statuses.iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS), "{statuses:?}");
-    assert_eq!(refused, 3.0, "refused, no headers");
+    assert_eq!(refused, 2.0, "refused, no headers");
     let (refused, _) = layer_allocations(HeaderMode::Draft, 1, 1, false);
-    assert_eq!(refused, 3.0, "refused, draft headers (an empty bucket's, made in advance)");
+    assert_eq!(refused, 2.0, "refused, draft headers (an empty bucket's, made in advance)");
 }
