@@ -20,6 +20,7 @@
 //! token word, for the tables whose slots they are.
 
 use crate::bucket::{Decision, Params, State};
+use crate::store::Seen;
 use crate::sync::{AtomicU64, Ordering, fence, spin_loop, yield_now};
 
 /// The lock bit in a bucket's time word.
@@ -121,6 +122,20 @@ pub(crate) enum Verdict {
     Gone,
 }
 
+/// [`decide_seen`] without keeping the state.
+#[cfg(test)]
+#[inline]
+pub(crate) fn decide<B: Cell>(
+    cell: &B,
+    params: &Params,
+    now: u64,
+    cost: u64,
+    live: bool,
+    owned: impl Fn() -> bool,
+) -> Verdict {
+    decide_seen(cell, params, now, cost, live, owned, None)
+}
+
 /// Decides a request of `cost` at `now` (at most [`MAX_TIME`]) on `cell`, and
 /// stores the bucket's new state.
 ///
@@ -131,15 +146,24 @@ pub(crate) enum Verdict {
 /// decided without writing anything shared. At an explicit time, so is a
 /// denial that leaves the bucket short of a whole token (which
 /// [`Params::decide`] does not record): the usual denial of a busy key.
+///
+/// `kept`, if given, gets the state the decision left the bucket in (or one
+/// equal to it from `now` on) whenever it returns a decision.
 #[inline]
-pub(crate) fn decide<B: Cell>(
+pub(crate) fn decide_seen<B: Cell>(
     cell: &B,
     params: &Params,
     now: u64,
     cost: u64,
     live: bool,
     owned: impl Fn() -> bool,
+    kept: Option<&Seen>,
 ) -> Verdict {
+    let keep = |state: State| {
+        if let Some(kept) = kept {
+            kept.set(Some(state));
+        }
+    };
     if !B::LOCK_FREE_READS || (!live && cost > 0) {
         // At an explicit time a request writes unless it is denied with less
         // than a token in the bucket (see [`Params::decide`]), so lock at
@@ -150,6 +174,7 @@ pub(crate) fn decide<B: Cell>(
             && let Some((seen, Tag::Live)) = cell.try_snapshot_if(|units| params.is_short(units))
             && let Some(decision) = params.decide_short(seen, now, cost)
         {
+            keep(seen);
             return Verdict::Read(decision);
         }
         let (seen, tag) = cell.lock();
@@ -160,6 +185,7 @@ pub(crate) fn decide<B: Cell>(
         let mut state = seen;
         let decision = params.decide(&mut state, now, cost);
         cell.unlock(if live && !decision.is_allowed() { seen } else { state }, Tag::Live);
+        keep(state);
         return Verdict::Locked(decision);
     }
     let mut backoff = Backoff::default();
@@ -171,6 +197,7 @@ pub(crate) fn decide<B: Cell>(
         let mut next = seen;
         let decision = params.decide(&mut next, now, cost);
         if (live && !decision.is_allowed()) || next == seen {
+            keep(next);
             return Verdict::Read(decision);
         }
         // Lock only if the time is still the one read; the tokens may have
@@ -188,6 +215,7 @@ pub(crate) fn decide<B: Cell>(
                 params.decide(&mut state, now, cost)
             };
             cell.unlock(state, Tag::Live);
+            keep(state);
             return Verdict::Locked(decision);
         }
         backoff.snooze();

@@ -14,7 +14,7 @@ use crate::cell::MAX_TIME;
 use crate::clock::{Clock, MonotonicClock, Nanos};
 use crate::rate::Rate;
 use crate::settings::Settings;
-use crate::store::{Counters, Ctx};
+use crate::store::{Counters, Ctx, Seen};
 
 /// A token-bucket rate limiter with one bucket per key of the [`Keyspace`]
 /// `S`, reading time from the clock `C`.
@@ -100,6 +100,61 @@ impl<S: Keyspace, C: Clock> Limiter<S, C> {
     #[inline]
     pub fn check_n(&self, key: S::Key<'_>, cost: u64) -> Decision {
         self.decide(key, cost, self.clock.now(), true)
+    }
+
+    /// Decides a request of `cost` tokens for `key` now, as
+    /// [`check_n`](Limiter::check_n) does, and tells how long from then
+    /// until the bucket holds one more whole token, as
+    /// [`next_token_at`](Limiter::next_token_at) would at the same time:
+    /// both from the one state the decision left the bucket in.
+    ///
+    /// This is what HTTP quota headers report (tokens left and the wait for
+    /// the next), in one lookup of the key and as free of locks as
+    /// `check_n`. The wait is rounded up to the next nanosecond, and `None`
+    /// when the bucket is full after the decision (a new key's bucket,
+    /// for a request of cost 0, or one that was full and lost nothing).
+    /// A key the limiter does not track after the decision (turned away at a
+    /// full key cap, or decided on an evicted key's trace) is looked up again
+    /// for the wait, as `next_token_at` does.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use limiter_core::{Decision, ManualClock, Rate, RateLimiter};
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::default();
+    /// let limiter = RateLimiter::with_clock(10, Rate::per_second(4)?, clock.clone())?;
+    /// let ip = "192.0.2.1".parse()?;
+    /// // A full bucket gives 3 of its 10 tokens: the next one is 250 ms away.
+    /// let (decision, next) = limiter.check_n_with_next_token(ip, 3);
+    /// assert_eq!(decision, Decision::Allowed { remaining: 7 });
+    /// assert_eq!(next, Some(Duration::from_millis(250)));
+    /// clock.advance(Duration::from_millis(100));
+    /// let (decision, next) = limiter.check_n_with_next_token(ip, 8);
+    /// assert_eq!(decision, Decision::Denied { remaining: 7, retry_after: Duration::from_millis(150) });
+    /// assert_eq!(next, Some(Duration::from_millis(150)));
+    /// assert_eq!(limiter.check_n_with_next_token(ip, 0).1, next);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn check_n_with_next_token(
+        &self,
+        key: S::Key<'_>,
+        cost: u64,
+    ) -> (Decision, Option<Duration>) {
+        let seen = Seen::new();
+        let now = clamp(self.clock.now());
+        let ctx = Ctx { seen: Some(&seen), ..self.settings.ctx(true) };
+        let decision = self.keys.decide(ctx, key, now, cost);
+        self.settings.tally.count(decision.is_allowed());
+        // Every decision on a bucket that stays keeps its state; the others
+        // are rare (a full key cap, an evicted key's trace).
+        let state = match seen.get() {
+            Some(state) => Some(state),
+            None => self.keys.bucket(key),
+        };
+        (decision, state.and_then(|state| self.settings.params.next_token(state, now)))
     }
 
     /// Decides a request of cost 1 for `key` at time `now`.

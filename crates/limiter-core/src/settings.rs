@@ -64,6 +64,6 @@ impl Settings {
     /// own clock.
     #[inline]
     pub(crate) fn ctx(&self, live: bool) -> Ctx<'_> {
-        Ctx { params: &self.params, limits: &self.limits, live }
+        Ctx { params: &self.params, limits: &self.limits, live, seen: None }
     }
 }

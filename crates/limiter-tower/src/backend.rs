@@ -54,20 +54,6 @@ pub trait Backend: Send + Sync + 'static {
     fn rate(&self) -> Rate;
 }
 
-/// The wait for the next token after `decision`: a denied request of one
-/// token waits for exactly that, and anything else asks the bucket.
-#[inline]
-fn next_token(
-    decision: Decision,
-    cost: u64,
-    peek: impl FnOnce() -> Option<Duration>,
-) -> Option<Duration> {
-    match decision {
-        Decision::Denied { retry_after, .. } if cost == 1 => Some(retry_after),
-        _ => peek(),
-    }
-}
-
 impl<C: Clock + 'static> Backend for RateLimiter<C> {
     type Key = IpAddr;
     type Error = Infallible;
@@ -75,11 +61,11 @@ impl<C: Clock + 'static> Backend for RateLimiter<C> {
 
     #[inline]
     fn check(&self, key: &IpAddr, cost: u64, want: bool) -> Self::Future {
-        let decision = self.check_n(*key, cost);
-        let next_token = if want {
-            next_token(decision, cost, || self.next_token_at(*key, self.clock().now()))
+        // The wait comes from the state the decision left, in the same lookup.
+        let (decision, next_token) = if want {
+            self.check_n_with_next_token(*key, cost)
         } else {
-            None
+            (self.check_n(*key, cost), None)
         };
         ready(Ok(Verdict { decision, next_token }))
     }
@@ -104,11 +90,10 @@ where
 
     #[inline]
     fn check(&self, key: &K, cost: u64, want: bool) -> Self::Future {
-        let decision = self.check_n(key, cost);
-        let next_token = if want {
-            next_token(decision, cost, || self.next_token_at(key, self.clock().now()))
+        let (decision, next_token) = if want {
+            self.check_n_with_next_token(key, cost)
         } else {
-            None
+            (self.check_n(key, cost), None)
         };
         ready(Ok(Verdict { decision, next_token }))
     }

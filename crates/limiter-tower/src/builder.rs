@@ -16,7 +16,7 @@ use crate::headers::{HeaderMode, QuotaHeaders};
 use crate::key::{ClientIp, KeyExtractor, MissingKey, RequestHead};
 use crate::layer::{RateLimitLayer, Shared};
 use crate::proxy::ProxyHeader;
-use crate::response::{BodyFormat, Refusals, json_string};
+use crate::response::{BodyFormat, Refusals};
 
 /// The key cap a layer's limiter has unless told otherwise.
 ///
@@ -171,11 +171,7 @@ where
             QuotaHeaders::new(self.headers, &self.name, backend.capacity(), backend.rate());
         RateLimitLayer::from_shared(Shared {
             headers,
-            refusals: Refusals {
-                status: self.status,
-                format: self.format,
-                json_name: json_string(&self.name),
-            },
+            refusals: Refusals::new(self.status, self.format, &self.name),
             extractor: self.extractor.clone(),
             missing: self.missing.clone(),
             name: self.name.clone(),

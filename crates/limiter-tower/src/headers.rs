@@ -66,10 +66,47 @@ pub(crate) struct Quota {
 #[derive(Debug, Clone)]
 pub(crate) struct QuotaHeaders {
     mode: HeaderMode,
-    /// The policy name as a Structured Field string, quotes included.
-    name: String,
+    /// `RateLimit`'s value up to the remaining tokens: the policy name as a
+    /// Structured Field string, quotes included, then `;r=`.
+    prefix: String,
     policy: HeaderValue,
     limit: HeaderValue,
+    capacity: u64,
+    /// RateLimit's values made in advance (see [`Made`]).
+    made: Vec<HeaderValue>,
+}
+
+/// Which `RateLimit` values a layer makes when it is built, to clone rather
+/// than write on each request: those of a bucket nearly empty (the first
+/// `ENDS` counts of tokens left) or nearly full (the last `ENDS`, to the
+/// capacity), with the next token at most `WAITS - 1` seconds away. A
+/// client within its limit leaves its bucket nearly full, a client over it
+/// leaves it empty: most requests, whatever the quota.
+struct Made;
+
+impl Made {
+    const ENDS: u64 = 16;
+    const WAITS: u64 = 4;
+
+    /// The index of `(remaining, reset)` among the values made for a bucket
+    /// of `capacity`, if it is one of them: remaining tokens `0..ENDS` first,
+    /// then `capacity - ENDS + 1 ..= capacity`, each with every wait.
+    fn index(capacity: u64, remaining: u64, reset: u64) -> Option<usize> {
+        if reset >= Made::WAITS {
+            return None;
+        }
+        let row = if remaining < Made::ENDS {
+            remaining
+        } else {
+            let from_top = capacity.checked_sub(remaining)?;
+            // Rows past the low ones, and not the same counts again.
+            if from_top >= Made::ENDS || remaining < 2 * Made::ENDS {
+                return None;
+            }
+            Made::ENDS + from_top
+        };
+        usize::try_from(row * Made::WAITS + reset).ok()
+    }
 }
 
 impl QuotaHeaders {
@@ -80,12 +117,25 @@ impl QuotaHeaders {
             .div_ceil(u128::from(rate.numer()))
             .max(1);
         let policy = format!("{name};q={capacity};w={window}");
-        QuotaHeaders {
+        let mut headers = QuotaHeaders {
             mode,
-            name,
+            prefix: format!("{name};r="),
             policy: HeaderValue::try_from(policy).expect("a printable ASCII field value"),
             limit: HeaderValue::from(capacity),
+            capacity,
+            made: Vec::new(),
+        };
+        if matches!(mode, HeaderMode::Draft | HeaderMode::Both) {
+            let high = (capacity + 1).saturating_sub(Made::ENDS).max(2 * Made::ENDS)..=capacity;
+            for remaining in (0..Made::ENDS.min(capacity + 1)).chain(high.rev()) {
+                for reset in 0..Made::WAITS {
+                    let index = Made::index(capacity, remaining, reset);
+                    debug_assert_eq!(index, Some(headers.made.len()));
+                    headers.made.push(headers.write_ratelimit(remaining, reset));
+                }
+            }
         }
+        headers
     }
 
     pub(crate) fn mode(&self) -> HeaderMode {
@@ -98,10 +148,7 @@ impl QuotaHeaders {
         if matches!(self.mode, HeaderMode::Draft | HeaderMode::Both) {
             headers.append(RATELIMIT_POLICY.clone(), self.policy.clone());
             if let Some(remaining) = quota.remaining {
-                let value = format!("{};r={remaining};t={}", self.name, quota.reset);
-                if let Ok(value) = HeaderValue::try_from(value) {
-                    headers.append(RATELIMIT.clone(), value);
-                }
+                headers.append(RATELIMIT.clone(), self.ratelimit(remaining, quota.reset));
             }
         }
         if matches!(self.mode, HeaderMode::Legacy | HeaderMode::Both) {
@@ -115,6 +162,92 @@ impl QuotaHeaders {
                 headers.insert(X_RESET.clone(), HeaderValue::from(quota.reset));
             }
         }
+    }
+
+    /// `RateLimit`'s value, `"name";r=7;t=1`: a clone of one made in
+    /// advance, or written now.
+    #[inline]
+    fn ratelimit(&self, remaining: u64, reset: u64) -> HeaderValue {
+        match Made::index(self.capacity, remaining, reset).and_then(|i| self.made.get(i)) {
+            Some(value) => value.clone(),
+            None => self.write_ratelimit(remaining, reset),
+        }
+    }
+
+    /// `RateLimit`'s value written on the stack: the value's own bytes are
+    /// its one allocation.
+    fn write_ratelimit(&self, remaining: u64, reset: u64) -> HeaderValue {
+        let mut line = Line::new();
+        line.push(self.prefix.as_bytes());
+        line.push_u64(remaining);
+        line.push(b";t=");
+        line.push_u64(reset);
+        match line.as_bytes() {
+            Some(bytes) => HeaderValue::from_bytes(bytes),
+            // A policy name too long for the buffer.
+            None => HeaderValue::try_from(format!("{}{remaining};t={reset}", self.prefix)),
+        }
+        .expect("a printable ASCII field value")
+    }
+}
+
+/// `00` to `99`.
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
+/// A short line of text on the stack, for header values made per request.
+pub(crate) struct Line {
+    buf: [u8; Line::CAPACITY],
+    len: usize,
+    /// Something did not fit.
+    overflow: bool,
+}
+
+impl Line {
+    const CAPACITY: usize = 96;
+
+    pub(crate) fn new() -> Line {
+        Line { buf: [0; Line::CAPACITY], len: 0, overflow: false }
+    }
+
+    /// Appends `bytes`, if they fit.
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        match self.buf.get_mut(self.len..self.len + bytes.len()) {
+            Some(room) => {
+                room.copy_from_slice(bytes);
+                self.len += bytes.len();
+            }
+            None => self.overflow = true,
+        }
+    }
+
+    /// Appends `n` in decimal, if it fits: two digits a step.
+    pub(crate) fn push_u64(&mut self, mut n: u64) {
+        let mut digits = [0; 20];
+        let mut at = digits.len();
+        while n >= 100 {
+            let pair = (n % 100) as usize * 2;
+            n /= 100;
+            at -= 2;
+            digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+        }
+        if n >= 10 {
+            let pair = n as usize * 2;
+            at -= 2;
+            digits[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+        } else {
+            at -= 1;
+            digits[at] = b'0' + n as u8;
+        }
+        self.push(&digits[at..]);
+    }
+
+    /// The line, unless something did not fit.
+    pub(crate) fn as_bytes(&self) -> Option<&[u8]> {
+        (!self.overflow).then(|| &self.buf[..self.len])
     }
 }
 
@@ -191,6 +324,43 @@ mod tests {
         assert_eq!(map.get("x-ratelimit-limit").unwrap(), "10");
         outer.write(&mut map, Quota { remaining: Some(2), reset: 1 });
         assert_eq!(map.get("x-ratelimit-limit").unwrap(), "1000");
+    }
+
+    #[test]
+    fn values_made_in_advance_are_the_values() {
+        for capacity in [1, 2, 10, 15, 16, 17, 31, 32, 33, 47, 48, 100, 1_000_000_000] {
+            let headers = QuotaHeaders::new(HeaderMode::Draft, "p", capacity, "5".parse().unwrap());
+            let mut made = 0;
+            let low = 0..40.min(capacity + 1);
+            for remaining in low.chain(capacity.saturating_sub(40)..=capacity) {
+                for reset in 0..6 {
+                    let want = format!("\"p\";r={remaining};t={reset}");
+                    assert_eq!(headers.ratelimit(remaining, reset), want.as_str(), "{capacity}");
+                    made += usize::from(Made::index(capacity, remaining, reset).is_some());
+                }
+            }
+            assert!(headers.made.len() <= 2 * 16 * 4, "{capacity}: {}", headers.made.len());
+            // Each made value is found, once (the ranges above overlap).
+            assert!(made >= headers.made.len(), "{capacity}: {made} < {}", headers.made.len());
+        }
+        let none = QuotaHeaders::new(HeaderMode::None, "p", 10, "5".parse().unwrap());
+        assert!(none.made.is_empty());
+    }
+
+    #[test]
+    fn long_names_and_large_numbers() {
+        let name = "n".repeat(200);
+        let headers = QuotaHeaders::new(HeaderMode::Draft, &name, 10, "5".parse().unwrap());
+        let mut map = HeaderMap::new();
+        headers.write(&mut map, Quota { remaining: Some(u64::MAX), reset: 0 });
+        let want = format!("\"{name}\";r={};t=0", u64::MAX);
+        assert_eq!(map.get("ratelimit").unwrap(), want.as_str());
+        for n in (0..1000).chain([u64::MAX, 1_000_000_007, 99_999, 100_000]) {
+            let mut line = Line::new();
+            line.push_u64(n);
+            line.push(b"/");
+            assert_eq!(line.as_bytes(), Some(format!("{n}/").as_bytes()));
+        }
     }
 
     #[test]

@@ -25,7 +25,8 @@ use crate::proxy::{ProxyHeader, client_ip};
 use crate::response::{Refusals, ResponseBody, text_response};
 
 /// What the layer decided for a request, in the request's extensions for the
-/// handler to read. Under stacked layers, the innermost layer's is there.
+/// handler to read: on every request the layer passes on (allowed, or any
+/// in a dry run). Under stacked layers, the innermost layer's is there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RateLimitInfo {
     /// The backend's decision (allowed, in a dry run, even when this says
@@ -170,19 +171,42 @@ where
                         // tower's readiness contract wants; a clone stays.
                         let clone = self.inner.clone();
                         let inner = std::mem::replace(&mut self.inner, clone);
-                        let state = State::Checking { check, waiting: Some((req, inner, key)) };
-                        return ResponseFuture::new(state, &self.shared);
+                        let shared = Arc::clone(&self.shared);
+                        // Boxed, as the backend's future already is: the
+                        // usual future stays small.
+                        let checking =
+                            Box::new(Checking { check, waiting: Some((req, inner, key)), shared });
+                        return ResponseFuture::new(State::Checking { checking });
                     }
                 }
             }
         };
-        let state = match outcome {
-            Outcome::Pass(quota) => State::Inner { fut: self.inner.call(req), quota },
-            Outcome::Refuse(response) => {
-                State::Done { response: Some(grpc::answer(req.headers(), response)) }
-            }
-        };
-        ResponseFuture::new(state, &self.shared)
+        ResponseFuture::new(next_state(&mut self.inner, &self.shared, req, outcome))
+    }
+}
+
+/// The state after a decision: the inner service's future (with the
+/// layer, only if it has headers to add), or the refusal.
+#[inline]
+fn next_state<S, B, X, ReqB>(
+    inner: &mut S,
+    shared: &Arc<Shared<B, X>>,
+    req: Request<ReqB>,
+    outcome: Outcome,
+) -> FutureState<S, B, X, ReqB>
+where
+    S: Service<Request<ReqB>>,
+    B: Backend,
+    X: KeyExtractor,
+{
+    match outcome {
+        Outcome::Pass(quota) => State::Inner {
+            fut: inner.call(req),
+            headers: quota.map(|quota| (quota, Arc::clone(shared))),
+        },
+        Outcome::Refuse(response) => {
+            State::Done { response: Some(grpc::answer(req.headers(), response)) }
+        }
     }
 }
 
@@ -242,8 +266,13 @@ fn decided<B: Backend, X: KeyExtractor, ReqB>(
         }
     };
     let Verdict { decision, next_token } = verdict;
-    let capacity = shared.backend.capacity();
-    req.extensions_mut().insert(RateLimitInfo { decision, next_token, capacity });
+    // Only for a request that goes on to the handler: a refused one is
+    // dropped here, and its box in the extensions would be wasted.
+    let mut pass = |quota| {
+        let capacity = shared.backend.capacity();
+        req.extensions_mut().insert(RateLimitInfo { decision, next_token, capacity });
+        Outcome::Pass(quota)
+    };
     let quota = (shared.headers.mode() != HeaderMode::None).then(|| Quota {
         remaining: match decision {
             Decision::Allowed { remaining } | Decision::Denied { remaining, .. } => Some(remaining),
@@ -252,7 +281,7 @@ fn decided<B: Backend, X: KeyExtractor, ReqB>(
         reset: next_token.map_or(0, ceil_secs),
     });
     if decision.is_allowed() {
-        return Outcome::Pass(quota);
+        return pass(quota);
     }
     tracing::info!(
         policy = %shared.name,
@@ -262,7 +291,7 @@ fn decided<B: Backend, X: KeyExtractor, ReqB>(
         "rate limit refused a request"
     );
     if shared.dry_run {
-        return Outcome::Pass(quota);
+        return pass(quota);
     }
     match shared.refusals.refusal(decision) {
         Some(mut response) => {
@@ -271,7 +300,7 @@ fn decided<B: Backend, X: KeyExtractor, ReqB>(
             }
             Outcome::Refuse(response)
         }
-        None => Outcome::Pass(quota),
+        None => pass(quota),
     }
 }
 
@@ -284,19 +313,36 @@ pin_project! {
         X: KeyExtractor,
     {
         #[pin]
-        state: State<S::Future, B::Future, S, Request<ReqB>, B::Key>,
-        shared: Arc<Shared<B, X>>,
+        state: FutureState<S, B, X, ReqB>,
         _body: PhantomData<fn() -> ResB>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<F, C, S, R, K> {
-        Checking { check: C, waiting: Option<(R, S, K)> },
-        Inner { #[pin] fut: F, quota: Option<Quota> },
+    enum State<F, K, L> {
+        // Waiting for an asynchronous backend.
+        Checking { checking: Box<K> },
+        // The inner service's response, to which the layer (`Shared`) adds
+        // the quota headers, if it has any.
+        Inner { #[pin] fut: F, headers: Option<(Quota, Arc<L>)> },
         Done { response: Option<Response<Bytes>> },
     }
+}
+
+/// The state of a [`ResponseFuture`].
+type FutureState<S, B, X, ReqB> = State<
+    <S as Service<Request<ReqB>>>::Future,
+    Checking<<B as Backend>::Future, S, Request<ReqB>, <B as Backend>::Key, Shared<B, X>>,
+    Shared<B, X>,
+>;
+
+/// A request waiting for an asynchronous backend's check: the check, and
+/// the request with the inner service and key until it is decided.
+struct Checking<C, S, R, K, L> {
+    check: C,
+    waiting: Option<(R, S, K)>,
+    shared: Arc<L>,
 }
 
 impl<S, B, X, ReqB, ResB> ResponseFuture<S, B, X, ReqB, ResB>
@@ -305,11 +351,8 @@ where
     B: Backend,
     X: KeyExtractor,
 {
-    fn new(
-        state: State<S::Future, B::Future, S, Request<ReqB>, B::Key>,
-        shared: &Arc<Shared<B, X>>,
-    ) -> Self {
-        ResponseFuture { state, shared: Arc::clone(shared), _body: PhantomData }
+    fn new(state: FutureState<S, B, X, ReqB>) -> Self {
+        ResponseFuture { state, _body: PhantomData }
     }
 }
 
@@ -325,22 +368,19 @@ where
         let mut this = self.project();
         loop {
             match this.state.as_mut().project() {
-                StateProj::Checking { check, waiting } => {
+                StateProj::Checking { checking } => {
+                    let Checking { check, waiting, shared } = &mut **checking;
                     let result = ready!(Pin::new(check).poll(cx));
                     let (mut req, mut inner, key) =
                         waiting.take().expect("ResponseFuture polled after completion");
-                    let next = match decided(this.shared, &key, &mut req, result) {
-                        Outcome::Pass(quota) => State::Inner { fut: inner.call(req), quota },
-                        Outcome::Refuse(response) => {
-                            State::Done { response: Some(grpc::answer(req.headers(), response)) }
-                        }
-                    };
+                    let outcome = decided(shared, &key, &mut req, result);
+                    let next = next_state(&mut inner, shared, req, outcome);
                     this.state.set(next);
                 }
-                StateProj::Inner { fut, quota } => {
+                StateProj::Inner { fut, headers } => {
                     let mut response = ready!(fut.poll(cx))?;
-                    if let Some(quota) = *quota {
-                        this.shared.headers.write(response.headers_mut(), quota);
+                    if let Some((quota, shared)) = headers.take() {
+                        shared.headers.write(response.headers_mut(), quota);
                     }
                     return Poll::Ready(Ok(response.map(ResponseBody::inner)));
                 }

@@ -87,68 +87,96 @@ impl<B: Body<Data = Bytes>> Body for ResponseBody<B> {
     }
 }
 
+/// Denials with a wait of up to this many seconds get a body and a
+/// `Retry-After` made once, when the layer is built.
+const MADE_SECS: u64 = 16;
+
 /// How a refusal is told.
 #[derive(Debug, Clone)]
 pub(crate) struct Refusals {
-    pub(crate) status: StatusCode,
-    pub(crate) format: BodyFormat,
+    status: StatusCode,
+    format: BodyFormat,
     /// The policy name as a JSON string, quotes included.
-    pub(crate) json_name: String,
+    json_name: String,
+    /// The body and `Retry-After` of a denial of `1 + i` seconds, at `i`.
+    denials: Vec<(Bytes, HeaderValue)>,
 }
 
 impl Refusals {
+    pub(crate) fn new(status: StatusCode, format: BodyFormat, name: &str) -> Refusals {
+        let mut refusals =
+            Refusals { status, format, json_name: json_string(name), denials: Vec::new() };
+        refusals.denials = (1..=MADE_SECS)
+            .map(|secs| (refusals.body(&denied_text(secs)), HeaderValue::from(secs)))
+            .collect();
+        refusals
+    }
+
     /// The response to a request the limiter did not allow; `None` if it was.
     ///
     /// A denial carries `Retry-After`: the exact wait rounded up to whole
     /// seconds, and at least 1. A request above the capacity carries none.
     pub(crate) fn refusal(&self, decision: Decision) -> Option<Response<Bytes>> {
-        let (text, retry) = match decision {
+        let (body, retry) = match decision {
             Decision::Allowed { .. } => return None,
             Decision::Denied { retry_after, .. } => {
                 let secs = ceil_secs(retry_after).max(1);
-                (format!("too many requests: retry after {secs} s"), Some(secs))
+                match usize::try_from(secs - 1).ok().and_then(|i| self.denials.get(i)) {
+                    // Clones of shared bytes: no allocation, no formatting.
+                    Some((body, retry)) => (body.clone(), Some(retry.clone())),
+                    None => (self.body(&denied_text(secs)), Some(HeaderValue::from(secs))),
+                }
             }
-            Decision::OverCapacity { cost, capacity } => (
-                format!(
+            Decision::OverCapacity { cost, capacity } => {
+                let text = format!(
                     "request costs {cost} tokens, more than the limit's capacity of {capacity}: \
                      it can never be allowed, however long you wait"
-                ),
-                None,
-            ),
-        };
-        let mut response = match self.format {
-            BodyFormat::Text => text_response(self.status, text),
-            BodyFormat::ProblemJson => {
-                let body = format!(
-                    "{{\"type\":\"{QUOTA_EXCEEDED}\",\"title\":\"Request cannot be satisfied as \
-                     assigned quota has been exceeded\",\"status\":{},\"detail\":\"{text}\",\
-                     \"violated-policies\":[{}]}}",
-                    self.status.as_u16(),
-                    self.json_name,
                 );
-                let mut response = Response::new(Bytes::from(body));
-                *response.status_mut() = self.status;
-                response
-                    .headers_mut()
-                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-                response
+                (self.body(&text), None)
             }
         };
-        if let Some(secs) = retry {
-            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+        let mut response = Response::new(body);
+        *response.status_mut() = self.status;
+        let content_type = match self.format {
+            BodyFormat::Text => TEXT_PLAIN,
+            BodyFormat::ProblemJson => "application/problem+json",
+        };
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if let Some(retry) = retry {
+            headers.insert(RETRY_AFTER, retry);
         }
         Some(response)
     }
+
+    /// The body telling `text`, in this layer's format.
+    fn body(&self, text: &str) -> Bytes {
+        Bytes::from(match self.format {
+            BodyFormat::Text => format!("{text}\n"),
+            BodyFormat::ProblemJson => format!(
+                "{{\"type\":\"{QUOTA_EXCEEDED}\",\"title\":\"Request cannot be satisfied as \
+                 assigned quota has been exceeded\",\"status\":{},\"detail\":\"{text}\",\
+                 \"violated-policies\":[{}]}}",
+                self.status.as_u16(),
+                self.json_name,
+            ),
+        })
+    }
 }
+
+/// The text of a denial of `secs` seconds.
+fn denied_text(secs: u64) -> String {
+    format!("too many requests: retry after {secs} s")
+}
+
+const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
 
 /// A `text/plain` response of one line.
 pub(crate) fn text_response(status: StatusCode, mut text: String) -> Response<Bytes> {
     text.push('\n');
     let mut response = Response::new(Bytes::from(text));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(TEXT_PLAIN));
     response
 }
 
@@ -165,18 +193,24 @@ mod tests {
     use super::*;
 
     fn refusals(format: BodyFormat) -> Refusals {
-        Refusals { status: StatusCode::TOO_MANY_REQUESTS, format, json_name: json_string("per-ip") }
+        Refusals::new(StatusCode::TOO_MANY_REQUESTS, format, "per-ip")
     }
 
     #[test]
     fn retry_after_rounds_up_and_is_never_zero() {
         let cases = [(1, 1), (999_999_999, 1), (1_000_000_000, 1), (1_000_000_001, 2), (0, 1)];
-        for (nanos, secs) in cases {
+        // Around the waits whose answers are made in advance, and far beyond.
+        let made = MADE_SECS * 1_000_000_000;
+        let more = [(made, MADE_SECS), (made + 1, MADE_SECS + 1), (u64::MAX, 18_446_744_074)];
+        for (nanos, secs) in cases.into_iter().chain(more) {
             let decision =
                 Decision::Denied { remaining: 0, retry_after: Duration::from_nanos(nanos) };
             let response = refusals(BodyFormat::Text).refusal(decision).unwrap();
             assert_eq!(response.headers()[RETRY_AFTER], secs.to_string(), "{nanos} ns");
             assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+            let body = std::str::from_utf8(response.body()).unwrap();
+            assert_eq!(body, format!("too many requests: retry after {secs} s\n"));
+            assert_eq!(response.headers()[CONTENT_TYPE], TEXT_PLAIN);
         }
     }
 

@@ -265,6 +265,9 @@ pub(crate) fn insert_new<S: Occupants>(
         limits.untrack(1);
         return deny_new_key(params);
     }
+    if let Some(seen) = ctx.seen {
+        seen.set(Some(state));
+    }
     decision
 }
 

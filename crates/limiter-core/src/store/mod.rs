@@ -27,6 +27,7 @@ pub use tally::Counters;
 pub(crate) use tally::Tally;
 
 use crate::bucket::{Decision, Params, State};
+use crate::sync::{AtomicU64, Ordering};
 
 /// The hash bits below the shard index. A table places a key by the low 32
 /// bits of its hash and the map by its low bits and top 7 (hashbrown's
@@ -80,6 +81,48 @@ pub struct Ctx<'a> {
     pub(crate) limits: &'a Limits,
     /// The time came from the limiter's own monotonic clock.
     pub(crate) live: bool,
+    /// Where to keep the state a decision leaves its bucket in, for a call
+    /// that reports it (`Limiter::check_n_with_next_token`); `None` for others.
+    pub(crate) seen: Option<&'a Seen>,
+}
+
+/// The state a decision left its bucket in, if the store kept it: only the
+/// decisions made on a bucket that stays (not those of a key turned away or
+/// decided on an evicted key's trace) keep it.
+///
+/// One call owns it; it is in (relaxed) atomics only so that a [`Ctx`]
+/// stays `Sync`. No bucket's time reaches `u64::MAX`, which means none.
+#[derive(Debug)]
+pub(crate) struct Seen {
+    last: AtomicU64,
+    low: AtomicU64,
+    high: AtomicU64,
+}
+
+impl Seen {
+    pub(crate) fn new() -> Seen {
+        Seen { last: AtomicU64::new(u64::MAX), low: AtomicU64::new(0), high: AtomicU64::new(0) }
+    }
+
+    #[inline]
+    pub(crate) fn set(&self, state: Option<State>) {
+        let Some(state) = state else {
+            self.last.store(u64::MAX, Ordering::Relaxed);
+            return;
+        };
+        let tokens = state.tokens();
+        self.last.store(state.last(), Ordering::Relaxed);
+        self.low.store(tokens as u64, Ordering::Relaxed);
+        self.high.store((tokens >> 64) as u64, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub(crate) fn get(&self) -> Option<State> {
+        let last = self.last.load(Ordering::Relaxed);
+        let low = u128::from(self.low.load(Ordering::Relaxed));
+        let high = u128::from(self.high.load(Ordering::Relaxed));
+        (last != u64::MAX).then(|| State::new(last, high << 64 | low))
+    }
 }
 
 impl<N: Store, W: Store<Key = N::Key>> Layout<N, W> {

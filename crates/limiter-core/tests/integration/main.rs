@@ -4,6 +4,7 @@ mod concurrency;
 mod flood;
 mod memory;
 mod model;
+mod next_token;
 mod parse;
 mod readme;
 mod spec;

@@ -37,7 +37,7 @@ impl Fixture {
     /// With `live`, as through the limiter's clock, which takes the
     /// other path through `cell::decide`.
     fn decide_live(&self, key: u32, now: u64, cost: u64, live: bool) -> Decision {
-        let ctx = Ctx { params: &self.params, limits: &self.limits, live };
+        let ctx = Ctx { params: &self.params, limits: &self.limits, live, seen: None };
         self.table.decide(ctx, &key, now, cost)
     }
 }
@@ -84,7 +84,7 @@ fn a_read_racing_a_slot_changing_hands_never_sees_the_new_key() {
             let f = Arc::clone(&f);
             thread::spawn(move || f.decide(0, 2_000_000_000, 0))
         };
-        let ctx = Ctx { params: &f.params, limits: &f.limits, live: false };
+        let ctx = Ctx { params: &f.params, limits: &f.limits, live: false, seen: None };
         let shard = &f.table.shards[0];
         assert_eq!(shard.sweep(ctx, 2_000_000_000, 4), 1);
         assert_eq!(f.decide(1, 2_000_000_000, 1), Decision::Allowed { remaining: 1 });

@@ -191,7 +191,13 @@ impl<K: SlotKey, B: Cell> Store for Table<K, B> {
         let shard = self.shard(sought.hash);
         match shard.find_and_decide(ctx, sought, now, cost) {
             Ok(decision) => decision,
-            Err(miss) => shard.decide_locked(ctx, &self.seed, sought, now, cost, miss),
+            Err(miss) => {
+                // A snapshot the fast path kept may not have been this key's.
+                if let Some(seen) = ctx.seen {
+                    seen.set(None);
+                }
+                shard.decide_locked(ctx, &self.seed, sought, now, cost, miss)
+            }
         }
     }
 
@@ -275,7 +281,9 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
         let answer = self.probe_from(home(hash, capacity), capacity, |index, slot| {
             if K::load(&slot.key) == key {
                 let owned = || K::load(&slot.key) == key;
-                match cell::decide(&slot.cell, ctx.params, now, cost, ctx.live, owned) {
+                match cell::decide_seen(
+                    &slot.cell, ctx.params, now, cost, ctx.live, owned, ctx.seen,
+                ) {
                     Verdict::Locked(decision) => return ControlFlow::Break(Ok(decision)),
                     Verdict::Read(decision) => {
                         // Valid only if no slot changed hands meanwhile.
@@ -324,7 +332,8 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
                 let slot = self.slot(index).expect("a probe finds only allocated slots");
                 // Tags and keys change only under this mutex: the slot stays
                 // the key's, live, and a snapshot of it needs no epoch check.
-                match cell::decide(&slot.cell, ctx.params, now, cost, ctx.live, || true) {
+                let (params, live) = (ctx.params, ctx.live);
+                match cell::decide_seen(&slot.cell, params, now, cost, live, || true, ctx.seen) {
                     Verdict::Locked(decision) | Verdict::Read(decision) => return decision,
                     Verdict::Gone => unreachable!("a live slot died under its shard's mutex"),
                 }

@@ -23,7 +23,7 @@ fn identity() -> Table<u32, Narrow> {
 fn keys_on_one_probe_chain_keep_their_own_buckets_across_tombstones() {
     let table = identity();
     let (params, limits) = (params(3), Limits::uncapped(Eviction::Idle { window: Duration::ZERO }));
-    let ctx = Ctx { params: &params, limits: &limits, live: false };
+    let ctx = Ctx { params: &params, limits: &limits, live: false, seen: None };
     // Small keys all start their probes at slot 0.
     for (key, cost) in [(1, 1), (17, 2), (33, 3)] {
         assert!(table.decide(ctx, &key, 0, cost).is_allowed());
@@ -48,7 +48,7 @@ fn keys_on_one_probe_chain_keep_their_own_buckets_across_tombstones() {
 fn a_miss_is_trusted_only_while_nothing_came_in() {
     let table = identity();
     let (params, limits) = (params(3), Limits::uncapped(Eviction::Never));
-    let ctx = Ctx { params: &params, limits: &limits, live: false };
+    let ctx = Ctx { params: &params, limits: &limits, live: false, seen: None };
     let shard = &table.shards[0];
     let sought = |key: u32| Hashed { key, hash: key.hash(&table.seed) };
     assert!(table.decide(ctx, &1, 0, 1).is_allowed());
@@ -78,7 +78,7 @@ fn a_miss_is_trusted_only_while_nothing_came_in() {
 fn growing_keeps_every_bucket_and_pruning_clears_tombstones() {
     let table = identity();
     let (params, limits) = (params(5), Limits::uncapped(Eviction::Idle { window: Duration::ZERO }));
-    let ctx = Ctx { params: &params, limits: &limits, live: false };
+    let ctx = Ctx { params: &params, limits: &limits, live: false, seen: None };
     // Keys spread over the whole range, so that growing moves them.
     let keys: Vec<u32> = (0..500).map(|i| i * 8_589_934).collect();
     for (i, key) in keys.iter().enumerate() {
@@ -104,7 +104,7 @@ fn a_bucket_in_use_loses_nothing_while_its_shard_grows() {
     // grow again and again; every allowed request must be taken.
     let table = identity();
     let (params, limits) = (params(1_000_000), Limits::uncapped(Eviction::Never));
-    let ctx = Ctx { params: &params, limits: &limits, live: false };
+    let ctx = Ctx { params: &params, limits: &limits, live: false, seen: None };
     let allowed = std::thread::scope(|scope| {
         let user = scope
             .spawn(|| (0..200_000).filter(|_| table.decide(ctx, &7, 0, 1).is_allowed()).count());
