@@ -78,11 +78,14 @@ impl Keyspace for Addresses {
         }
     }
 
-    #[inline]
+    // IPv4, the common case, inline in the caller; IPv6 out of line, so
+    // that the inlined path stays small enough to inline.
+    #[inline(always)]
     fn decide(&self, ctx: Ctx<'_>, ip: IpAddr, now: u64, cost: u64) -> Decision {
-        match self.key(ip) {
-            IpKey::V4(key) => self.v4.decide(ctx, &key, now, cost),
-            IpKey::V6(key) => self.v6.decide(ctx, &key, now, cost),
+        match ip {
+            // `IpKey::new` of an IPv4 address, without the IPv6 arms.
+            IpAddr::V4(v4) => self.v4.decide(ctx, &(v4.to_bits() & self.v4_mask), now, cost),
+            IpAddr::V6(_) => self.decide_v6(ctx, ip, now, cost),
         }
     }
 
@@ -107,6 +110,16 @@ impl Keyspace for Addresses {
 }
 
 impl Addresses {
+    /// [`Keyspace::decide`] for an IPv6 address, which may be an
+    /// IPv4-mapped one.
+    #[inline(never)]
+    fn decide_v6(&self, ctx: Ctx<'_>, ip: IpAddr, now: u64, cost: u64) -> Decision {
+        match self.key(ip) {
+            IpKey::V4(key) => self.v4.decide(ctx, &key, now, cost),
+            IpKey::V6(key) => self.v6.decide(ctx, &key, now, cost),
+        }
+    }
+
     /// The key of `ip`'s bucket: its canonical address cut to the prefix.
     #[inline]
     fn key(&self, ip: IpAddr) -> IpKey {

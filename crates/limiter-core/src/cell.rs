@@ -131,7 +131,7 @@ pub(crate) enum Verdict {
 /// decided without writing anything shared. At an explicit time, so is a
 /// denial that leaves the bucket short of a whole token (which
 /// [`Params::decide`] does not record): the usual denial of a busy key.
-#[inline]
+#[inline(always)]
 pub(crate) fn decide<B: Cell>(
     cell: &B,
     params: &Params,

@@ -214,7 +214,8 @@ impl<S: Keyspace, C: Clock> Limiter<S, C> {
     }
 
     /// The one path of every check: `live` when `now` came from the clock.
-    #[inline]
+    /// Inlined into each check, where `live` is a constant.
+    #[inline(always)]
     fn decide(&self, key: S::Key<'_>, cost: u64, now: Nanos, live: bool) -> Decision {
         let decision = self.keys.decide(self.settings.ctx(live), key, clamp(now), cost);
         self.settings.tally.count(decision.is_allowed());

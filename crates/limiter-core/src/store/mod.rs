@@ -91,11 +91,13 @@ impl<N: Store, W: Store<Key = N::Key>> Layout<N, W> {
         }
     }
 
-    #[inline]
+    /// Decides on the narrow store inline, the usual layout, and on the wide
+    /// one out of line.
+    #[inline(always)]
     pub(crate) fn decide(&self, ctx: Ctx<'_>, key: &N::Key, now: u64, cost: u64) -> Decision {
         match self {
             Layout::Narrow(store) => store.decide(ctx, key, now, cost),
-            Layout::Wide(store) => store.decide(ctx, key, now, cost),
+            Layout::Wide(store) => decide_out_of_line(store, ctx, key, now, cost),
         }
     }
 
@@ -126,4 +128,16 @@ impl<N: Store, W: Store<Key = N::Key>> Layout<N, W> {
             Layout::Wide(store) => store.counters(),
         }
     }
+}
+
+/// [`Store::decide`], kept out of its caller.
+#[inline(never)]
+fn decide_out_of_line<S: Store>(
+    store: &S,
+    ctx: Ctx<'_>,
+    key: &S::Key,
+    now: u64,
+    cost: u64,
+) -> Decision {
+    store.decide(ctx, key, now, cost)
 }

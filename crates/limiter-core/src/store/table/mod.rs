@@ -143,6 +143,13 @@ struct Hashed<K> {
     hash: u64,
 }
 
+/// Where the fast path's probe stopped: at a slot holding the key's bits, or
+/// at a vacant slot.
+enum Seen<'a, K: SlotKey, B> {
+    Key(usize, &'a Slot<K, B>),
+    Vacant(usize),
+}
+
 /// What the fast path learnt about a key it did not find: its probe passed
 /// no slot of the key's and ended at the vacant slot `vacant`, as of
 /// `changes`. Under the shard's mutex, with `changes` unmoved, both still
@@ -185,7 +192,7 @@ impl<K: SlotKey, B: Cell> Store for Table<K, B> {
         Table { shards, seed: Seed::random() }
     }
 
-    #[inline]
+    #[inline(always)]
     fn decide(&self, ctx: Ctx<'_>, key: &K, now: u64, cost: u64) -> Decision {
         let sought = Hashed { key: *key, hash: key.hash(&self.seed) };
         let shard = self.shard(sought.hash);
@@ -251,7 +258,7 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
     /// The fast path: decides for `key` without a lock, or hands over to
     /// the slow path, with where its probe ended if the key is missing
     /// (nothing if the shard was busy).
-    #[inline]
+    #[inline(always)]
     fn find_and_decide(
         &self,
         ctx: Ctx<'_>,
@@ -272,27 +279,42 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
             // may be being filled in).
             return Err(None);
         }
-        let answer = self.probe_from(home(hash, capacity), capacity, |index, slot| {
+        // The probe only compares keys; the bucket is decided after it, so
+        // that the loop stays small enough to inline.
+        let seen = self.probe_from(home(hash, capacity), capacity, |index, slot| {
             if K::load(&slot.key) == key {
-                let owned = || K::load(&slot.key) == key;
-                match cell::decide(&slot.cell, ctx.params, now, cost, ctx.live, owned) {
-                    Verdict::Locked(decision) => return ControlFlow::Break(Ok(decision)),
-                    Verdict::Read(decision) => {
-                        // Valid only if no slot changed hands meanwhile.
-                        fence(Ordering::Acquire);
-                        let current = self.epoch.load(Ordering::Relaxed) == epoch;
-                        return ControlFlow::Break(if current { Ok(decision) } else { Err(None) });
-                    }
-                    // A tombstone of this key's: it may live further on.
-                    Verdict::Gone => {}
-                }
+                return ControlFlow::Break(Seen::Key(index, slot));
             }
             if slot.cell.tag_hint() == Tag::Vacant {
-                return ControlFlow::Break(Err(Some(Miss { changes, vacant: index })));
+                return ControlFlow::Break(Seen::Vacant(index));
             }
             ControlFlow::Continue(())
         });
-        answer.unwrap_or(Err(None))
+        let (index, slot) = match seen {
+            Some(Seen::Key(index, slot)) => (index, slot),
+            Some(Seen::Vacant(vacant)) => return Err(Some(Miss { changes, vacant })),
+            None => return Err(None),
+        };
+        let owned = || K::load(&slot.key) == key;
+        match cell::decide(&slot.cell, ctx.params, now, cost, ctx.live, owned) {
+            Verdict::Locked(decision) => Ok(decision),
+            Verdict::Read(decision) => {
+                // Valid only if no slot changed hands meanwhile.
+                fence(Ordering::Acquire);
+                let current = self.epoch.load(Ordering::Relaxed) == epoch;
+                if current { Ok(decision) } else { Err(None) }
+            }
+            // A vacant slot holding the key's bits (an all-zero key): the
+            // probe ends here, as at any vacant slot.
+            Verdict::Gone if slot.cell.tag_hint() == Tag::Vacant => {
+                Err(Some(Miss { changes, vacant: index }))
+            }
+            // A tombstone of this key's. A key's live slot comes before its
+            // tombstones in its probe chain (a key goes back in at the first
+            // tombstone on its way), so it has none now, or one came in
+            // meanwhile: the slow path finds out under the mutex.
+            Verdict::Gone => Err(None),
+        }
     }
 
     /// The slow path, under the shard's mutex: decides for `key`, creating
