@@ -74,7 +74,8 @@ impl Tag {
 /// Every change to a cell, its tag included, happens under its lock. Readers
 /// of [`Narrow`] cells never take it.
 pub(crate) trait Cell: Send + Sync + Sized {
-    /// Whether [`Cell::snapshot`] reads without locking.
+    /// Whether [`Cell::snapshot`] reads without locking: only narrow cells,
+    /// which hold only narrow limiters' buckets (see [`Params::is_narrow`]).
     const LOCK_FREE_READS: bool;
 
     /// A live cell holding `state`, whose time is at most [`MAX_TIME`].
@@ -158,7 +159,7 @@ pub(crate) fn decide<B: Cell>(
             return Verdict::Gone;
         }
         let mut state = seen;
-        let decision = params.decide(&mut state, now, cost);
+        let decision = step::<B>(params, &mut state, now, cost);
         cell.unlock(if live && !decision.is_allowed() { seen } else { state }, Tag::Live);
         return Verdict::Locked(decision);
     }
@@ -169,7 +170,7 @@ pub(crate) fn decide<B: Cell>(
             return Verdict::Gone;
         }
         let mut next = seen;
-        let decision = params.decide(&mut next, now, cost);
+        let decision = step::<B>(params, &mut next, now, cost);
         if (live && !decision.is_allowed()) || next == seen {
             return Verdict::Read(decision);
         }
@@ -185,12 +186,23 @@ pub(crate) fn decide<B: Cell>(
                 state = next;
                 decision
             } else {
-                params.decide(&mut state, now, cost)
+                step::<B>(params, &mut state, now, cost)
             };
             cell.unlock(state, Tag::Live);
             return Verdict::Locked(decision);
         }
         backoff.snooze();
+    }
+}
+
+/// [`Params::decide`] on a bucket of cells `B`: in 64 bits for narrow cells,
+/// which only narrow limiters use.
+#[inline(always)]
+fn step<B: Cell>(params: &Params, state: &mut State, now: u64, cost: u64) -> Decision {
+    if B::LOCK_FREE_READS {
+        params.decide_narrow(state, now, cost)
+    } else {
+        params.decide(state, now, cost)
     }
 }
 
