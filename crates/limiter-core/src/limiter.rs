@@ -57,6 +57,21 @@ pub trait Keyspace: sealed::Sealed + Sized {
     #[doc(hidden)]
     fn decide(&self, ctx: Ctx<'_>, key: Self::Key<'_>, now: u64, cost: u64) -> Decision;
 
+    /// [`Keyspace::decide`], handing the decision to `then` on each path,
+    /// so that an inlined fast path leaves out what `then` does not read.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn decide_with<R>(
+        &self,
+        ctx: Ctx<'_>,
+        key: Self::Key<'_>,
+        now: u64,
+        cost: u64,
+        then: impl FnOnce(Decision) -> R,
+    ) -> R {
+        then(self.decide(ctx, key, now, cost))
+    }
+
     /// `key`'s bucket as it is, creating nothing; `None` if it has none.
     #[doc(hidden)]
     fn bucket(&self, key: Self::Key<'_>) -> Option<State>;
@@ -214,12 +229,34 @@ impl<S: Keyspace, C: Clock> Limiter<S, C> {
     }
 
     /// The one path of every check: `live` when `now` came from the clock.
-    /// Inlined into each check, where `live` is a constant.
     #[inline(always)]
     fn decide(&self, key: S::Key<'_>, cost: u64, now: Nanos, live: bool) -> Decision {
-        let decision = self.keys.decide(self.settings.ctx(live), key, clamp(now), cost);
-        self.settings.tally.count(decision.is_allowed());
-        decision
+        self.decide_with(key, cost, now, live, |decision| decision)
+    }
+
+    /// Whether a request of cost 1 for `key` at `now` is allowed: the
+    /// `allow` methods, which need no more of the decision.
+    #[inline(always)]
+    pub(crate) fn allows(&self, key: S::Key<'_>, now: Nanos, live: bool) -> bool {
+        self.decide_with(key, 1, now, live, |decision| decision.is_allowed())
+    }
+
+    /// Decides, counts the decision and hands it to `then`. Inlined into
+    /// each check, where `live` is a constant.
+    #[inline(always)]
+    fn decide_with<R>(
+        &self,
+        key: S::Key<'_>,
+        cost: u64,
+        now: Nanos,
+        live: bool,
+        then: impl FnOnce(Decision) -> R,
+    ) -> R {
+        let tally = &self.settings.tally;
+        self.keys.decide_with(self.settings.ctx(live), key, clamp(now), cost, |decision| {
+            tally.count(decision.is_allowed());
+            then(decision)
+        })
     }
 
     /// The keyspace, for the methods only its keys have.

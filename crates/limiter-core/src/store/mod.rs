@@ -50,6 +50,22 @@ pub(crate) trait Store {
     /// for a key never seen before. Cost 0 creates nothing.
     fn decide(&self, ctx: Ctx<'_>, key: &Self::Key, now: u64, cost: u64) -> Decision;
 
+    /// [`Store::decide`], handing the decision to `then`: a store whose
+    /// fast path inlines into its caller can then leave out whatever `then`
+    /// does not read (a check that only asks whether it was allowed needs
+    /// no whole tokens worked out).
+    #[inline(always)]
+    fn decide_with<R>(
+        &self,
+        ctx: Ctx<'_>,
+        key: &Self::Key,
+        now: u64,
+        cost: u64,
+        then: impl FnOnce(Decision) -> R,
+    ) -> R {
+        then(self.decide(ctx, key, now, cost))
+    }
+
     /// `key`'s bucket as it is, without changing or creating it: its trace
     /// if it was evicted and left one (see `traces`); `None` for a key
     /// without either (whose bucket would be full).
@@ -91,13 +107,20 @@ impl<N: Store, W: Store<Key = N::Key>> Layout<N, W> {
         }
     }
 
-    /// Decides on the narrow store inline, the usual layout, and on the wide
-    /// one out of line.
+    /// [`Store::decide_with`]: on the narrow store inline, the usual layout,
+    /// and on the wide one out of line.
     #[inline(always)]
-    pub(crate) fn decide(&self, ctx: Ctx<'_>, key: &N::Key, now: u64, cost: u64) -> Decision {
+    pub(crate) fn decide_with<R>(
+        &self,
+        ctx: Ctx<'_>,
+        key: &N::Key,
+        now: u64,
+        cost: u64,
+        then: impl FnOnce(Decision) -> R,
+    ) -> R {
         match self {
-            Layout::Narrow(store) => store.decide(ctx, key, now, cost),
-            Layout::Wide(store) => decide_out_of_line(store, ctx, key, now, cost),
+            Layout::Narrow(store) => store.decide_with(ctx, key, now, cost, then),
+            Layout::Wide(store) => then(decide_out_of_line(store, ctx, key, now, cost)),
         }
     }
 

@@ -192,13 +192,27 @@ impl<K: SlotKey, B: Cell> Store for Table<K, B> {
         Table { shards, seed: Seed::random() }
     }
 
-    #[inline(always)]
+    #[inline]
     fn decide(&self, ctx: Ctx<'_>, key: &K, now: u64, cost: u64) -> Decision {
+        self.decide_with(ctx, key, now, cost, |decision| decision)
+    }
+
+    #[inline(always)]
+    fn decide_with<R>(
+        &self,
+        ctx: Ctx<'_>,
+        key: &K,
+        now: u64,
+        cost: u64,
+        then: impl FnOnce(Decision) -> R,
+    ) -> R {
         let sought = Hashed { key: *key, hash: key.hash(&self.seed) };
         let shard = self.shard(sought.hash);
+        // `then` on each path, so that the fast path's decision never meets
+        // the slow path's in memory.
         match shard.find_and_decide(ctx, sought, now, cost) {
-            Ok(decision) => decision,
-            Err(miss) => shard.decide_locked(ctx, &self.seed, sought, now, cost, miss),
+            Ok(decision) => then(decision),
+            Err(miss) => then(shard.decide_locked(ctx, &self.seed, sought, now, cost, miss)),
         }
     }
 
