@@ -212,7 +212,9 @@ impl<K: SlotKey, B: Cell> Store for Table<K, B> {
         // the slow path's in memory.
         match shard.find_and_decide(ctx, sought, now, cost) {
             Ok(decision) => then(decision),
-            Err(miss) => then(shard.decide_locked(ctx, &self.seed, sought, now, cost, miss)),
+            // By reference: a context passed by value is copied on the fast
+            // path for this call.
+            Err(miss) => then(shard.decide_locked(&ctx, &self.seed, sought, now, cost, miss)),
         }
     }
 
@@ -336,7 +338,7 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
     #[cold]
     fn decide_locked(
         &self,
-        ctx: Ctx<'_>,
+        ctx: &Ctx<'_>,
         seed: &Seed,
         sought: Hashed<K>,
         now: u64,
@@ -371,7 +373,7 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
             None => {}
         }
         let mut held = Held { shard: self, ledger: &mut ledger, seed };
-        limits::insert_new(&mut held, ctx, sought.hash, now, cost, |held, state| {
+        limits::insert_new(&mut held, *ctx, sought.hash, now, cost, |held, state| {
             held.shard.insert(held.ledger, held.seed, sought, free, state)
         })
     }
