@@ -80,7 +80,7 @@ impl Keyspace for Addresses {
 
     #[inline]
     fn decide(&self, ctx: Ctx<'_>, ip: IpAddr, now: u64, cost: u64) -> Decision {
-        self.decide_with(ctx, ip, now, cost, |decision| decision)
+        self.decide_with(ctx, ip, now, cost, crate::cell::same)
     }
 
     // IPv4, the common case, inline in the caller; IPv6 out of line, so
@@ -92,14 +92,14 @@ impl Keyspace for Addresses {
         ip: IpAddr,
         now: u64,
         cost: u64,
-        then: impl FnOnce(Decision) -> R,
+        project: impl Fn(Decision) -> R + Copy,
     ) -> R {
         match ip {
             // `IpKey::new` of an IPv4 address, without the IPv6 arms.
             IpAddr::V4(v4) => {
-                self.v4.decide_with(ctx, &(v4.to_bits() & self.v4_mask), now, cost, then)
+                self.v4.decide_with(ctx, &(v4.to_bits() & self.v4_mask), now, cost, project)
             }
-            IpAddr::V6(_) => then(self.decide_v6(ctx, ip, now, cost)),
+            IpAddr::V6(_) => project(self.decide_v6(ctx, ip, now, cost)),
         }
     }
 
@@ -128,7 +128,7 @@ impl Addresses {
     /// IPv4-mapped one.
     #[inline(never)]
     fn decide_v6(&self, ctx: Ctx<'_>, ip: IpAddr, now: u64, cost: u64) -> Decision {
-        let same = |decision| decision;
+        let same = crate::cell::same;
         match self.key(ip) {
             IpKey::V4(key) => self.v4.decide_with(ctx, &key, now, cost, same),
             IpKey::V6(key) => self.v6.decide_with(ctx, &key, now, cost, same),

@@ -110,16 +110,23 @@ pub(crate) trait Cell: Send + Sync + Sized {
     fn unlock(&self, state: State, tag: Tag);
 }
 
-/// How [`decide`] settled a request.
+/// How [`decide`] settled a request: its decision, or what the caller's
+/// projection of it kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
+pub(crate) enum Verdict<R = Decision> {
     /// Decided under the cell's lock, after the caller's ownership check.
-    Locked(Decision),
+    Locked(R),
     /// Decided from a snapshot without writing: the caller must still make
     /// sure the snapshot was of its own bucket.
-    Read(Decision),
+    Read(R),
     /// The cell is no live bucket of the caller's any more.
     Gone,
+}
+
+/// The projection that keeps the whole decision.
+#[inline(always)]
+pub(crate) fn same(decision: Decision) -> Decision {
+    decision
 }
 
 /// Decides a request of `cost` at `now` (at most [`MAX_TIME`]) on `cell`, and
@@ -132,15 +139,20 @@ pub(crate) enum Verdict {
 /// decided without writing anything shared. At an explicit time, so is a
 /// denial that leaves the bucket short of a whole token (which
 /// [`Params::decide`] does not record): the usual denial of a busy key.
+///
+/// The verdict holds `project` of the decision, taken where the decision
+/// is made, so that an inlined caller that keeps less of it (whether it
+/// was allowed) has the rest left out.
 #[inline(always)]
-pub(crate) fn decide<B: Cell>(
+pub(crate) fn decide<B: Cell, R>(
     cell: &B,
     params: &Params,
     now: u64,
     cost: u64,
     live: bool,
     owned: impl Fn() -> bool,
-) -> Verdict {
+    project: impl Fn(Decision) -> R,
+) -> Verdict<R> {
     if !B::LOCK_FREE_READS || (!live && cost > 0) {
         // At an explicit time a request writes unless it is denied with less
         // than a token in the bucket (see [`Params::decide`]), so lock at
@@ -151,7 +163,7 @@ pub(crate) fn decide<B: Cell>(
             && let Some((seen, Tag::Live)) = cell.try_snapshot_if(|units| params.is_short(units))
             && let Some(decision) = params.decide_short(seen, now, cost)
         {
-            return Verdict::Read(decision);
+            return Verdict::Read(project(decision));
         }
         let (seen, tag) = cell.lock();
         if tag != Tag::Live || !owned() {
@@ -161,7 +173,7 @@ pub(crate) fn decide<B: Cell>(
         let mut state = seen;
         let decision = step::<B>(params, &mut state, now, cost);
         cell.unlock(if live && !decision.is_allowed() { seen } else { state }, Tag::Live);
-        return Verdict::Locked(decision);
+        return Verdict::Locked(project(decision));
     }
     let mut backoff = Backoff::default();
     loop {
@@ -172,7 +184,7 @@ pub(crate) fn decide<B: Cell>(
         let mut next = seen;
         let decision = step::<B>(params, &mut next, now, cost);
         if (live && !decision.is_allowed()) || next == seen {
-            return Verdict::Read(decision);
+            return Verdict::Read(project(decision));
         }
         // Lock only if the time is still the one read; the tokens may have
         // changed under the same time, so decide again under the lock.
@@ -189,7 +201,7 @@ pub(crate) fn decide<B: Cell>(
                 step::<B>(params, &mut state, now, cost)
             };
             cell.unlock(state, Tag::Live);
-            return Verdict::Locked(decision);
+            return Verdict::Locked(project(decision));
         }
         backoff.snooze();
     }

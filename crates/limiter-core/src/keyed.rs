@@ -53,7 +53,7 @@ impl<K: Hash + Eq + Clone> Keyspace for AnyKeys<K> {
 
     #[inline]
     fn decide(&self, ctx: Ctx<'_>, key: &K, now: u64, cost: u64) -> Decision {
-        self.map.decide_with(ctx, key, now, cost, |decision| decision)
+        self.map.decide_with(ctx, key, now, cost, crate::cell::same)
     }
 
     fn bucket(&self, key: &K) -> Option<State> {

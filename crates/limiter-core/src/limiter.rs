@@ -57,8 +57,9 @@ pub trait Keyspace: sealed::Sealed + Sized {
     #[doc(hidden)]
     fn decide(&self, ctx: Ctx<'_>, key: Self::Key<'_>, now: u64, cost: u64) -> Decision;
 
-    /// [`Keyspace::decide`], handing the decision to `then` on each path,
-    /// so that an inlined fast path leaves out what `then` does not read.
+    /// [`Keyspace::decide`], projected through the pure `project` where the
+    /// decision is made, so that an inlined fast path leaves out what the
+    /// projection drops.
     #[doc(hidden)]
     #[inline(always)]
     fn decide_with<R>(
@@ -67,9 +68,9 @@ pub trait Keyspace: sealed::Sealed + Sized {
         key: Self::Key<'_>,
         now: u64,
         cost: u64,
-        then: impl FnOnce(Decision) -> R,
+        project: impl Fn(Decision) -> R + Copy,
     ) -> R {
-        then(self.decide(ctx, key, now, cost))
+        project(self.decide(ctx, key, now, cost))
     }
 
     /// `key`'s bucket as it is, creating nothing; `None` if it has none.
@@ -231,7 +232,7 @@ impl<S: Keyspace, C: Clock> Limiter<S, C> {
     /// The one path of every check: `live` when `now` came from the clock.
     #[inline(always)]
     fn decide(&self, key: S::Key<'_>, cost: u64, now: Nanos, live: bool) -> Decision {
-        self.decide_with(key, cost, now, live, |decision| decision)
+        self.decide_with(key, cost, now, live, crate::cell::same)
     }
 
     /// Whether a request of cost 1 for `key` at `now` is allowed: the
@@ -241,28 +242,47 @@ impl<S: Keyspace, C: Clock> Limiter<S, C> {
         self.decide_with(key, 1, now, live, |decision| decision.is_allowed())
     }
 
-    /// Decides, counts the decision and hands it to `then`. Inlined into
-    /// each check, where `live` is a constant.
+    /// Decides and counts the decision; returns `project` of it, which
+    /// must be pure (the fast path may project a decision it then drops).
+    /// Inlined into each check, where `live` is a constant.
     #[inline(always)]
-    fn decide_with<R>(
+    fn decide_with<R: Outcome>(
         &self,
         key: S::Key<'_>,
         cost: u64,
         now: Nanos,
         live: bool,
-        then: impl FnOnce(Decision) -> R,
+        project: impl Fn(Decision) -> R + Copy,
     ) -> R {
-        let tally = &self.settings.tally;
-        self.keys.decide_with(self.settings.ctx(live), key, clamp(now), cost, |decision| {
-            tally.count(decision.is_allowed());
-            then(decision)
-        })
+        let outcome =
+            self.keys.decide_with(self.settings.ctx(live), key, clamp(now), cost, project);
+        self.settings.tally.count(outcome.is_allowed());
+        outcome
     }
 
     /// The keyspace, for the methods only its keys have.
     #[inline]
     pub(crate) fn keys(&self) -> &S {
         &self.keys
+    }
+}
+
+/// What a check returns: a whole [`Decision`], or whether it was allowed.
+pub(crate) trait Outcome {
+    fn is_allowed(&self) -> bool;
+}
+
+impl Outcome for Decision {
+    #[inline]
+    fn is_allowed(&self) -> bool {
+        Decision::is_allowed(self)
+    }
+}
+
+impl Outcome for bool {
+    #[inline]
+    fn is_allowed(&self) -> bool {
+        *self
     }
 }
 

@@ -50,10 +50,10 @@ pub(crate) trait Store {
     /// for a key never seen before. Cost 0 creates nothing.
     fn decide(&self, ctx: Ctx<'_>, key: &Self::Key, now: u64, cost: u64) -> Decision;
 
-    /// [`Store::decide`], handing the decision to `then`: a store whose
-    /// fast path inlines into its caller can then leave out whatever `then`
-    /// does not read (a check that only asks whether it was allowed needs
-    /// no whole tokens worked out).
+    /// [`Store::decide`], projected through `project` (which must be pure:
+    /// it may run more than once): a store whose fast path inlines into its
+    /// caller can then leave out whatever the projection drops (a check
+    /// that only asks whether it was allowed needs no wait worked out).
     #[inline(always)]
     fn decide_with<R>(
         &self,
@@ -61,9 +61,9 @@ pub(crate) trait Store {
         key: &Self::Key,
         now: u64,
         cost: u64,
-        then: impl FnOnce(Decision) -> R,
+        project: impl Fn(Decision) -> R + Copy,
     ) -> R {
-        then(self.decide(ctx, key, now, cost))
+        project(self.decide(ctx, key, now, cost))
     }
 
     /// `key`'s bucket as it is, without changing or creating it: its trace
@@ -116,11 +116,11 @@ impl<N: Store, W: Store<Key = N::Key>> Layout<N, W> {
         key: &N::Key,
         now: u64,
         cost: u64,
-        then: impl FnOnce(Decision) -> R,
+        project: impl Fn(Decision) -> R + Copy,
     ) -> R {
         match self {
-            Layout::Narrow(store) => store.decide_with(ctx, key, now, cost, then),
-            Layout::Wide(store) => then(decide_out_of_line(store, ctx, key, now, cost)),
+            Layout::Narrow(store) => store.decide_with(ctx, key, now, cost, project),
+            Layout::Wide(store) => project(decide_out_of_line(store, ctx, key, now, cost)),
         }
     }
 

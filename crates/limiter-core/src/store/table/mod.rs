@@ -194,7 +194,7 @@ impl<K: SlotKey, B: Cell> Store for Table<K, B> {
 
     #[inline]
     fn decide(&self, ctx: Ctx<'_>, key: &K, now: u64, cost: u64) -> Decision {
-        self.decide_with(ctx, key, now, cost, |decision| decision)
+        self.decide_with(ctx, key, now, cost, cell::same)
     }
 
     #[inline(always)]
@@ -204,17 +204,17 @@ impl<K: SlotKey, B: Cell> Store for Table<K, B> {
         key: &K,
         now: u64,
         cost: u64,
-        then: impl FnOnce(Decision) -> R,
+        project: impl Fn(Decision) -> R + Copy,
     ) -> R {
         let sought = Hashed { key: *key, hash: key.hash(&self.seed) };
         let shard = self.shard(sought.hash);
-        // `then` on each path, so that the fast path's decision never meets
-        // the slow path's in memory.
-        match shard.find_and_decide(ctx, sought, now, cost) {
-            Ok(decision) => then(decision),
+        // Projected on each path, so that the fast path's decision never
+        // meets the slow path's in memory.
+        match shard.find_and_decide(ctx, sought, now, cost, project) {
+            Ok(outcome) => outcome,
             // By reference: a context passed by value is copied on the fast
             // path for this call.
-            Err(miss) => then(shard.decide_locked(&ctx, &self.seed, sought, now, cost, miss)),
+            Err(miss) => project(shard.decide_locked(&ctx, &self.seed, sought, now, cost, miss)),
         }
     }
 
@@ -275,13 +275,14 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
     /// the slow path, with where its probe ended if the key is missing
     /// (nothing if the shard was busy).
     #[inline(always)]
-    fn find_and_decide(
+    fn find_and_decide<R>(
         &self,
         ctx: Ctx<'_>,
         sought: Hashed<K>,
         now: u64,
         cost: u64,
-    ) -> Result<Decision, Option<Miss>> {
+        project: impl Fn(Decision) -> R,
+    ) -> Result<R, Option<Miss>> {
         let Hashed { key, hash } = sought;
         let epoch = self.epoch.load(Ordering::Acquire);
         if epoch & 1 == 1 {
@@ -312,13 +313,13 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
             None => return Err(None),
         };
         let owned = || K::load(&slot.key) == key;
-        match cell::decide(&slot.cell, ctx.params, now, cost, ctx.live, owned) {
-            Verdict::Locked(decision) => Ok(decision),
-            Verdict::Read(decision) => {
+        match cell::decide(&slot.cell, ctx.params, now, cost, ctx.live, owned, project) {
+            Verdict::Locked(outcome) => Ok(outcome),
+            Verdict::Read(outcome) => {
                 // Valid only if no slot changed hands meanwhile.
                 fence(Ordering::Acquire);
                 let current = self.epoch.load(Ordering::Relaxed) == epoch;
-                if current { Ok(decision) } else { Err(None) }
+                if current { Ok(outcome) } else { Err(None) }
             }
             // A vacant slot holding the key's bits (an all-zero key): the
             // probe ends here, as at any vacant slot.
@@ -362,7 +363,8 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
                 let slot = self.slot(index).expect("a probe finds only allocated slots");
                 // Tags and keys change only under this mutex: the slot stays
                 // the key's, live, and a snapshot of it needs no epoch check.
-                match cell::decide(&slot.cell, ctx.params, now, cost, ctx.live, || true) {
+                match cell::decide(&slot.cell, ctx.params, now, cost, ctx.live, || true, cell::same)
+                {
                     Verdict::Locked(decision) | Verdict::Read(decision) => return decision,
                     Verdict::Gone => unreachable!("a live slot died under its shard's mutex"),
                 }
