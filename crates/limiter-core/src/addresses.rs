@@ -80,9 +80,26 @@ impl Keyspace for Addresses {
 
     #[inline]
     fn decide(&self, ctx: Ctx<'_>, ip: IpAddr, now: u64, cost: u64) -> Decision {
-        match self.key(ip) {
-            IpKey::V4(key) => self.v4.decide(ctx, &key, now, cost),
-            IpKey::V6(key) => self.v6.decide(ctx, &key, now, cost),
+        self.decide_with(ctx, ip, now, cost, crate::cell::same)
+    }
+
+    // IPv4, the common case, inline in the caller; IPv6 out of line, so
+    // that the inlined path stays small enough to inline.
+    #[inline(always)]
+    fn decide_with<R>(
+        &self,
+        ctx: Ctx<'_>,
+        ip: IpAddr,
+        now: u64,
+        cost: u64,
+        project: impl Fn(Decision) -> R + Copy,
+    ) -> R {
+        match ip {
+            // `IpKey::new` of an IPv4 address, without the IPv6 arms.
+            IpAddr::V4(v4) => {
+                self.v4.decide_with(ctx, &(v4.to_bits() & self.v4_mask), now, cost, project)
+            }
+            IpAddr::V6(_) => project(self.decide_v6(ctx, ip, now, cost)),
         }
     }
 
@@ -107,6 +124,17 @@ impl Keyspace for Addresses {
 }
 
 impl Addresses {
+    /// [`Keyspace::decide`] for an IPv6 address, which may be an
+    /// IPv4-mapped one.
+    #[inline(never)]
+    fn decide_v6(&self, ctx: Ctx<'_>, ip: IpAddr, now: u64, cost: u64) -> Decision {
+        let same = crate::cell::same;
+        match self.key(ip) {
+            IpKey::V4(key) => self.v4.decide_with(ctx, &key, now, cost, same),
+            IpKey::V6(key) => self.v6.decide_with(ctx, &key, now, cost, same),
+        }
+    }
+
     /// The key of `ip`'s bucket: its canonical address cut to the prefix.
     #[inline]
     fn key(&self, ip: IpAddr) -> IpKey {
@@ -145,13 +173,13 @@ impl<C: Clock> Limiter<Addresses, C> {
     /// Takes one token from `ip`'s bucket now, if it has one.
     #[inline]
     pub fn allow_ip(&self, ip: IpAddr) -> bool {
-        self.check(ip).is_allowed()
+        self.allows(ip, self.clock().now(), true)
     }
 
     /// Takes one token from `ip`'s bucket at time `now`, if it has one.
     #[inline]
     pub fn allow_ip_at(&self, ip: IpAddr, now: Nanos) -> bool {
-        self.check_n_at(ip, 1, now).is_allowed()
+        self.allows(ip, now, false)
     }
 
     /// The address that names `ip`'s bucket: its canonical form (see

@@ -251,6 +251,44 @@ impl Params {
         }
     }
 
+    /// [`Params::decide`] for a narrow limiter (see [`Params::is_narrow`]),
+    /// in 64-bit arithmetic: every figure it computes is at most `full`,
+    /// under 2⁶², except the refill, which saturates to a full bucket.
+    /// Answers and stores exactly what `decide` does.
+    #[inline(always)]
+    pub(crate) fn decide_narrow(&self, state: &mut State, now: u64, cost: u64) -> Decision {
+        debug_assert!(self.is_narrow() && state.tokens <= self.full);
+        if cost == 0 || cost > self.capacity {
+            return self.decide(state, now, cost);
+        }
+        let full = self.full as u64;
+        let last = state.last.max(now);
+        let elapsed = now.saturating_sub(state.last);
+        // A refill that overflows 64 bits is more than a full bucket.
+        let tokens = elapsed
+            .checked_mul(self.refill)
+            .map_or(full, |refill| (state.tokens as u64).saturating_add(refill).min(full));
+        // `cost <= capacity`, so `need <= full < 2⁶²`.
+        let need = cost * self.unit;
+        if let Some(left) = tokens.checked_sub(need) {
+            *state = State { last, tokens: u128::from(left) };
+            Decision::Allowed { remaining: self.whole_narrow(left) }
+        } else {
+            if self.keep_refill(u128::from(tokens)) {
+                *state = State { last, tokens: u128::from(tokens) };
+            }
+            let retry_after = self.refill_time(u128::from(need - tokens), last - now);
+            let remaining = if cost == 1 { 0 } else { self.whole_narrow(tokens) };
+            Decision::Denied { remaining, retry_after }
+        }
+    }
+
+    /// [`Params::whole`] of units that fit in 64 bits.
+    #[inline]
+    fn whole_narrow(&self, units: u64) -> u64 {
+        if self.unit == 1 { units } else { units / self.unit }
+    }
+
     /// Whether a request that was not allowed must store its refill to
     /// `tokens` units at its time `t`: only if they make a whole token.
     ///

@@ -75,7 +75,8 @@ impl Tag {
 /// Every change to a cell, its tag included, happens under its lock. Readers
 /// of [`Narrow`] cells never take it.
 pub(crate) trait Cell: Send + Sync + Sized {
-    /// Whether [`Cell::snapshot`] reads without locking.
+    /// Whether [`Cell::snapshot`] reads without locking: only narrow cells,
+    /// which hold only narrow limiters' buckets (see [`Params::is_narrow`]).
     const LOCK_FREE_READS: bool;
 
     /// A live cell holding `state`, whose time is at most [`MAX_TIME`].
@@ -110,30 +111,23 @@ pub(crate) trait Cell: Send + Sync + Sized {
     fn unlock(&self, state: State, tag: Tag);
 }
 
-/// How [`decide`] settled a request.
+/// How [`decide`] settled a request: its decision, or what the caller's
+/// projection of it kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
+pub(crate) enum Verdict<R = Decision> {
     /// Decided under the cell's lock, after the caller's ownership check.
-    Locked(Decision),
+    Locked(R),
     /// Decided from a snapshot without writing: the caller must still make
     /// sure the snapshot was of its own bucket.
-    Read(Decision),
+    Read(R),
     /// The cell is no live bucket of the caller's any more.
     Gone,
 }
 
-/// [`decide_seen`] without keeping the state.
-#[cfg(test)]
-#[inline]
-pub(crate) fn decide<B: Cell>(
-    cell: &B,
-    params: &Params,
-    now: u64,
-    cost: u64,
-    live: bool,
-    owned: impl Fn() -> bool,
-) -> Verdict {
-    decide_seen(cell, params, now, cost, live, owned, None)
+/// The projection that keeps the whole decision.
+#[inline(always)]
+pub(crate) fn same(decision: Decision) -> Decision {
+    decision
 }
 
 /// Decides a request of `cost` at `now` (at most [`MAX_TIME`]) on `cell`, and
@@ -149,8 +143,16 @@ pub(crate) fn decide<B: Cell>(
 ///
 /// `kept`, if given, gets the state the decision left the bucket in (or one
 /// equal to it from `now` on) whenever it returns a decision.
-#[inline]
-pub(crate) fn decide_seen<B: Cell>(
+///
+/// The verdict holds `project` of the decision, taken where the decision
+/// is made, so that an inlined caller that keeps less of it (whether it
+/// was allowed) has the rest left out.
+#[inline(always)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each caller passes its context apart, so the inlined fast path keeps them in registers"
+)]
+pub(crate) fn decide<B: Cell, R>(
     cell: &B,
     params: &Params,
     now: u64,
@@ -158,7 +160,8 @@ pub(crate) fn decide_seen<B: Cell>(
     live: bool,
     owned: impl Fn() -> bool,
     kept: Option<&Seen>,
-) -> Verdict {
+    project: impl Fn(Decision) -> R,
+) -> Verdict<R> {
     let keep = |state: State| {
         if let Some(kept) = kept {
             kept.set(Some(state));
@@ -175,7 +178,7 @@ pub(crate) fn decide_seen<B: Cell>(
             && let Some(decision) = params.decide_short(seen, now, cost)
         {
             keep(seen);
-            return Verdict::Read(decision);
+            return Verdict::Read(project(decision));
         }
         let (seen, tag) = cell.lock();
         if tag != Tag::Live || !owned() {
@@ -183,10 +186,10 @@ pub(crate) fn decide_seen<B: Cell>(
             return Verdict::Gone;
         }
         let mut state = seen;
-        let decision = params.decide(&mut state, now, cost);
+        let decision = step::<B>(params, &mut state, now, cost);
         cell.unlock(if live && !decision.is_allowed() { seen } else { state }, Tag::Live);
         keep(state);
-        return Verdict::Locked(decision);
+        return Verdict::Locked(project(decision));
     }
     let mut backoff = Backoff::default();
     loop {
@@ -195,10 +198,10 @@ pub(crate) fn decide_seen<B: Cell>(
             return Verdict::Gone;
         }
         let mut next = seen;
-        let decision = params.decide(&mut next, now, cost);
+        let decision = step::<B>(params, &mut next, now, cost);
         if (live && !decision.is_allowed()) || next == seen {
             keep(next);
-            return Verdict::Read(decision);
+            return Verdict::Read(project(decision));
         }
         // Lock only if the time is still the one read; the tokens may have
         // changed under the same time, so decide again under the lock.
@@ -212,13 +215,24 @@ pub(crate) fn decide_seen<B: Cell>(
                 state = next;
                 decision
             } else {
-                params.decide(&mut state, now, cost)
+                step::<B>(params, &mut state, now, cost)
             };
             cell.unlock(state, Tag::Live);
             keep(state);
-            return Verdict::Locked(decision);
+            return Verdict::Locked(project(decision));
         }
         backoff.snooze();
+    }
+}
+
+/// [`Params::decide`] on a bucket of cells `B`: in 64 bits for narrow cells,
+/// which only narrow limiters use.
+#[inline(always)]
+fn step<B: Cell>(params: &Params, state: &mut State, now: u64, cost: u64) -> Decision {
+    if B::LOCK_FREE_READS {
+        params.decide_narrow(state, now, cost)
+    } else {
+        params.decide(state, now, cost)
     }
 }
 

@@ -106,15 +106,27 @@ pub trait Clock: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct MonotonicClock {
     clock: quanta::Clock,
+    /// The raw reading at the epoch.
     start: u64,
+    /// Nanoseconds per 2^[`SCALE_SHIFT`] raw units, as quanta's calibration
+    /// gives them: scaling here rather than through quanta spares every
+    /// reading quanta's choice of clock and its check against `start`.
+    per_unit: u64,
 }
+
+/// The fixed point of [`MonotonicClock`]'s scale: 40 bits, so that a reading
+/// rounds off less than a nanosecond per 2^40 raw units (about six minutes of
+/// a 3 GHz counter), and the product with a raw delta of centuries still fits
+/// in 128 bits.
+const SCALE_SHIFT: u32 = 40;
 
 impl MonotonicClock {
     /// A clock whose epoch is now.
     pub fn new() -> MonotonicClock {
         let clock = quanta::Clock::new();
         let start = clock.raw();
-        MonotonicClock { clock, start }
+        let per_unit = clock.delta_as_nanos(0, 1 << SCALE_SHIFT);
+        MonotonicClock { clock, start, per_unit }
     }
 }
 
@@ -127,7 +139,20 @@ impl Default for MonotonicClock {
 impl Clock for MonotonicClock {
     #[inline]
     fn now(&self) -> Nanos {
-        Nanos(self.clock.delta_as_nanos(self.start, self.clock.raw()))
+        self.since_start(self.clock.raw())
+    }
+}
+
+impl MonotonicClock {
+    /// The time of the raw reading `raw`. A reading before the epoch
+    /// (another core's counter, slightly behind) is the epoch. The product
+    /// fits in 128 bits, and its top would take 2^64 ns, six centuries, to
+    /// overflow the result.
+    #[inline]
+    fn since_start(&self, raw: u64) -> Nanos {
+        let elapsed = raw.saturating_sub(self.start);
+        let nanos = (u128::from(elapsed) * u128::from(self.per_unit)) >> SCALE_SHIFT;
+        Nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 }
 
@@ -203,6 +228,24 @@ mod tests {
         let clock = ManualClock::new(Nanos::new(u64::MAX - 1));
         clock.advance(Duration::from_secs(1));
         assert_eq!(clock.now(), Nanos::new(u64::MAX));
+    }
+
+    #[test]
+    fn monotonic_clock_scales_raw_readings_as_quanta_does() {
+        let clock = MonotonicClock::new();
+        let start = clock.start;
+        assert_eq!(clock.since_start(start.saturating_sub(5)), Nanos::ZERO);
+        for delta in [1u64, 999, 1 << 20, 3_000_000_007, 1 << 40, 1 << 50] {
+            let ours = clock.since_start(start + delta).as_u64();
+            let quanta = clock.clock.delta_as_nanos(start, start + delta);
+            // Both round down, ours with a scale rounded down to 2^-40 ns.
+            let slack = 1 + (delta >> SCALE_SHIFT);
+            assert!(ours.abs_diff(quanta) <= slack, "{delta}: {ours} against {quanta}");
+        }
+        // A clock whose raw readings are nanoseconds scales them by one.
+        let exact = MonotonicClock { per_unit: 1 << SCALE_SHIFT, start: 7, ..clock };
+        assert_eq!(exact.since_start(7 + 123_456_789_012), Nanos::new(123_456_789_012));
+        assert_eq!(exact.since_start(u64::MAX), Nanos::new(u64::MAX - 7));
     }
 
     #[test]

@@ -53,7 +53,7 @@ impl<K: Hash + Eq + Clone> Keyspace for AnyKeys<K> {
 
     #[inline]
     fn decide(&self, ctx: Ctx<'_>, key: &K, now: u64, cost: u64) -> Decision {
-        self.map.decide(ctx, key, now, cost)
+        self.map.decide_with(ctx, key, now, cost, crate::cell::same)
     }
 
     fn bucket(&self, key: &K) -> Option<State> {
@@ -77,13 +77,13 @@ impl<K: Hash + Eq + Clone, C: Clock> Limiter<AnyKeys<K>, C> {
     /// Takes one token from `key`'s bucket now, if it has one.
     #[inline]
     pub fn allow(&self, key: &K) -> bool {
-        self.check(key).is_allowed()
+        self.allows(key, self.clock().now(), true)
     }
 
     /// Takes one token from `key`'s bucket at time `now`, if it has one.
     #[inline]
     pub fn allow_at(&self, key: &K, now: Nanos) -> bool {
-        self.check_n_at(key, 1, now).is_allowed()
+        self.allows(key, now, false)
     }
 }
 

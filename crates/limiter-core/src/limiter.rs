@@ -57,6 +57,22 @@ pub trait Keyspace: sealed::Sealed + Sized {
     #[doc(hidden)]
     fn decide(&self, ctx: Ctx<'_>, key: Self::Key<'_>, now: u64, cost: u64) -> Decision;
 
+    /// [`Keyspace::decide`], projected through the pure `project` where the
+    /// decision is made, so that an inlined fast path leaves out what the
+    /// projection drops.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn decide_with<R>(
+        &self,
+        ctx: Ctx<'_>,
+        key: Self::Key<'_>,
+        now: u64,
+        cost: u64,
+        project: impl Fn(Decision) -> R + Copy,
+    ) -> R {
+        project(self.decide(ctx, key, now, cost))
+    }
+
     /// `key`'s bucket as it is, creating nothing; `None` if it has none.
     #[doc(hidden)]
     fn bucket(&self, key: Self::Key<'_>) -> Option<State>;
@@ -269,17 +285,59 @@ impl<S: Keyspace, C: Clock> Limiter<S, C> {
     }
 
     /// The one path of every check: `live` when `now` came from the clock.
-    #[inline]
+    #[inline(always)]
     fn decide(&self, key: S::Key<'_>, cost: u64, now: Nanos, live: bool) -> Decision {
-        let decision = self.keys.decide(self.settings.ctx(live), key, clamp(now), cost);
-        self.settings.tally.count(decision.is_allowed());
-        decision
+        self.decide_with(key, cost, now, live, crate::cell::same)
+    }
+
+    /// Whether a request of cost 1 for `key` at `now` is allowed: the
+    /// `allow` methods, which need no more of the decision.
+    #[inline(always)]
+    pub(crate) fn allows(&self, key: S::Key<'_>, now: Nanos, live: bool) -> bool {
+        self.decide_with(key, 1, now, live, |decision| decision.is_allowed())
+    }
+
+    /// Decides and counts the decision; returns `project` of it, which
+    /// must be pure (the fast path may project a decision it then drops).
+    /// Inlined into each check, where `live` is a constant.
+    #[inline(always)]
+    fn decide_with<R: Outcome>(
+        &self,
+        key: S::Key<'_>,
+        cost: u64,
+        now: Nanos,
+        live: bool,
+        project: impl Fn(Decision) -> R + Copy,
+    ) -> R {
+        let outcome =
+            self.keys.decide_with(self.settings.ctx(live), key, clamp(now), cost, project);
+        self.settings.tally.count(outcome.is_allowed());
+        outcome
     }
 
     /// The keyspace, for the methods only its keys have.
     #[inline]
     pub(crate) fn keys(&self) -> &S {
         &self.keys
+    }
+}
+
+/// What a check returns: a whole [`Decision`], or whether it was allowed.
+pub(crate) trait Outcome {
+    fn is_allowed(&self) -> bool;
+}
+
+impl Outcome for Decision {
+    #[inline]
+    fn is_allowed(&self) -> bool {
+        Decision::is_allowed(self)
+    }
+}
+
+impl Outcome for bool {
+    #[inline]
+    fn is_allowed(&self) -> bool {
+        *self
     }
 }
 

@@ -131,6 +131,55 @@ fn decide_short_answers_what_decide_would_without_a_write() {
 }
 
 #[test]
+fn decide_narrow_answers_and_stores_what_decide_does() {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(23);
+    let limits = [
+        (1, "1"),
+        (3, "0.5"),
+        (10, "5"),
+        (7, "1/h"),
+        (1_000_000_000, "1000000000"),
+        (2, "1000000000"),
+        (1000, "3/m"),
+        (4, "123456789"),
+    ];
+    for (capacity, rate) in limits {
+        let p = params(capacity, rate);
+        assert!(p.is_narrow(), "{capacity} at {rate}");
+        let unit = u128::from(p.unit);
+        let tokens = [0, 1, unit - 1, unit, unit + 1, p.full - 1, p.full];
+        let times = [0, 1, SEC, 5 * SEC, 5 * SEC + 1, 1 << 40, 1 << 62, MAX_TIME];
+        let costs = [0, 1, 2, capacity, capacity + 1];
+        let mut cases: Vec<(u128, u64, u64, u64)> = Vec::new();
+        for &t in tokens.iter().filter(|&&t| t <= p.full) {
+            for &last in &times {
+                for &now in &times {
+                    for &cost in &costs {
+                        cases.push((t, last, now, cost));
+                    }
+                }
+            }
+        }
+        for _ in 0..20_000 {
+            let shift = rng.random_range(0..63);
+            let last = rng.random_range(0..=MAX_TIME >> shift);
+            let now = last.saturating_add_signed(rng.random_range(-(SEC as i64)..10 * SEC as i64));
+            let cost = rng.random_range(0..=capacity.min(20) + 1);
+            cases.push((rng.random_range(0..=p.full), last, now.min(MAX_TIME), cost));
+        }
+        for (tokens, last, now, cost) in cases {
+            let state = State { last, tokens };
+            let (mut wide, mut narrow) = (state, state);
+            let expected = p.decide(&mut wide, now, cost);
+            let got = p.decide_narrow(&mut narrow, now, cost);
+            let case = format!("{capacity} at {rate}: {state:?}, cost {cost} at {now}");
+            assert_eq!((got, narrow), (expected, wide), "{case}");
+        }
+    }
+}
+
+#[test]
 fn backwards_time_is_decided_at_the_bucket_time() {
     let p = params(2, "1");
     check(

@@ -7,6 +7,28 @@ fn params(capacity: u64, rate: &str) -> Params {
     Params::new(capacity, rate.parse().unwrap())
 }
 
+/// [`super::decide`] keeping the whole decision.
+fn decide<B: Cell>(
+    cell: &B,
+    params: &Params,
+    now: u64,
+    cost: u64,
+    live: bool,
+    owned: impl Fn() -> bool,
+) -> Verdict {
+    super::decide(cell, params, now, cost, live, owned, None, same)
+}
+
+#[test]
+fn a_projection_keeps_what_it_keeps_of_the_decision() {
+    let p = params(1, "1");
+    let cell = Narrow::new(p.fresh(0));
+    let allowed = super::decide(&cell, &p, 0, 1, true, || true, None, |d: Decision| d.is_allowed());
+    assert_eq!(allowed, Verdict::Locked(true));
+    let denied = super::decide(&cell, &p, 0, 1, true, || true, None, |d: Decision| d.is_allowed());
+    assert_eq!(denied, Verdict::Read(false));
+}
+
 fn decision(verdict: Verdict) -> Decision {
     match verdict {
         Verdict::Locked(decision) | Verdict::Read(decision) => decision,

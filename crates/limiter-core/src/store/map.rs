@@ -140,7 +140,7 @@ impl<K: Hash + Eq + Clone, B: Cell> Store for Map<K, B> {
 /// Decides on a map entry's cell, which is always live and always its key's.
 #[inline]
 fn settle<B: Cell>(cell: &B, ctx: Ctx<'_>, now: u64, cost: u64) -> Decision {
-    match cell::decide_seen(cell, ctx.params, now, cost, ctx.live, || true, ctx.seen) {
+    match cell::decide(cell, ctx.params, now, cost, ctx.live, || true, ctx.seen, cell::same) {
         Verdict::Locked(decision) | Verdict::Read(decision) => decision,
         Verdict::Gone => unreachable!("map entries are never tagged dead"),
     }

@@ -51,6 +51,22 @@ pub(crate) trait Store {
     /// for a key never seen before. Cost 0 creates nothing.
     fn decide(&self, ctx: Ctx<'_>, key: &Self::Key, now: u64, cost: u64) -> Decision;
 
+    /// [`Store::decide`], projected through `project` (which must be pure:
+    /// it may run more than once): a store whose fast path inlines into its
+    /// caller can then leave out whatever the projection drops (a check
+    /// that only asks whether it was allowed needs no wait worked out).
+    #[inline(always)]
+    fn decide_with<R>(
+        &self,
+        ctx: Ctx<'_>,
+        key: &Self::Key,
+        now: u64,
+        cost: u64,
+        project: impl Fn(Decision) -> R + Copy,
+    ) -> R {
+        project(self.decide(ctx, key, now, cost))
+    }
+
     /// `key`'s bucket as it is, without changing or creating it: its trace
     /// if it was evicted and left one (see `traces`); `None` for a key
     /// without either (whose bucket would be full).
@@ -134,11 +150,20 @@ impl<N: Store, W: Store<Key = N::Key>> Layout<N, W> {
         }
     }
 
-    #[inline]
-    pub(crate) fn decide(&self, ctx: Ctx<'_>, key: &N::Key, now: u64, cost: u64) -> Decision {
+    /// [`Store::decide_with`]: on the narrow store inline, the usual layout,
+    /// and on the wide one out of line.
+    #[inline(always)]
+    pub(crate) fn decide_with<R>(
+        &self,
+        ctx: Ctx<'_>,
+        key: &N::Key,
+        now: u64,
+        cost: u64,
+        project: impl Fn(Decision) -> R + Copy,
+    ) -> R {
         match self {
-            Layout::Narrow(store) => store.decide(ctx, key, now, cost),
-            Layout::Wide(store) => store.decide(ctx, key, now, cost),
+            Layout::Narrow(store) => store.decide_with(ctx, key, now, cost, project),
+            Layout::Wide(store) => project(decide_out_of_line(store, ctx, key, now, cost)),
         }
     }
 
@@ -169,4 +194,16 @@ impl<N: Store, W: Store<Key = N::Key>> Layout<N, W> {
             Layout::Wide(store) => store.counters(),
         }
     }
+}
+
+/// [`Store::decide`], kept out of its caller.
+#[inline(never)]
+fn decide_out_of_line<S: Store>(
+    store: &S,
+    ctx: Ctx<'_>,
+    key: &S::Key,
+    now: u64,
+    cost: u64,
+) -> Decision {
+    store.decide(ctx, key, now, cost)
 }

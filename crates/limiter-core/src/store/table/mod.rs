@@ -143,6 +143,13 @@ struct Hashed<K> {
     hash: u64,
 }
 
+/// Where the fast path's probe stopped: at a slot holding the key's bits, or
+/// at a vacant slot.
+enum Seen<'a, K: SlotKey, B> {
+    Key(usize, &'a Slot<K, B>),
+    Vacant(usize),
+}
+
 /// What the fast path learnt about a key it did not find: its probe passed
 /// no slot of the key's and ended at the vacant slot `vacant`, as of
 /// `changes`. Under the shard's mutex, with `changes` unmoved, both still
@@ -187,16 +194,32 @@ impl<K: SlotKey, B: Cell> Store for Table<K, B> {
 
     #[inline]
     fn decide(&self, ctx: Ctx<'_>, key: &K, now: u64, cost: u64) -> Decision {
+        self.decide_with(ctx, key, now, cost, cell::same)
+    }
+
+    #[inline(always)]
+    fn decide_with<R>(
+        &self,
+        ctx: Ctx<'_>,
+        key: &K,
+        now: u64,
+        cost: u64,
+        project: impl Fn(Decision) -> R + Copy,
+    ) -> R {
         let sought = Hashed { key: *key, hash: key.hash(&self.seed) };
         let shard = self.shard(sought.hash);
-        match shard.find_and_decide(ctx, sought, now, cost) {
-            Ok(decision) => decision,
+        // Projected on each path, so that the fast path's decision never
+        // meets the slow path's in memory.
+        match shard.find_and_decide(ctx, sought, now, cost, project) {
+            Ok(outcome) => outcome,
             Err(miss) => {
                 // A snapshot the fast path kept may not have been this key's.
                 if let Some(seen) = ctx.seen {
                     seen.set(None);
                 }
-                shard.decide_locked(ctx, &self.seed, sought, now, cost, miss)
+                // By reference: a context passed by value is copied on the
+                // fast path for this call.
+                project(shard.decide_locked(&ctx, &self.seed, sought, now, cost, miss))
             }
         }
     }
@@ -257,14 +280,15 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
     /// The fast path: decides for `key` without a lock, or hands over to
     /// the slow path, with where its probe ended if the key is missing
     /// (nothing if the shard was busy).
-    #[inline]
-    fn find_and_decide(
+    #[inline(always)]
+    fn find_and_decide<R>(
         &self,
         ctx: Ctx<'_>,
         sought: Hashed<K>,
         now: u64,
         cost: u64,
-    ) -> Result<Decision, Option<Miss>> {
+        project: impl Fn(Decision) -> R,
+    ) -> Result<R, Option<Miss>> {
         let Hashed { key, hash } = sought;
         let epoch = self.epoch.load(Ordering::Acquire);
         if epoch & 1 == 1 {
@@ -278,29 +302,42 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
             // may be being filled in).
             return Err(None);
         }
-        let answer = self.probe_from(home(hash, capacity), capacity, |index, slot| {
+        // The probe only compares keys; the bucket is decided after it, so
+        // that the loop stays small enough to inline.
+        let seen = self.probe_from(home(hash, capacity), capacity, |index, slot| {
             if K::load(&slot.key) == key {
-                let owned = || K::load(&slot.key) == key;
-                match cell::decide_seen(
-                    &slot.cell, ctx.params, now, cost, ctx.live, owned, ctx.seen,
-                ) {
-                    Verdict::Locked(decision) => return ControlFlow::Break(Ok(decision)),
-                    Verdict::Read(decision) => {
-                        // Valid only if no slot changed hands meanwhile.
-                        fence(Ordering::Acquire);
-                        let current = self.epoch.load(Ordering::Relaxed) == epoch;
-                        return ControlFlow::Break(if current { Ok(decision) } else { Err(None) });
-                    }
-                    // A tombstone of this key's: it may live further on.
-                    Verdict::Gone => {}
-                }
+                return ControlFlow::Break(Seen::Key(index, slot));
             }
             if slot.cell.tag_hint() == Tag::Vacant {
-                return ControlFlow::Break(Err(Some(Miss { changes, vacant: index })));
+                return ControlFlow::Break(Seen::Vacant(index));
             }
             ControlFlow::Continue(())
         });
-        answer.unwrap_or(Err(None))
+        let (index, slot) = match seen {
+            Some(Seen::Key(index, slot)) => (index, slot),
+            Some(Seen::Vacant(vacant)) => return Err(Some(Miss { changes, vacant })),
+            None => return Err(None),
+        };
+        let owned = || K::load(&slot.key) == key;
+        match cell::decide(&slot.cell, ctx.params, now, cost, ctx.live, owned, ctx.seen, project) {
+            Verdict::Locked(outcome) => Ok(outcome),
+            Verdict::Read(outcome) => {
+                // Valid only if no slot changed hands meanwhile.
+                fence(Ordering::Acquire);
+                let current = self.epoch.load(Ordering::Relaxed) == epoch;
+                if current { Ok(outcome) } else { Err(None) }
+            }
+            // A vacant slot holding the key's bits (an all-zero key): the
+            // probe ends here, as at any vacant slot.
+            Verdict::Gone if slot.cell.tag_hint() == Tag::Vacant => {
+                Err(Some(Miss { changes, vacant: index }))
+            }
+            // A tombstone of this key's. A key's live slot comes before its
+            // tombstones in its probe chain (a key goes back in at the first
+            // tombstone on its way), so it has none now, or one came in
+            // meanwhile: the slow path finds out under the mutex.
+            Verdict::Gone => Err(None),
+        }
     }
 
     /// The slow path, under the shard's mutex: decides for `key`, creating
@@ -308,7 +345,7 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
     #[cold]
     fn decide_locked(
         &self,
-        ctx: Ctx<'_>,
+        ctx: &Ctx<'_>,
         seed: &Seed,
         sought: Hashed<K>,
         now: u64,
@@ -332,8 +369,8 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
                 let slot = self.slot(index).expect("a probe finds only allocated slots");
                 // Tags and keys change only under this mutex: the slot stays
                 // the key's, live, and a snapshot of it needs no epoch check.
-                let (params, live) = (ctx.params, ctx.live);
-                match cell::decide_seen(&slot.cell, params, now, cost, live, || true, ctx.seen) {
+                let (params, live, kept) = (ctx.params, ctx.live, ctx.seen);
+                match cell::decide(&slot.cell, params, now, cost, live, || true, kept, cell::same) {
                     Verdict::Locked(decision) | Verdict::Read(decision) => return decision,
                     Verdict::Gone => unreachable!("a live slot died under its shard's mutex"),
                 }
@@ -344,7 +381,7 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
             None => {}
         }
         let mut held = Held { shard: self, ledger: &mut ledger, seed };
-        limits::insert_new(&mut held, ctx, sought.hash, now, cost, |held, state| {
+        limits::insert_new(&mut held, *ctx, sought.hash, now, cost, |held, state| {
             held.shard.insert(held.ledger, held.seed, sought, free, state)
         })
     }

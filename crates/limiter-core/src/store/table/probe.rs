@@ -66,11 +66,11 @@ impl<K: SlotKey, B: Cell> Shard<K, B> {
     /// chunk is missing. Whole chunks are counted against the capacity, so a
     /// full table may see a few slots twice.
     #[inline(always)]
-    pub(super) fn probe_from<R>(
-        &self,
+    pub(super) fn probe_from<'s, R>(
+        &'s self,
         mut start: usize,
         capacity: usize,
-        mut visit: impl FnMut(usize, &Slot<K, B>) -> ControlFlow<R>,
+        mut visit: impl FnMut(usize, &'s Slot<K, B>) -> ControlFlow<R>,
     ) -> Option<R> {
         let mut left = capacity;
         loop {

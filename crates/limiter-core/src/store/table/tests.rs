@@ -53,22 +53,22 @@ fn a_miss_is_trusted_only_while_nothing_came_in() {
     let sought = |key: u32| Hashed { key, hash: key.hash(&table.seed) };
     assert!(table.decide(ctx, &1, 0, 1).is_allowed());
     // 17 probes past 1 to the vacant slot 1.
-    let Err(Some(stale)) = shard.find_and_decide(ctx, sought(17), 0, 1) else {
+    let Err(Some(stale)) = shard.find_and_decide(ctx, sought(17), 0, 1, crate::cell::same) else {
         panic!("17 is not in the table yet");
     };
     assert_eq!(stale.vacant, 1);
     // Another request brings 17 in meanwhile: the stale miss must not
     // make it a second bucket.
     assert!(table.decide(ctx, &17, 0, 2).is_allowed());
-    let late = shard.decide_locked(ctx, &table.seed, sought(17), 0, 1, Some(stale));
+    let late = shard.decide_locked(&ctx, &table.seed, sought(17), 0, 1, Some(stale));
     assert_eq!(late, Decision::Allowed { remaining: 0 });
     assert_eq!((table.len(), table.peek(&params, &17, 0)), (2, 0));
     // A fresh miss is trusted: 33 goes where the probe ended.
-    let Err(Some(fresh)) = shard.find_and_decide(ctx, sought(33), 0, 1) else {
+    let Err(Some(fresh)) = shard.find_and_decide(ctx, sought(33), 0, 1, crate::cell::same) else {
         panic!("33 is not in the table yet");
     };
     assert_eq!(fresh.vacant, 2);
-    let first = shard.decide_locked(ctx, &table.seed, sought(33), 0, 1, Some(fresh));
+    let first = shard.decide_locked(&ctx, &table.seed, sought(33), 0, 1, Some(fresh));
     assert_eq!(first, Decision::Allowed { remaining: 2 });
     assert!(shard.slot(2).is_some_and(|slot| u32::load(&slot.key) == 33));
     assert_eq!(table.len(), 3);
