@@ -32,6 +32,39 @@ pub(crate) fn find(text: &[u8], from: usize, a: u8, b: u8, controls: bool) -> us
         .map_or(text.len(), |i| at + i)
 }
 
+/// The position of the first byte at or after `from` that ends a run of
+/// plain JSON string text: a `"`, a `\\`, a control character (below
+/// `0x20`) or a non-ASCII byte (`0x80` and up); `text.len()` if there is
+/// none.
+#[inline(always)]
+pub(crate) fn find_in_string(text: &[u8], from: usize) -> usize {
+    const QUOTES: u64 = ONES * b'"' as u64;
+    const SLASHES: u64 = ONES * b'\\' as u64;
+    const SPACES: u64 = ONES * 0x20;
+    let mut at = from;
+    while let Some(chunk) = text.get(at..at + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let (x, y) = (word ^ QUOTES, word ^ SLASHES);
+        // As in `find`, the lowest flagged byte is a true match: `word`
+        // flags each byte of 0x80 or more exactly, and ORed with it,
+        // `word - SPACES` adds the bytes below 0x20 (its `& !word`, as in
+        // `find`, is implied by the OR).
+        let flags = (x.wrapping_sub(ONES) & !x)
+            | (y.wrapping_sub(ONES) & !y)
+            | word.wrapping_sub(SPACES)
+            | word;
+        let flags = flags & HIGHS;
+        if flags != 0 {
+            return at + flags.trailing_zeros() as usize / 8;
+        }
+        at += 8;
+    }
+    let tail = text.get(at..).unwrap_or_default();
+    tail.iter()
+        .position(|&c| c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c))
+        .map_or(text.len(), |i| at + i)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,6 +92,11 @@ mod tests {
                     .map_or(len, |i| from + i);
                 assert_eq!(find(&text, from, a, b, controls), expected, "{text:?} from {from}");
             }
+            let expected = text[from..]
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20 || c >= 0x80)
+                .map_or(len, |i| from + i);
+            assert_eq!(find_in_string(&text, from), expected, "{text:?} from {from}");
         }
     }
 }
