@@ -74,51 +74,77 @@ struct Fields<'a> {
 
 fn split(line: &[u8]) -> Option<Fields<'_>> {
     let mut rest = line;
-    let mut fields: [&[u8]; CREATION + 1] = [b""; CREATION + 1];
-    let mut count = 0;
+    let kind = token(&mut rest)?;
+    let time = token(&mut rest)?;
+    let _elb = token(&mut rest)?;
+    let client = token(&mut rest)?;
+    let _target = token(&mut rest)?;
+    let shaped = TYPES.contains(&kind)
+        && time.len() > 4
+        && time[..4].iter().all(u8::is_ascii_digit)
+        && time[4] == b'-'
+        && memchr::memchr(b':', client).is_some();
+    if !shaped {
+        return None;
+    }
+    // The three processing times, then the two status codes and the two
+    // byte counts.
+    for _ in 0..3 {
+        let field = token(&mut rest)?;
+        let digits = field.strip_prefix(b"-").unwrap_or(field);
+        if digits.is_empty() || !digits.iter().all(|&b| b.is_ascii_digit() || b == b'.') {
+            return None;
+        }
+    }
+    for _ in 0..4 {
+        let field = token(&mut rest)?;
+        if field != b"-" && !field.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+    }
+    // `"request" "user_agent"`, the last fields every entry has.
+    for _ in 0..2 {
+        if rest.first() != Some(&b'"') {
+            return None;
+        }
+        let field = token(&mut rest)?;
+        if field.len() < 2 {
+            return None;
+        }
+    }
     // The fields after `request_creation_time` are not read (AWS adds
     // fields at the end from time to time).
+    let mut creation = None;
+    let mut count = 14;
     while !rest.is_empty() && count <= CREATION {
-        fields[count] = token(&mut rest)?;
+        let field = token(&mut rest)?;
+        if count == CREATION {
+            creation = Some(field);
+        }
         count += 1;
     }
-    let number = |text: &[u8]| {
-        let digits = text.strip_prefix(b"-").unwrap_or(text);
-        !digits.is_empty() && digits.iter().all(|&b| b.is_ascii_digit() || b == b'.')
-    };
-    let count_or_dash = |text: &[u8]| text == b"-" || text.iter().all(u8::is_ascii_digit);
-    let quoted = |text: &[u8]| text.len() >= 2 && text[0] == b'"';
-    let shaped = count >= 14
-        && TYPES.contains(&fields[0])
-        && fields[1].len() > 4
-        && fields[1][..4].iter().all(u8::is_ascii_digit)
-        && fields[1][4] == b'-'
-        && fields[3].contains(&b':')
-        && fields[5..8].iter().all(|f| number(f))
-        && fields[8..12].iter().all(|f| count_or_dash(f))
-        && quoted(fields[12])
-        && quoted(fields[13]);
-    shaped.then(|| Fields {
-        time: fields[1],
-        client: fields[3],
-        creation: (count > CREATION).then_some(fields[CREATION]),
-    })
+    Some(Fields { time, client, creation })
 }
 
 /// Takes one field and the single space after it: a `"…"` field with
 /// `\`-escapes (quotes included), or a non-empty run of other bytes.
+#[inline(always)]
 fn token<'a>(text: &mut &'a [u8]) -> Option<&'a [u8]> {
     let end = if text.first() == Some(&b'"') {
         let mut i = 1;
         loop {
-            i = crate::swar::find(text, i, b'"', b'\\', false);
-            match text.get(i)? {
-                b'\\' => i += 2,
-                _ => break i + 1,
+            i += memchr::memchr2(b'"', b'\\', &text[i..])?;
+            if text[i] == b'\\' {
+                i += 2;
+                if i > text.len() {
+                    return None;
+                }
+            } else {
+                break i + 1;
             }
         }
     } else {
-        crate::swar::find(text, 0, b' ', b' ', false)
+        crate::swar::find_byte(text, b' ')
     };
     if end == 0 {
         return None;
