@@ -133,8 +133,8 @@ fn token<'a>(text: &mut &'a [u8]) -> Option<&'a [u8]> {
     let end = if text.first() == Some(&b'"') {
         let mut i = 1;
         loop {
-            i += memchr::memchr2(b'"', b'\\', &text[i..])?;
-            if text[i] == b'\\' {
+            i += crate::swar::find_byte2(&text[i..], b'"', b'\\');
+            if *text.get(i)? == b'\\' {
                 i += 2;
                 if i > text.len() {
                     return None;

@@ -53,8 +53,19 @@ pub(crate) fn find_byte(text: &[u8], byte: u8) -> usize {
     memchr::memchr(byte, &text[at..]).map_or(text.len(), |i| at + i)
 }
 
+/// The position of the first `a` or `b` in `text`, or `text.len()`, as
+/// [`find_byte`] looks.
+#[inline(always)]
+pub(crate) fn find_byte2(text: &[u8], a: u8, b: u8) -> usize {
+    let at = find(&text[..text.len().min(SHORT)], 0, a, b, false);
+    if at < SHORT || text.len() <= SHORT {
+        return at;
+    }
+    memchr::memchr2(a, b, &text[SHORT..]).map_or(text.len(), |i| SHORT + i)
+}
+
 /// How far [`find_byte`] looks eight bytes at a time.
-const SHORT: usize = 24;
+const SHORT: usize = 32;
 
 /// The position of the first byte at or after `from` that ends a run of
 /// plain JSON string text: a `"`, a `\\`, a control character (below
@@ -123,6 +134,9 @@ mod tests {
             assert_eq!(find_in_string(&text, from), expected, "{text:?} from {from}");
             let expected = text[from..].iter().position(|&c| c == b' ').map_or(len, |i| from + i);
             assert_eq!(from + find_byte(&text[from..], b' '), expected, "{text:?} from {from}");
+            let expected =
+                text[from..].iter().position(|&c| c == b'"' || c == b'\\').map_or(len, |i| from + i);
+            assert_eq!(from + find_byte2(&text[from..], b'"', b'\\'), expected, "{text:?}");
         }
     }
 }
