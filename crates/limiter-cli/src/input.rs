@@ -224,6 +224,25 @@ impl std::fmt::Debug for LineReader {
     }
 }
 
+/// Where one line of a [`LineReader`]'s buffer lies, and its number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    /// The line's 1-based number.
+    pub(crate) line: u64,
+    too_long: bool,
+    from: usize,
+    to: usize,
+}
+
+impl Span {
+    /// The line in `buffer`, the [`LineReader::buffer`] it was found in.
+    #[inline]
+    pub(crate) fn line_in(self, buffer: &[u8]) -> Line<'_> {
+        let bytes = &buffer[self.from..self.to];
+        if self.too_long { Line::TooLong(bytes) } else { Line::Text(bytes) }
+    }
+}
+
 impl LineReader {
     /// The next line and its 1-based number, or `None` at the end.
     ///
@@ -232,6 +251,37 @@ impl LineReader {
     /// [`CliError::Read`] when the source fails, a gzip stream included.
     #[inline]
     pub(crate) fn next_line(&mut self) -> Result<Option<(u64, Line<'_>)>, CliError> {
+        Ok(self.next_span(true)?.map(|span| (span.line, span.line_in(&self.buf))))
+    }
+
+    /// Replaces `spans` with the next lines, as many as the buffer holds
+    /// (reading more only for the first): `false` at the end of the input.
+    /// The spans stay valid in [`LineReader::buffer`] until the next call.
+    ///
+    /// # Errors
+    ///
+    /// [`CliError::Read`] when the source fails, a gzip stream included.
+    pub(crate) fn next_spans(&mut self, spans: &mut Vec<Span>) -> Result<bool, CliError> {
+        spans.clear();
+        let Some(first) = self.next_span(true)? else {
+            return Ok(false);
+        };
+        spans.push(first);
+        while let Some(span) = self.next_span(false)? {
+            spans.push(span);
+        }
+        Ok(true)
+    }
+
+    /// The bytes that [`Span`]s from [`LineReader::next_spans`] lie in.
+    pub(crate) fn buffer(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// The next line, reading more of the input if it is not all in the
+    /// buffer and `fill` allows (else `None`).
+    #[inline]
+    fn next_span(&mut self, fill: bool) -> Result<Option<Span>, CliError> {
         let (from, to) = loop {
             let unread = &self.buf[self.start..self.end];
             if let Some(pos) = memchr::memchr(b'\n', unread) {
@@ -255,7 +305,10 @@ impl LineReader {
                 self.start = self.end;
                 self.discarding = true;
                 self.line += 1;
-                return Ok(Some((self.line, Line::TooLong(&self.buf[from..from + 256]))));
+                return Ok(Some(Span { line: self.line, too_long: true, from, to: from + 256 }));
+            }
+            if !fill {
+                return Ok(None);
             }
             if self.discarding {
                 self.start = self.end;
@@ -263,14 +316,15 @@ impl LineReader {
             self.fill()?;
         };
         self.line += 1;
-        let mut line = &self.buf[from..to];
-        if let Some(rest) = line.strip_suffix(b"\r") {
-            line = rest;
+        let mut to = to;
+        if self.buf[from..to].ends_with(b"\r") {
+            to -= 1;
         }
-        if self.line == 1 {
-            line = line.strip_prefix(UTF8_BOM).unwrap_or(line);
+        let mut from = from;
+        if self.line == 1 && self.buf[from..to].starts_with(UTF8_BOM) {
+            from += UTF8_BOM.len();
         }
-        Ok(Some((self.line, Line::Text(line))))
+        Ok(Some(Span { line: self.line, too_long: false, from, to }))
     }
 
     /// Takes the next block, with the unread bytes put in front of its own.

@@ -449,8 +449,8 @@ mod tests {
                 objects += 1;
                 for (raw, path) in found.iter().zip(paths) {
                     let field = path.iter().try_fold(&value, |v, key| v.get(key));
-                    let parsed = raw.map(|raw| serde_json::from_slice::<serde_json::Value>(raw));
-                    assert_eq!(parsed.map(Result::ok).flatten().as_ref(), field, "{path:?}");
+                    let parsed = raw.map(serde_json::from_slice::<serde_json::Value>);
+                    assert_eq!(parsed.and_then(Result::ok).as_ref(), field, "{path:?}");
                 }
             } else {
                 others += 1;

@@ -25,11 +25,11 @@ use crate::decide::{self, LimitState, work};
 use crate::decisions::{self, DecisionSink};
 use crate::error::CliError;
 use crate::formats::{Reader, auto_hint};
-use crate::input::{Input, Line};
+use crate::input::{Input, Line, Span};
 use crate::keys::{KeyCount, KeyTable};
 use crate::plot::Timeline;
 use crate::report::Summary;
-use crate::trace::{Field, LineError, Opaque, Record, TraceError, TraceErrorKind, trim};
+use crate::trace::{Field, KeyField, LineError, Opaque, Record, TraceError, TraceErrorKind, trim};
 use indicatif::ProgressBar;
 
 /// Batches queued for a worker with one limit.
@@ -242,54 +242,71 @@ impl<'a> Parser<'a> {
         let mut chosen_at = None;
         let name = input.name.clone();
         let mut lines = input.lines();
-        while let Some((line_no, line)) = lines.next_line()? {
-            let text = match line {
-                Line::Text(text) => text,
-                Line::TooLong(start) => {
-                    let kind = TraceErrorKind::LineTooLong;
-                    let err = LineError { field: Field::Record, value: start, kind };
-                    self.invalid(err.at(&name, line_no))?;
-                    continue;
-                }
+        let mut spans = Vec::new();
+        while lines.next_spans(&mut spans)? {
+            let buffer = lines.buffer();
+            // Once a reader is chosen, the lines are parsed two threads at
+            // a time ahead of the loop below, which takes each line's result
+            // in order as if it had parsed the line itself.
+            let parsed = match (&reader, self.config.key) {
+                (Some(reader), KeyKind::Ip) => Ahead::Ip(parse_all(reader, buffer, &spans)),
+                (Some(reader), KeyKind::Any) => Ahead::Any(parse_all(reader, buffer, &spans)),
+                (None, _) => Ahead::None,
             };
-            let reader = match &reader {
-                Some(reader) => reader,
-                None => {
-                    let trimmed = trim(text);
-                    if trimmed.is_empty() || trimmed[0] == b'#' {
+            for (index, span) in spans.iter().enumerate() {
+                let line_no = span.line;
+                let text = match span.line_in(buffer) {
+                    Line::Text(text) => text,
+                    Line::TooLong(start) => {
+                        let kind = TraceErrorKind::LineTooLong;
+                        let err = LineError { field: Field::Record, value: start, kind };
+                        self.invalid(err.at(&name, line_no))?;
                         continue;
                     }
-                    match Reader::choose(self.config, text) {
-                        Ok(chosen) => {
-                            if self.config.input == InputFormat::Auto {
-                                chosen_at = Some(line_no);
-                            }
-                            reader.insert(chosen)
-                        }
-                        Err(err) => {
-                            self.invalid(err.at(&name, line_no))?;
+                };
+                let reader = match &reader {
+                    Some(reader) => reader,
+                    None => {
+                        let trimmed = trim(text);
+                        if trimmed.is_empty() || trimmed[0] == b'#' {
                             continue;
                         }
+                        match Reader::choose(self.config, text) {
+                            Ok(chosen) => {
+                                if self.config.input == InputFormat::Auto {
+                                    chosen_at = Some(line_no);
+                                }
+                                reader.insert(chosen)
+                            }
+                            Err(err) => {
+                                self.invalid(err.at(&name, line_no))?;
+                                continue;
+                            }
+                        }
                     }
-                }
-            };
-            let result = match self.config.key {
-                KeyKind::Ip => reader
-                    .parse::<IpAddr>(line_no, text)
-                    .map(|record| record.map(|record| self.record(line_no, &record))),
-                KeyKind::Any => reader
-                    .parse::<Opaque>(line_no, text)
-                    .map(|record| record.map(|record| self.record_opaque(line_no, &record))),
-            };
-            match result {
-                Ok(Some(recorded)) => recorded?,
-                Ok(None) => {}
-                Err(err) => {
-                    let mut err = err.at(&name, line_no);
-                    if let Some(at) = chosen_at {
-                        err.hint = auto_hint(&err, text, reader.format(), at);
+                };
+                let result = match (self.config.key, &parsed) {
+                    (KeyKind::Ip, Ahead::Ip(parsed)) => parsed[index]
+                        .map(|record| record.map(|record| self.record(line_no, &record))),
+                    (KeyKind::Ip, _) => reader
+                        .parse::<IpAddr>(line_no, text)
+                        .map(|record| record.map(|record| self.record(line_no, &record))),
+                    (KeyKind::Any, Ahead::Any(parsed)) => parsed[index]
+                        .map(|record| record.map(|record| self.record_opaque(line_no, &record))),
+                    (KeyKind::Any, _) => reader
+                        .parse::<Opaque>(line_no, text)
+                        .map(|record| record.map(|record| self.record_opaque(line_no, &record))),
+                };
+                match result {
+                    Ok(Some(recorded)) => recorded?,
+                    Ok(None) => {}
+                    Err(err) => {
+                        let mut err = err.at(&name, line_no);
+                        if let Some(at) = chosen_at {
+                            err.hint = auto_hint(&err, text, reader.format(), at);
+                        }
+                        self.invalid(err)?
                     }
-                    self.invalid(err)?
                 }
             }
         }
@@ -397,6 +414,49 @@ impl<'a> Parser<'a> {
             row_tail: tail,
         }
     }
+}
+
+/// Lines parsed ahead of the loop that takes their records, one result a line.
+enum Ahead<'a> {
+    None,
+    Ip(Vec<ParseResult<'a, IpAddr>>),
+    Any(Vec<ParseResult<'a, Opaque>>),
+}
+
+type ParseResult<'a, K> = Result<Option<Record<'a, K>>, LineError<'a>>;
+
+/// Fewer lines than this are parsed on one thread: a thread's start would
+/// cost more than it saves.
+const PARALLEL_LINES: usize = 256;
+
+/// Parses the lines at `spans` in `buffer` with `reader`, what the loop in
+/// [`Parser::input`] would get line by line (an over-long line gives
+/// `Ok(None)`, which that loop never takes): the second half on a thread of
+/// its own while this thread parses the first.
+fn parse_all<'a, K: KeyField + Send>(
+    reader: &Reader,
+    buffer: &'a [u8],
+    spans: &[Span],
+) -> Vec<ParseResult<'a, K>> {
+    let parse = |spans: &[Span]| -> Vec<ParseResult<'a, K>> {
+        spans
+            .iter()
+            .map(|span| match span.line_in(buffer) {
+                Line::Text(text) => reader.parse::<K>(span.line, text),
+                Line::TooLong(_) => Ok(None),
+            })
+            .collect()
+    };
+    if spans.len() < PARALLEL_LINES {
+        return parse(spans);
+    }
+    let (first, second) = spans.split_at(spans.len() / 2);
+    thread::scope(|scope| {
+        let second = scope.spawn(|| parse(second));
+        let mut results = parse(first);
+        results.extend(second.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        results
+    })
 }
 
 /// Why parsing stopped early.

@@ -129,13 +129,15 @@ mod tests {
             }
             let expected = text[from..]
                 .iter()
-                .position(|&c| c == b'"' || c == b'\\' || c < 0x20 || c >= 0x80)
+                .position(|&c| c == b'"' || c == b'\\' || !(0x20..0x80).contains(&c))
                 .map_or(len, |i| from + i);
             assert_eq!(find_in_string(&text, from), expected, "{text:?} from {from}");
             let expected = text[from..].iter().position(|&c| c == b' ').map_or(len, |i| from + i);
             assert_eq!(from + find_byte(&text[from..], b' '), expected, "{text:?} from {from}");
-            let expected =
-                text[from..].iter().position(|&c| c == b'"' || c == b'\\').map_or(len, |i| from + i);
+            let expected = text[from..]
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\')
+                .map_or(len, |i| from + i);
             assert_eq!(from + find_byte2(&text[from..], b'"', b'\\'), expected, "{text:?}");
         }
     }
