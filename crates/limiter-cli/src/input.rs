@@ -10,6 +10,7 @@
 use std::fs::File;
 use std::io::{self, IsTerminal, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use flate2::read::MultiGzDecoder;
@@ -99,7 +100,7 @@ impl Input {
             name: self.name,
             blocks,
             spare,
-            buf: Vec::new(),
+            buf: Arc::default(),
             start: 0,
             end: 0,
             line: 0,
@@ -207,7 +208,8 @@ pub(crate) struct LineReader {
     blocks: Receiver<io::Result<Block>>,
     /// Blocks handed back to be filled again.
     spare: SyncSender<Block>,
-    buf: Vec<u8>,
+    /// Shared with the thread that parses lines ahead (see `crate::replay`).
+    buf: Arc<Vec<u8>>,
     /// The unread bytes are `buf[start..end]`.
     start: usize,
     end: usize,
@@ -278,6 +280,12 @@ impl LineReader {
         &self.buf
     }
 
+    /// The buffer, to share with another thread until the next call to
+    /// [`LineReader::next_spans`].
+    pub(crate) fn shared_buffer(&self) -> Arc<Vec<u8>> {
+        Arc::clone(&self.buf)
+    }
+
     /// The next line, reading more of the input if it is not all in the
     /// buffer and `fill` allows (else `None`).
     #[inline]
@@ -343,16 +351,19 @@ impl LineReader {
             block[HEAD - unread..HEAD].copy_from_slice(&self.buf[self.start..self.end]);
             self.start = HEAD - unread;
             self.end = block.len();
-            let used = std::mem::replace(&mut self.buf, block);
-            let _ = self.spare.try_send(used);
+            let used = std::mem::replace(&mut self.buf, Arc::new(block));
+            if let Ok(used) = Arc::try_unwrap(used) {
+                let _ = self.spare.try_send(used);
+            }
         } else {
             // A line longer than the room in front of a block: the unread
             // bytes stay, and the block's bytes join them.
-            self.buf.copy_within(self.start..self.end, 0);
-            self.buf.truncate(unread);
-            self.buf.extend_from_slice(&block[HEAD..]);
+            let buf = Arc::make_mut(&mut self.buf);
+            buf.copy_within(self.start..self.end, 0);
+            buf.truncate(unread);
+            buf.extend_from_slice(&block[HEAD..]);
             self.start = 0;
-            self.end = self.buf.len();
+            self.end = buf.len();
             let _ = self.spare.try_send(block);
         }
         Ok(())
