@@ -16,7 +16,19 @@
 //! `time` (when the response was sent) for entries that lack it or hold `-`
 //! there. Both are RFC 3339 in UTC with microseconds, read exactly. The
 //! fields after `request_creation_time` are not read. Each
-//! entry is one request of cost 1. ALB ships its logs gzip-compressed; the
+//! entry is one request of cost 1.
+//!
+//! What is checked: fields up to `request_creation_time` are separated by
+//! single spaces, and quoted ones are closed; an entry has at least the 14
+//! fields up to `user_agent`; the type is one of `http`, `https`, `h2`,
+//! `grpcs`, `ws`, `wss`; `time` starts with four digits and a `-`; the
+//! client holds a `:`; the three processing times are numbers (`-1` too);
+//! the status codes and byte counts are digits or `-`; `request` and
+//! `user_agent` are quoted. A line that fails any of these is not an ALB
+//! entry (one error for the whole record, and `--input auto` does not take
+//! it for one). The time read and the client are then checked in full
+//! (each with its own error naming the field); the other fields are only
+//! found, not read. ALB ships its logs gzip-compressed; the
 //! replay decompresses any gzip input.
 
 use crate::address::split_port;
