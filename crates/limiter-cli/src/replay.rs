@@ -236,11 +236,7 @@ impl<'a> Parser<'a> {
 
     fn input(&mut self, input: Input) -> Result<(), Stop> {
         self.batch.row_tail = decisions::row_tail(self.file_column, &input.name).into();
-        let mut lines = Lines {
-            name: input.name.clone(),
-            reader: None,
-            chosen_at: None,
-        };
+        let mut lines = Lines { name: input.name.clone(), reader: None, chosen_at: None };
         let mut reader = input.lines();
         let mut spans = Vec::new();
         // Once a reader is chosen, a thread of its own parses the second half
@@ -252,7 +248,8 @@ impl<'a> Parser<'a> {
             let split = match &lines.reader {
                 Some(chosen) if spans.len() >= PARALLEL_LINES => {
                     let split = spans.len() / 2;
-                    let helper = helper.get_or_insert_with(|| Helper::start(chosen, self.config.key));
+                    let helper =
+                        helper.get_or_insert_with(|| Helper::start(chosen, self.config.key));
                     helper.send(reader.shared_buffer(), spans[split..].to_vec());
                     split
                 }
