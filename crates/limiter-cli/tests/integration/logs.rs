@@ -319,8 +319,8 @@ fn long_logs_keep_line_order_in_records_and_errors() {
     let any_rows = dir.read("any.csv");
     let hosts = bad.iter().filter(|(_, what)| what.starts_with("client")).count();
     assert_eq!(any_rows.lines().count(), rows.lines().count() + hosts);
-    let host_row = format!("\n131,2018-07-02T22:22:48.364000Z,lb.internal,1,true\n");
-    assert!(any_rows.contains(&host_row), "host names are keys under --key any");
+    let host_row = "\n131,2018-07-02T22:22:48.364000Z,lb.internal,1,true\n";
+    assert!(any_rows.contains(host_row), "host names are keys under --key any");
     let without_hosts: String = any_rows
         .lines()
         .filter(|row| !row.contains("lb.internal"))
