@@ -9,7 +9,8 @@
 //! `--logs` also generates the same traffic as a 10M-line HAProxy log, AWS
 //! ALB log and JSON-lines log (`cargo xtask gen-trace --log`), and times a
 //! one-limit replay of each, next to the CSV figure: the target is at least
-//! half the CSV replay's records per second.
+//! half the CSV replay's records per second. Each row also gives the input's
+//! bytes per second: a log line is 5 to 13 times a CSV record's bytes.
 //!
 //! `--markdown` also writes the table to the `bench-replay` section of
 //! BENCHMARKS.md.
@@ -83,13 +84,16 @@ pub(crate) fn run(args: &[String], root: &Path) -> Result<(), Box<dyn Error>> {
         size as f64 / 1e6,
         load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
     ));
-    report.line(format!("{:<22}{:>9}{:>10}{:>13}   target", "pass", "best", "median", "records/s"));
+    report.line(format!(
+        "{:<22}{:>9}{:>10}{:>13}{:>12}   target",
+        "pass", "best", "median", "records/s", "input/s"
+    ));
     let floor = measure(&bin, &lines, runs, None)?;
-    report.row("read and split lines", &floor, records, String::new());
+    report.row("read and split lines", &floor, records, size, String::new());
     let one = measure(&bin, &single, runs, Some(records))?;
     let rate = records as f64 / one.best.as_secs_f64();
     let verdict = if rate >= SINGLE_TARGET { "met" } else { "MISSED" };
-    report.row("replay, 1 limit", &one, records, format!(">= 5.0 M/s: {verdict}"));
+    report.row("replay, 1 limit", &one, records, size, format!(">= 5.0 M/s: {verdict}"));
     let nine = measure(&bin, &sweep, runs, Some(records))?;
     let ratio = nine.best.as_secs_f64() / one.best.as_secs_f64();
     let verdict = if ratio <= SWEEP_TARGET { "met" } else { "MISSED" };
@@ -97,20 +101,23 @@ pub(crate) fn run(args: &[String], root: &Path) -> Result<(), Box<dyn Error>> {
         "replay, 3x3 sweep",
         &nine,
         records,
+        size,
         format!("<= 3x one limit: {ratio:.2}x, {verdict}"),
     );
     if logs {
         for &(name, log) in &Log::ALL[1..] {
             let path = generate(&dir, &Params { log, ..params.clone() })?;
             let path = path.to_str().ok_or("the target directory's path is not UTF-8")?;
-            let size = std::fs::metadata(path)?.len() as f64 / 1e6;
+            let bytes = std::fs::metadata(path)?.len();
+            let size = bytes as f64 / 1e6;
             let args = ["replay", path, "--input", name, "--capacity", "10", "--rate", "5"];
             let timing =
                 measure(&bin, &[&args[..], &["--output", "json"]].concat(), runs, Some(records))?;
             let share = one.best.as_secs_f64() / timing.best.as_secs_f64();
             let verdict = if share >= LOG_TARGET { "met" } else { "MISSED" };
             let label = format!("replay {name}, {size:.0} MB");
-            report.row(&label, &timing, records, format!(">= 0.5x CSV: {share:.2}x, {verdict}"));
+            let target = format!(">= 0.5x CSV: {share:.2}x, {verdict}");
+            report.row(&label, &timing, records, bytes, target);
         }
     }
     if write {
@@ -153,13 +160,15 @@ impl Report {
         self.text.push('\n');
     }
 
-    fn row(&mut self, name: &str, timing: &Timing, records: u64, target: String) {
-        let rate = records as f64 / timing.best.as_secs_f64() / 1e6;
+    /// A pass's times, its records a second and its input's bytes a second
+    /// (of the best run).
+    fn row(&mut self, name: &str, timing: &Timing, records: u64, bytes: u64, target: String) {
+        let best = timing.best.as_secs_f64();
+        let rate = records as f64 / best / 1e6;
+        let bytes_rate = bytes as f64 / best / 1e9;
         self.line(format!(
-            "{name:<22}{:>7.2} s{:>8.2} s{:>9.1} M/s   {target}",
-            timing.best.as_secs_f64(),
+            "{name:<22}{best:>7.2} s{:>8.2} s{rate:>9.1} M/s{bytes_rate:>7.2} GB/s   {target}",
             timing.median.as_secs_f64(),
-            rate
         ));
     }
 }

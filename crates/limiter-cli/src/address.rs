@@ -20,7 +20,10 @@ pub fn split_port(text: &[u8]) -> Option<(&[u8], &[u8])> {
             (&rest[..close], rest[close + 1..].strip_prefix(b":")?)
         }
         None => {
-            let colon = memchr::memrchr(b':', text)?;
+            // A port has at most 5 digits, so the last colon, if it starts
+            // one, is among the last 6 bytes.
+            let tail = text.len().saturating_sub(6);
+            let colon = tail + text[tail..].iter().rposition(|&b| b == b':')?;
             (&text[..colon], &text[colon + 1..])
         }
     };
@@ -50,5 +53,32 @@ mod tests {
         }
         assert_eq!(split("[::1]"), None);
         assert_eq!(split("[]:80"), None);
+    }
+
+    /// The search for the colon stops 6 bytes from the end; a colon before
+    /// that would start a port too long anyway.
+    #[test]
+    fn the_port_is_what_the_last_colon_starts() {
+        let mut state = 0x1234_5678_9abc_def1u64;
+        let alphabet = b":1a.[]";
+        for _ in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 12) as usize;
+            let text: Vec<u8> =
+                (0..len).map(|i| alphabet[(state >> (4 + 3 * i)) as usize % 6]).collect();
+            let expected = if text.first() == Some(&b'[') {
+                split_port(&text)
+            } else {
+                text.iter().rposition(|&b| b == b':').and_then(|colon| {
+                    let (host, port) = (&text[..colon], &text[colon + 1..]);
+                    let port_ok =
+                        (1..=5).contains(&port.len()) && port.iter().all(u8::is_ascii_digit);
+                    (port_ok && !host.is_empty()).then_some((host, port))
+                })
+            };
+            assert_eq!(split_port(&text), expected, "{:?}", String::from_utf8_lossy(&text));
+        }
     }
 }

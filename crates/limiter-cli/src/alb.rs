@@ -16,7 +16,19 @@
 //! `time` (when the response was sent) for entries that lack it or hold `-`
 //! there. Both are RFC 3339 in UTC with microseconds, read exactly. The
 //! fields after `request_creation_time` are not read. Each
-//! entry is one request of cost 1. ALB ships its logs gzip-compressed; the
+//! entry is one request of cost 1.
+//!
+//! What is checked: fields up to `request_creation_time` are separated by
+//! single spaces, and quoted ones are closed; an entry has at least the 14
+//! fields up to `user_agent`; the type is one of `http`, `https`, `h2`,
+//! `grpcs`, `ws`, `wss`; `time` starts with four digits and a `-`; the
+//! client holds a `:`; the three processing times are numbers (`-1` too);
+//! the status codes and byte counts are digits or `-`; `request` and
+//! `user_agent` are quoted. A line that fails any of these is not an ALB
+//! entry (one error for the whole record, and `--input auto` does not take
+//! it for one). The time read and the client are then checked in full
+//! (each with its own error naming the field); the other fields are only
+//! found, not read. ALB ships its logs gzip-compressed; the
 //! replay decompresses any gzip input.
 
 use crate::address::split_port;
@@ -74,51 +86,96 @@ struct Fields<'a> {
 
 fn split(line: &[u8]) -> Option<Fields<'_>> {
     let mut rest = line;
-    let mut fields: [&[u8]; CREATION + 1] = [b""; CREATION + 1];
-    let mut count = 0;
+    let kind = token(&mut rest)?;
+    let time = token(&mut rest)?;
+    let _elb = token(&mut rest)?;
+    let client = token(&mut rest)?;
+    let _target = token(&mut rest)?;
+    let shaped = TYPES.contains(&kind)
+        && time.len() > 4
+        && time[..4].iter().all(u8::is_ascii_digit)
+        && time[4] == b'-'
+        && memchr::memchr(b':', client).is_some();
+    if !shaped {
+        return None;
+    }
+    // The three processing times, then the two status codes and the two
+    // byte counts.
+    for _ in 0..3 {
+        number(&mut rest, true)?;
+    }
+    for _ in 0..4 {
+        number(&mut rest, false)?;
+    }
+    // `"request" "user_agent"`, the last fields every entry has.
+    for _ in 0..2 {
+        if rest.first() != Some(&b'"') {
+            return None;
+        }
+        let field = token(&mut rest)?;
+        if field.len() < 2 {
+            return None;
+        }
+    }
     // The fields after `request_creation_time` are not read (AWS adds
     // fields at the end from time to time).
+    let mut creation = None;
+    let mut count = 14;
     while !rest.is_empty() && count <= CREATION {
-        fields[count] = token(&mut rest)?;
+        let field = token(&mut rest)?;
+        if count == CREATION {
+            creation = Some(field);
+        }
         count += 1;
     }
-    let number = |text: &[u8]| {
-        let digits = text.strip_prefix(b"-").unwrap_or(text);
-        !digits.is_empty() && digits.iter().all(|&b| b.is_ascii_digit() || b == b'.')
+    Some(Fields { time, client, creation })
+}
+
+/// Takes one numeric field and the single space after it, checking it as
+/// it goes: with `decimal`, an optional `-` then digits and dots (at least
+/// one); else `-` or digits.
+#[inline(always)]
+fn number(text: &mut &[u8], decimal: bool) -> Option<()> {
+    let end = if text.first() == Some(&b'-') && !decimal {
+        1
+    } else {
+        let start = usize::from(text.first() == Some(&b'-'));
+        let run = text[start..]
+            .iter()
+            .position(|&b| !(b.is_ascii_digit() || decimal && b == b'.'))
+            .unwrap_or(text.len() - start);
+        if run == 0 {
+            return None;
+        }
+        start + run
     };
-    let count_or_dash = |text: &[u8]| text == b"-" || text.iter().all(u8::is_ascii_digit);
-    let quoted = |text: &[u8]| text.len() >= 2 && text[0] == b'"';
-    let shaped = count >= 14
-        && TYPES.contains(&fields[0])
-        && fields[1].len() > 4
-        && fields[1][..4].iter().all(u8::is_ascii_digit)
-        && fields[1][4] == b'-'
-        && fields[3].contains(&b':')
-        && fields[5..8].iter().all(|f| number(f))
-        && fields[8..12].iter().all(|f| count_or_dash(f))
-        && quoted(fields[12])
-        && quoted(fields[13]);
-    shaped.then(|| Fields {
-        time: fields[1],
-        client: fields[3],
-        creation: (count > CREATION).then_some(fields[CREATION]),
-    })
+    *text = match &text[end..] {
+        [] => &[],
+        [b' ', rest @ ..] if !rest.is_empty() => rest,
+        _ => return None,
+    };
+    Some(())
 }
 
 /// Takes one field and the single space after it: a `"…"` field with
 /// `\`-escapes (quotes included), or a non-empty run of other bytes.
+#[inline(always)]
 fn token<'a>(text: &mut &'a [u8]) -> Option<&'a [u8]> {
     let end = if text.first() == Some(&b'"') {
         let mut i = 1;
         loop {
-            i = crate::swar::find(text, i, b'"', b'\\', false);
-            match text.get(i)? {
-                b'\\' => i += 2,
-                _ => break i + 1,
+            i += crate::swar::find_byte2(&text[i..], b'"', b'\\');
+            if *text.get(i)? == b'\\' {
+                i += 2;
+                if i > text.len() {
+                    return None;
+                }
+            } else {
+                break i + 1;
             }
         }
     } else {
-        crate::swar::find(text, 0, b' ', b' ', false)
+        crate::swar::find_byte(text, b' ')
     };
     if end == 0 {
         return None;
@@ -199,6 +256,103 @@ mod tests {
             assert_eq!((err.field, err.kind), (Field::Record, TraceErrorKind::NotAlbLog), "{line}");
         }
         check_err("https x", &format!("alb.log:2: record \"https x\": {layout}"));
+    }
+
+    /// The layout check, field by field as the module's documentation
+    /// states it, without the scanner's shortcuts.
+    fn reference_split(line: &[u8]) -> Option<Fields<'_>> {
+        let mut fields = Vec::new();
+        let mut rest = line;
+        while !rest.is_empty() && fields.len() <= CREATION {
+            let end = if rest[0] == b'"' {
+                let mut i = 1;
+                loop {
+                    match rest.get(i)? {
+                        b'\\' => i += 2,
+                        b'"' => break i + 1,
+                        _ => i += 1,
+                    }
+                }
+            } else {
+                rest.iter().position(|&b| b == b' ').unwrap_or(rest.len())
+            };
+            if end == 0 || end > rest.len() {
+                return None;
+            }
+            fields.push(&rest[..end]);
+            rest = match &rest[end..] {
+                [] => &[],
+                [b' ', more @ ..] if !more.is_empty() => more,
+                _ => return None,
+            };
+        }
+        let number = |f: &[u8]| {
+            let digits = f.strip_prefix(b"-").unwrap_or(f);
+            !digits.is_empty() && digits.iter().all(|&b| b.is_ascii_digit() || b == b'.')
+        };
+        let count = |f: &[u8]| f == b"-" || f.iter().all(u8::is_ascii_digit);
+        let ok = fields.len() >= 14
+            && TYPES.contains(&fields[0])
+            && fields[1].len() > 4
+            && fields[1][..4].iter().all(u8::is_ascii_digit)
+            && fields[1][4] == b'-'
+            && fields[3].contains(&b':')
+            && fields[5..8].iter().all(|f| number(f))
+            && fields[8..12].iter().all(|f| count(f))
+            && fields[12][0] == b'"'
+            && fields[13][0] == b'"';
+        ok.then(|| Fields {
+            time: fields[1],
+            client: fields[3],
+            creation: fields.get(CREATION).copied(),
+        })
+    }
+
+    /// Random edits of an entry (special bytes put in, bytes taken out, the
+    /// line cut short) are entries exactly when the plain check says so,
+    /// with the same fields.
+    #[test]
+    fn the_scanner_agrees_with_the_plain_layout_check() {
+        let fields: [&[u8]; 9] = [b"-", b"", b"-1", b"1.5", b"x", b"\"a b\"", b"--", b"-.", b"1-2"];
+        let pieces: [&[u8]; 10] =
+            [b" ", b"  ", b"\"", b"\\", b"-", b".", b"x", b"1", b":", b"\\\""];
+        let mut state = 0x0dd5_eed5_1234_5678u64;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let (mut entries, mut others) = (0, 0);
+        for _ in 0..20_000 {
+            let mut line = ENTRY.as_bytes().to_vec();
+            for _ in 0..=next(2) {
+                let at = next(line.len() + 1);
+                match next(6) {
+                    0 => line.truncate(at),
+                    1 if at < line.len() => drop(line.remove(at)),
+                    2 => {
+                        // A whole field (between spaces) becomes another.
+                        let spaces: Vec<usize> =
+                            (0..line.len()).filter(|&i| line[i] == b' ').collect();
+                        if spaces.len() >= 2 {
+                            let i = next(spaces.len() - 1);
+                            let field = fields[next(fields.len())];
+                            line.splice(spaces[i] + 1..spaces[i + 1], field.iter().copied());
+                        }
+                    }
+                    _ => {
+                        let piece = pieces[next(pieces.len())];
+                        line.splice(at..at, piece.iter().copied());
+                    }
+                }
+            }
+            let ours = split(&line).map(|f| (f.time, f.client, f.creation));
+            let plain = reference_split(&line).map(|f| (f.time, f.client, f.creation));
+            assert_eq!(ours, plain, "{:?}", String::from_utf8_lossy(&line));
+            if ours.is_some() { entries += 1 } else { others += 1 }
+        }
+        assert!(entries > 2_000 && others > 2_000, "{entries} entries, {others} others");
     }
 
     #[test]

@@ -1,12 +1,17 @@
 //! Opening inputs (files, standard input, gzip) and splitting them into lines.
 //!
-//! [`LineReader`] reads big chunks and hands out each line as a slice of its
-//! buffer, so reading allocates nothing per line and its memory is bounded by
-//! [`MAX_LINE`] plus one chunk, however long the input.
+//! [`LineReader`] hands out each line as a slice of a big block, so reading
+//! allocates nothing per line. A thread of its own reads (and decompresses)
+//! the blocks ahead of the parser, so copying a long log out of the page
+//! cache, or inflating gzip, overlaps the parsing. At most [`BLOCKS`] blocks
+//! are in flight, so memory stays bounded by a few chunks plus [`MAX_LINE`],
+//! however long the input.
 
 use std::fs::File;
 use std::io::{self, IsTerminal, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use flate2::read::MultiGzDecoder;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -15,8 +20,13 @@ use crate::error::CliError;
 
 pub(crate) use crate::trace::MAX_LINE;
 
-/// How much [`LineReader`] asks its source for at a time.
+/// How much [`LineReader`]'s thread reads into a block.
 const CHUNK: usize = 1 << 20;
+/// The room before a block's bytes, where the end of the previous block (a
+/// line it did not finish) is put in front of them.
+const HEAD: usize = 64 << 10;
+/// Blocks read ahead of the parser.
+const BLOCKS: usize = 3;
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
@@ -80,17 +90,62 @@ impl Input {
         Input { name: name.to_owned(), reader: Box::new(io::Cursor::new(bytes)) }
     }
 
-    /// Splits this input into lines.
+    /// Splits this input into lines, read ahead by a thread of their own.
     pub(crate) fn lines(self) -> LineReader {
+        let (full, blocks) = sync_channel(BLOCKS);
+        let (spare, spares) = sync_channel(BLOCKS + 1);
+        let reader = self.reader;
+        std::thread::spawn(move || read_ahead(reader, &full, &spares));
         LineReader {
             name: self.name,
-            reader: self.reader,
-            buf: vec![0; CHUNK],
+            blocks,
+            spare,
+            buf: Arc::default(),
             start: 0,
             end: 0,
             line: 0,
             eof: false,
             discarding: false,
+        }
+    }
+}
+
+/// A block: `HEAD` bytes of room, then the bytes read.
+type Block = Vec<u8>;
+
+/// Reads `reader` into blocks and sends them in order until the end (when it
+/// drops `full`), an error (sent last), or the [`LineReader`] is dropped.
+/// Blocks come back through `spares` to be filled again.
+fn read_ahead(
+    mut reader: Box<dyn Read + Send>,
+    full: &SyncSender<io::Result<Block>>,
+    spares: &Receiver<Block>,
+) {
+    loop {
+        let mut block = spares.try_recv().unwrap_or_default();
+        block.resize(HEAD + CHUNK, 0);
+        let mut filled = HEAD;
+        while filled < block.len() {
+            match reader.read(&mut block[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                Err(err) => {
+                    if filled > HEAD {
+                        block.truncate(filled);
+                        let _ = full.send(Ok(block));
+                    }
+                    let _ = full.send(Err(err));
+                    return;
+                }
+            }
+        }
+        if filled == HEAD {
+            return;
+        }
+        block.truncate(filled);
+        if full.send(Ok(block)).is_err() {
+            return;
         }
     }
 }
@@ -149,8 +204,12 @@ pub(crate) enum Line<'a> {
 /// it is dropped, and every physical line counts.
 pub(crate) struct LineReader {
     name: String,
-    reader: Box<dyn Read + Send>,
-    buf: Vec<u8>,
+    /// Blocks from the reading thread, in order.
+    blocks: Receiver<io::Result<Block>>,
+    /// Blocks handed back to be filled again.
+    spare: SyncSender<Block>,
+    /// Shared with the thread that parses lines ahead (see `crate::replay`).
+    buf: Arc<Vec<u8>>,
     /// The unread bytes are `buf[start..end]`.
     start: usize,
     end: usize,
@@ -167,6 +226,25 @@ impl std::fmt::Debug for LineReader {
     }
 }
 
+/// Where one line of a [`LineReader`]'s buffer lies, and its number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    /// The line's 1-based number.
+    pub(crate) line: u64,
+    too_long: bool,
+    from: usize,
+    to: usize,
+}
+
+impl Span {
+    /// The line in `buffer`, the [`LineReader::buffer`] it was found in.
+    #[inline]
+    pub(crate) fn line_in(self, buffer: &[u8]) -> Line<'_> {
+        let bytes = &buffer[self.from..self.to];
+        if self.too_long { Line::TooLong(bytes) } else { Line::Text(bytes) }
+    }
+}
+
 impl LineReader {
     /// The next line and its 1-based number, or `None` at the end.
     ///
@@ -175,6 +253,43 @@ impl LineReader {
     /// [`CliError::Read`] when the source fails, a gzip stream included.
     #[inline]
     pub(crate) fn next_line(&mut self) -> Result<Option<(u64, Line<'_>)>, CliError> {
+        Ok(self.next_span(true)?.map(|span| (span.line, span.line_in(&self.buf))))
+    }
+
+    /// Replaces `spans` with the next lines, as many as the buffer holds
+    /// (reading more only for the first): `false` at the end of the input.
+    /// The spans stay valid in [`LineReader::buffer`] until the next call.
+    ///
+    /// # Errors
+    ///
+    /// [`CliError::Read`] when the source fails, a gzip stream included.
+    pub(crate) fn next_spans(&mut self, spans: &mut Vec<Span>) -> Result<bool, CliError> {
+        spans.clear();
+        let Some(first) = self.next_span(true)? else {
+            return Ok(false);
+        };
+        spans.push(first);
+        while let Some(span) = self.next_span(false)? {
+            spans.push(span);
+        }
+        Ok(true)
+    }
+
+    /// The bytes that [`Span`]s from [`LineReader::next_spans`] lie in.
+    pub(crate) fn buffer(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// The buffer, to share with another thread until the next call to
+    /// [`LineReader::next_spans`].
+    pub(crate) fn shared_buffer(&self) -> Arc<Vec<u8>> {
+        Arc::clone(&self.buf)
+    }
+
+    /// The next line, reading more of the input if it is not all in the
+    /// buffer and `fill` allows (else `None`).
+    #[inline]
+    fn next_span(&mut self, fill: bool) -> Result<Option<Span>, CliError> {
         let (from, to) = loop {
             let unread = &self.buf[self.start..self.end];
             if let Some(pos) = memchr::memchr(b'\n', unread) {
@@ -198,7 +313,10 @@ impl LineReader {
                 self.start = self.end;
                 self.discarding = true;
                 self.line += 1;
-                return Ok(Some((self.line, Line::TooLong(&self.buf[from..from + 256]))));
+                return Ok(Some(Span { line: self.line, too_long: true, from, to: from + 256 }));
+            }
+            if !fill {
+                return Ok(None);
             }
             if self.discarding {
                 self.start = self.end;
@@ -206,38 +324,49 @@ impl LineReader {
             self.fill()?;
         };
         self.line += 1;
-        let mut line = &self.buf[from..to];
-        if let Some(rest) = line.strip_suffix(b"\r") {
-            line = rest;
+        let mut to = to;
+        if self.buf[from..to].ends_with(b"\r") {
+            to -= 1;
         }
-        if self.line == 1 {
-            line = line.strip_prefix(UTF8_BOM).unwrap_or(line);
+        let mut from = from;
+        if self.line == 1 && self.buf[from..to].starts_with(UTF8_BOM) {
+            from += UTF8_BOM.len();
         }
-        Ok(Some((self.line, Line::Text(line))))
+        Ok(Some(Span { line: self.line, too_long: false, from, to }))
     }
 
-    /// Moves the unread bytes to the front and reads one more chunk after them.
+    /// Takes the next block, with the unread bytes put in front of its own.
     fn fill(&mut self) -> Result<(), CliError> {
-        self.buf.copy_within(self.start..self.end, 0);
-        self.end -= self.start;
-        self.start = 0;
-        if self.buf.len() < self.end + CHUNK {
-            self.buf.resize(self.end + CHUNK, 0);
-        }
-        loop {
-            match self.reader.read(&mut self.buf[self.end..]) {
-                Ok(0) => {
-                    self.eof = true;
-                    return Ok(());
-                }
-                Ok(n) => {
-                    self.end += n;
-                    return Ok(());
-                }
-                Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(CliError::Read { path: self.name.clone(), err }),
+        let block = match self.blocks.recv() {
+            Ok(Ok(block)) => block,
+            Ok(Err(err)) => return Err(CliError::Read { path: self.name.clone(), err }),
+            Err(_) => {
+                self.eof = true;
+                return Ok(());
             }
+        };
+        let unread = self.end - self.start;
+        if unread <= HEAD {
+            let mut block = block;
+            block[HEAD - unread..HEAD].copy_from_slice(&self.buf[self.start..self.end]);
+            self.start = HEAD - unread;
+            self.end = block.len();
+            let used = std::mem::replace(&mut self.buf, Arc::new(block));
+            if let Ok(used) = Arc::try_unwrap(used) {
+                let _ = self.spare.try_send(used);
+            }
+        } else {
+            // A line longer than the room in front of a block: the unread
+            // bytes stay, and the block's bytes join them.
+            let buf = Arc::make_mut(&mut self.buf);
+            buf.copy_within(self.start..self.end, 0);
+            buf.truncate(unread);
+            buf.extend_from_slice(&block[HEAD..]);
+            self.start = 0;
+            self.end = buf.len();
+            let _ = self.spare.try_send(block);
         }
+        Ok(())
     }
 }
 
@@ -322,6 +451,55 @@ mod tests {
     fn a_line_just_under_the_limit_is_kept() {
         let long = "z".repeat(MAX_LINE - 1);
         check(&format!("{long}\nnext"), &[&long, "next"]);
+    }
+
+    #[test]
+    fn lines_longer_than_the_room_before_a_block_are_whole() {
+        let lines: Vec<String> = (0..7)
+            .map(|i| char::from(b'a' + i).to_string().repeat(HEAD / 2 + i as usize * CHUNK / 8))
+            .collect();
+        let text = lines.join("\n");
+        let got = self::lines(text.as_bytes());
+        assert_eq!(got.len(), lines.len());
+        for ((n, got), (i, line)) in got.iter().zip(lines.iter().enumerate()) {
+            assert_eq!(*n, i as u64 + 1);
+            assert!(got.as_deref() == Some(line.as_bytes()), "line {n}");
+        }
+    }
+
+    /// A source that gives `good` bytes, then fails.
+    struct Failing {
+        good: io::Cursor<Vec<u8>>,
+    }
+
+    impl Read for Failing {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.good.read(buf)? {
+                0 => Err(io::Error::other("disk on fire")),
+                n => Ok(n),
+            }
+        }
+    }
+
+    #[test]
+    fn a_failing_source_is_an_error_after_the_lines_before_it() {
+        let text = "1,10.0.0.1\n".repeat(CHUNK / 5);
+        let good = io::Cursor::new(text.clone().into_bytes());
+        let input = Input { name: "t".to_owned(), reader: Box::new(Failing { good }) };
+        let mut reader = input.lines();
+        let mut count = 0;
+        let err = loop {
+            match reader.next_line() {
+                Ok(Some((n, Line::Text(b"1,10.0.0.1")))) => {
+                    count += 1;
+                    assert_eq!(n, count);
+                }
+                Ok(other) => panic!("{other:?}"),
+                Err(err) => break err,
+            }
+        };
+        assert_eq!(count, text.len() as u64 / 11);
+        assert!(err.to_string().contains("disk on fire"), "{err}");
     }
 
     #[test]

@@ -8,6 +8,12 @@
 //! number too large for `f64`. A field's text is returned as written: a
 //! number's digits, or a string with its quotes, so that callers read
 //! numbers exactly.
+//!
+//! The whole text is checked, also after both fields are found. It is read
+//! in one pass: strings eight bytes at a time (stopping only at a quote, an
+//! escape, a control character or a non-ASCII byte, whose UTF-8 sequence is
+//! then checked on its own), and everything outside strings byte by byte,
+//! where only ASCII is valid JSON, so no separate UTF-8 check is needed.
 
 /// The deepest nesting accepted, as `serde_json` allows.
 const MAX_DEPTH: usize = 127;
@@ -16,13 +22,9 @@ const MAX_DEPTH: usize = 127;
 /// JSON object `text` (each `None` if absent; the last of duplicate keys
 /// wins), or `None` if `text` is not one JSON object.
 pub fn find_fields<'a>(text: &'a [u8], paths: [&[&str]; 2]) -> Option<[Option<&'a [u8]>; 2]> {
-    // Checked once here, so that strings need only look for quotes,
-    // escapes and control characters.
-    std::str::from_utf8(text).ok()?;
     let mut scan = Scan { text, at: 0, depth: 0 };
     let mut found = [None, None];
-    scan.space();
-    if scan.peek()? != b'{' {
+    if scan.space() != b'{' {
         return None;
     }
     scan.object(paths, [true, true], 0, &mut found)?;
@@ -37,20 +39,26 @@ struct Scan<'a> {
 }
 
 impl<'a> Scan<'a> {
-    fn peek(&self) -> Option<u8> {
-        self.text.get(self.at).copied()
+    /// The next byte, or 0 at the end (a byte that JSON allows nowhere
+    /// outside strings, and inside them only escaped).
+    #[inline(always)]
+    fn byte(&self) -> u8 {
+        self.text.get(self.at).copied().unwrap_or(0)
     }
 
-    fn eat(&mut self, byte: u8) -> Option<()> {
-        (self.peek()? == byte).then(|| self.at += 1)
-    }
-
-    fn space(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+    /// Skips white space, returning the byte after it (0 at the end).
+    #[inline(always)]
+    fn space(&mut self) -> u8 {
+        loop {
+            let byte = self.byte();
+            if byte > b' ' || !matches!(byte, b' ' | b'\t' | b'\n' | b'\r') {
+                return byte;
+            }
             self.at += 1;
         }
     }
 
+    #[inline(always)]
     fn enter(&mut self) -> Option<()> {
         self.depth += 1;
         (self.depth <= MAX_DEPTH).then_some(())
@@ -66,41 +74,54 @@ impl<'a> Scan<'a> {
         found: &mut [Option<&'a [u8]>; 2],
     ) -> Option<()> {
         self.enter()?;
-        self.eat(b'{')?;
-        self.space();
-        if self.eat(b'}').is_some() {
+        self.at += 1;
+        // Each path's key at this level, while the object is on its way,
+        // and whether the path ends there.
+        let want = |i: usize| on[i].then(|| paths[i].get(level)).flatten().map(|s| s.as_bytes());
+        let want = [want(0), want(1)];
+        let leaf = [paths[0].len() == level + 1, paths[1].len() == level + 1];
+        let mut next = self.space();
+        if next == b'}' {
+            self.at += 1;
             self.depth -= 1;
             return Some(());
         }
         loop {
-            let (key, escaped) = self.string()?;
-            self.space();
-            self.eat(b':')?;
-            self.space();
-            let next = |i: usize| {
-                on[i] && paths[i].get(level).is_some_and(|segment| key_is(key, escaped, segment))
-            };
-            let (next_0, next_1) = (next(0), next(1));
-            let leaf_0 = next_0 && paths[0].len() == level + 1;
-            let leaf_1 = next_1 && paths[1].len() == level + 1;
-            let deeper = [next_0 && !leaf_0, next_1 && !leaf_1];
+            if next != b'"' {
+                return None;
+            }
+            let key_start = self.at + 1;
+            let escaped = self.string()?;
+            let key = &self.text[key_start..self.at - 1];
+            if self.space() != b':' {
+                return None;
+            }
+            self.at += 1;
+            let first = self.space();
+            let hit = [
+                want[0].is_some_and(|segment| key_is(key, escaped, segment)),
+                want[1].is_some_and(|segment| key_is(key, escaped, segment)),
+            ];
             let start = self.at;
-            if (deeper[0] || deeper[1]) && self.peek() == Some(b'{') {
-                self.object(paths, deeper, level + 1, found)?;
+            if hit[0] || hit[1] {
+                let deeper = [hit[0] && !leaf[0], hit[1] && !leaf[1]];
+                if (deeper[0] || deeper[1]) && first == b'{' {
+                    self.object(paths, deeper, level + 1, found)?;
+                } else {
+                    self.value(first)?;
+                }
+                for i in 0..2 {
+                    if hit[i] && leaf[i] {
+                        found[i] = Some(&self.text[start..self.at]);
+                    }
+                }
             } else {
-                self.value()?;
+                self.value(first)?;
             }
-            if leaf_0 {
-                found[0] = Some(&self.text[start..self.at]);
-            }
-            if leaf_1 {
-                found[1] = Some(&self.text[start..self.at]);
-            }
-            self.space();
-            match self.peek()? {
+            match self.space() {
                 b',' => {
                     self.at += 1;
-                    self.space();
+                    next = self.space();
                 }
                 b'}' => {
                     self.at += 1;
@@ -112,40 +133,50 @@ impl<'a> Scan<'a> {
         }
     }
 
-    /// Skips any value.
-    fn value(&mut self) -> Option<()> {
-        match self.peek()? {
-            b'{' => self.object([&[], &[]], [false, false], 0, &mut [None, None]),
-            b'[' => {
-                self.enter()?;
-                self.at += 1;
-                self.space();
-                if self.eat(b']').is_none() {
-                    loop {
-                        self.value()?;
-                        self.space();
-                        match self.peek()? {
-                            b',' => {
-                                self.at += 1;
-                                self.space();
-                            }
-                            b']' => {
-                                self.at += 1;
-                                break;
-                            }
-                            _ => return None,
-                        }
-                    }
-                }
-                self.depth -= 1;
-                Some(())
-            }
+    /// Skips any value, whose first byte `first` is next.
+    #[inline(always)]
+    fn value(&mut self, first: u8) -> Option<()> {
+        match first {
             b'"' => self.string().map(drop),
+            b'0'..=b'9' | b'-' => self.number(),
+            _ => self.other_value(first),
+        }
+    }
+
+    /// Skips an object, array or literal, whose first byte `first` is next.
+    #[inline(never)]
+    fn other_value(&mut self, first: u8) -> Option<()> {
+        match first {
+            b'{' => self.object([&[], &[]], [false, false], 0, &mut [None, None]),
+            b'[' => self.array(),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
-            _ => self.number(),
+            _ => None,
         }
+    }
+
+    /// An array whose opening `[` is next.
+    fn array(&mut self) -> Option<()> {
+        self.enter()?;
+        self.at += 1;
+        let mut next = self.space();
+        if next != b']' {
+            loop {
+                self.value(next)?;
+                match self.space() {
+                    b',' => {
+                        self.at += 1;
+                        next = self.space();
+                    }
+                    b']' => break,
+                    _ => return None,
+                }
+            }
+        }
+        self.at += 1;
+        self.depth -= 1;
+        Some(())
     }
 
     fn literal(&mut self, word: &[u8]) -> Option<()> {
@@ -153,19 +184,23 @@ impl<'a> Scan<'a> {
     }
 
     /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+    #[inline]
     fn number(&mut self) -> Option<()> {
-        let _ = self.eat(b'-');
-        match self.peek()? {
+        if self.byte() == b'-' {
+            self.at += 1;
+        }
+        match self.byte() {
             b'0' => self.at += 1,
             b'1'..=b'9' => self.digits(),
             _ => return None,
         }
-        if self.eat(b'.').is_some() {
+        if self.byte() == b'.' {
+            self.at += 1;
             self.some_digits()?;
         }
-        if let Some(b'e' | b'E') = self.peek() {
+        if let b'e' | b'E' = self.byte() {
             self.at += 1;
-            if let Some(b'+' | b'-') = self.peek() {
+            if let b'+' | b'-' = self.byte() {
                 self.at += 1;
             }
             self.some_digits()?;
@@ -173,42 +208,74 @@ impl<'a> Scan<'a> {
         Some(())
     }
 
+    #[inline(always)]
     fn digits(&mut self) {
-        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+        while self.byte().is_ascii_digit() {
             self.at += 1;
         }
     }
 
+    #[inline(always)]
     fn some_digits(&mut self) -> Option<()> {
         let start = self.at;
         self.digits();
         (self.at > start).then_some(())
     }
 
-    /// A string whose opening quote is next: its text between the quotes,
-    /// escapes undecoded but checked, and whether it has any.
-    fn string(&mut self) -> Option<(&'a [u8], bool)> {
-        self.eat(b'"')?;
-        let start = self.at;
+    /// Skips a string whose opening quote is next, checking its escapes and
+    /// UTF-8: whether it has any escapes.
+    #[inline(always)]
+    fn string(&mut self) -> Option<bool> {
+        let at = crate::swar::find_in_string(self.text, self.at + 1);
+        if self.text.get(at) == Some(&b'"') {
+            self.at = at + 1;
+            Some(false)
+        } else {
+            self.at = at;
+            self.string_rest()
+        }
+    }
+
+    /// The rest of a string from a byte that is not plain text: an escape, a
+    /// non-ASCII character, the closing quote after either, or an error.
+    #[cold]
+    #[inline(never)]
+    fn string_rest(&mut self) -> Option<bool> {
         let mut escaped = false;
         loop {
-            self.at = crate::swar::find(self.text, self.at, b'"', b'\\', true);
             let byte = *self.text.get(self.at)?;
             self.at += 1;
             match byte {
-                b'"' => return Some((&self.text[start..self.at - 1], escaped)),
+                b'"' => return Some(escaped),
                 b'\\' => {
                     escaped = true;
                     self.escape()?;
                 }
+                0x80.. => self.utf8(byte)?,
                 _ => return None,
             }
+            self.at = crate::swar::find_in_string(self.text, self.at);
         }
+    }
+
+    /// The rest of a UTF-8 sequence of two or more bytes after its first
+    /// byte `lead`.
+    fn utf8(&mut self, lead: u8) -> Option<()> {
+        let width = match lead {
+            0xC2..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF4 => 4,
+            _ => return None,
+        };
+        let sequence = self.text.get(self.at - 1..self.at - 1 + width)?;
+        std::str::from_utf8(sequence).ok()?;
+        self.at += width - 1;
+        Some(())
     }
 
     /// The rest of an escape after its `\`.
     fn escape(&mut self) -> Option<()> {
-        match self.peek()? {
+        match self.byte() {
             b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {
                 self.at += 1;
                 Some(())
@@ -217,8 +284,10 @@ impl<'a> Scan<'a> {
                 self.at += 1;
                 match self.hex4()? {
                     0xD800..=0xDBFF => {
-                        self.eat(b'\\')?;
-                        self.eat(b'u')?;
+                        if self.text.get(self.at..self.at + 2) != Some(b"\\u") {
+                            return None;
+                        }
+                        self.at += 2;
                         (0xDC00..=0xDFFF).contains(&self.hex4()?).then_some(())
                     }
                     0xDC00..=0xDFFF => None,
@@ -238,14 +307,15 @@ impl<'a> Scan<'a> {
 }
 
 /// Whether a key's raw text (escapes undecoded) is `segment`.
-#[inline]
-fn key_is(raw: &[u8], escaped: bool, segment: &str) -> bool {
-    if !escaped {
-        raw == segment.as_bytes()
-    } else {
-        let quoted = [&b"\""[..], raw, b"\""].concat();
-        serde_json::from_slice::<String>(&quoted).is_ok_and(|key| key == segment)
-    }
+#[inline(always)]
+fn key_is(raw: &[u8], escaped: bool, segment: &[u8]) -> bool {
+    if escaped { escaped_key_is(raw, segment) } else { raw == segment }
+}
+
+#[cold]
+fn escaped_key_is(raw: &[u8], segment: &[u8]) -> bool {
+    let quoted = [&b"\""[..], raw, b"\""].concat();
+    serde_json::from_slice::<String>(&quoted).is_ok_and(|key| key.as_bytes() == segment)
 }
 
 #[cfg(test)]
@@ -309,5 +379,83 @@ mod tests {
             assert_eq!(find(text, &["a"], &["b"]).is_some(), serde, "{text}");
         }
         assert!(find_fields(b"{\"a\":\"\xff\"}", [&["a"], &["b"]]).is_none());
+    }
+
+    /// Random edits of real-shaped lines (bytes swapped for JSON's special
+    /// characters, pieces of UTF-8 and control bytes, or cut short) are
+    /// objects to this scanner exactly when they are to `serde_json`, and
+    /// both find the same field texts.
+    #[test]
+    fn edited_lines_are_judged_as_serde_json_judges_them() {
+        let seeds: [&[u8]; 3] = [
+            br#"{"level":"info","ts":1709294400.000300961,"request":{"remote_ip":"10.1.19.28","h":{"U":["c\"u\u00e9"]}},"status":200,"e":-1.5e-3,"n":null,"t":true}"#,
+            "{\"ts\":\"2023-11-14T22:13:20Z\",\"msg\":\"caf\u{e9} \u{1f600} \u{800}\",\"request\":{\"remote_ip\":\"::1\"},\"a\":[1,[],{}]}".as_bytes(),
+            b" { \"ts\" : 0 , \"request\" : { } , \"x\" : \"\\ud83d\\ude00\" } ",
+        ];
+        let pieces: [&[u8]; 20] = [
+            b"\"",
+            b"\\",
+            b"{",
+            b"}",
+            b"[",
+            b"]",
+            b":",
+            b",",
+            b" ",
+            b"\t",
+            b"0",
+            b"-",
+            b".",
+            b"e",
+            b"\xc3\xa9",
+            b"\xe2\x82",
+            b"\xf0\x9f\x98\x80",
+            b"\xff",
+            b"\x01",
+            b"\\u",
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let paths: [&[&str]; 2] = [&["ts"], &["request", "remote_ip"]];
+        let (mut objects, mut others) = (0, 0);
+        for round in 0..30_000 {
+            let mut text = seeds[round % seeds.len()].to_vec();
+            for _ in 0..=next(3) {
+                let at = next(text.len() + 1);
+                match next(4) {
+                    0 => text.truncate(at),
+                    1 if at < text.len() => drop(text.remove(at)),
+                    _ => {
+                        let piece = pieces[next(pieces.len())];
+                        text.splice(at..at, piece.iter().copied());
+                    }
+                }
+            }
+            let serde = serde_json::from_slice::<serde_json::Value>(&text);
+            // Numbers beyond `f64` are the one documented difference.
+            if serde.as_ref().is_err_and(|e| e.to_string().starts_with("number out of range")) {
+                continue;
+            }
+            let serde = serde.ok();
+            let found = find_fields(&text, paths);
+            let is_object = serde.as_ref().is_some_and(serde_json::Value::is_object);
+            assert_eq!(found.is_some(), is_object, "{:?}", String::from_utf8_lossy(&text));
+            if let (Some(found), Some(value)) = (found, serde) {
+                objects += 1;
+                for (raw, path) in found.iter().zip(paths) {
+                    let field = path.iter().try_fold(&value, |v, key| v.get(key));
+                    let parsed = raw.map(serde_json::from_slice::<serde_json::Value>);
+                    assert_eq!(parsed.and_then(Result::ok).as_ref(), field, "{path:?}");
+                }
+            } else {
+                others += 1;
+            }
+        }
+        assert!(objects > 1_000 && others > 1_000, "{objects} objects, {others} others");
     }
 }

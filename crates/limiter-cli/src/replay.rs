@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread;
 
 use crate::args::{ArgsError, InputFormat, KeyKind, ReplayConfig};
@@ -25,11 +25,11 @@ use crate::decide::{self, LimitState, work};
 use crate::decisions::{self, DecisionSink};
 use crate::error::CliError;
 use crate::formats::{Reader, auto_hint};
-use crate::input::{Input, Line};
+use crate::input::{Input, Line, Span};
 use crate::keys::{KeyCount, KeyTable};
 use crate::plot::Timeline;
 use crate::report::Summary;
-use crate::trace::{Field, LineError, Opaque, Record, TraceError, TraceErrorKind, trim};
+use crate::trace::{Field, KeyField, LineError, Opaque, Record, TraceError, TraceErrorKind, trim};
 use indicatif::ProgressBar;
 
 /// Batches queued for a worker with one limit.
@@ -236,64 +236,111 @@ impl<'a> Parser<'a> {
 
     fn input(&mut self, input: Input) -> Result<(), Stop> {
         self.batch.row_tail = decisions::row_tail(self.file_column, &input.name).into();
-        // The reader, once the first record has chosen it, and under
-        // `--input auto` the line that chose it.
-        let mut reader: Option<Reader> = None;
-        let mut chosen_at = None;
-        let name = input.name.clone();
-        let mut lines = input.lines();
-        while let Some((line_no, line)) = lines.next_line()? {
-            let text = match line {
-                Line::Text(text) => text,
-                Line::TooLong(start) => {
-                    let kind = TraceErrorKind::LineTooLong;
-                    let err = LineError { field: Field::Record, value: start, kind };
-                    self.invalid(err.at(&name, line_no))?;
-                    continue;
+        let mut lines = Lines { name: input.name.clone(), reader: None, chosen_at: None };
+        let mut reader = input.lines();
+        let mut spans = Vec::new();
+        // Once a reader is chosen, a thread of its own parses the second half
+        // of each buffer's lines while this one takes the first half; this
+        // one then takes the helper's results, in order, as if it had parsed
+        // those lines itself.
+        let mut helper: Option<Helper> = None;
+        while reader.next_spans(&mut spans)? {
+            let split = match &lines.reader {
+                Some(chosen) if spans.len() >= PARALLEL_LINES => {
+                    let split = spans.len() / 2;
+                    let helper =
+                        helper.get_or_insert_with(|| Helper::start(chosen, self.config.key));
+                    helper.send(reader.shared_buffer(), spans[split..].to_vec());
+                    split
                 }
+                _ => spans.len(),
             };
-            let reader = match &reader {
-                Some(reader) => reader,
-                None => {
-                    let trimmed = trim(text);
-                    if trimmed.is_empty() || trimmed[0] == b'#' {
-                        continue;
-                    }
-                    match Reader::choose(self.config, text) {
-                        Ok(chosen) => {
-                            if self.config.input == InputFormat::Auto {
-                                chosen_at = Some(line_no);
-                            }
-                            reader.insert(chosen)
-                        }
-                        Err(err) => {
-                            self.invalid(err.at(&name, line_no))?;
-                            continue;
+            let buffer = reader.buffer();
+            for span in &spans[..split] {
+                self.line(&mut lines, *span, buffer, Ahead::None)?;
+            }
+            if split < spans.len() {
+                let helper = helper.as_ref().expect("started above");
+                match helper.receive() {
+                    AheadBatch::Ip(ahead) => {
+                        for (span, ahead) in spans[split..].iter().zip(&ahead) {
+                            self.line(&mut lines, *span, buffer, Ahead::Ip(ahead))?;
                         }
                     }
-                }
-            };
-            let result = match self.config.key {
-                KeyKind::Ip => reader
-                    .parse::<IpAddr>(line_no, text)
-                    .map(|record| record.map(|record| self.record(line_no, &record))),
-                KeyKind::Any => reader
-                    .parse::<Opaque>(line_no, text)
-                    .map(|record| record.map(|record| self.record_opaque(line_no, &record))),
-            };
-            match result {
-                Ok(Some(recorded)) => recorded?,
-                Ok(None) => {}
-                Err(err) => {
-                    let mut err = err.at(&name, line_no);
-                    if let Some(at) = chosen_at {
-                        err.hint = auto_hint(&err, text, reader.format(), at);
+                    AheadBatch::Any(ahead) => {
+                        for (span, ahead) in spans[split..].iter().zip(&ahead) {
+                            self.line(&mut lines, *span, buffer, Ahead::Any(ahead))?;
+                        }
                     }
-                    self.invalid(err)?
                 }
             }
         }
         self.send()
+    }
+
+    /// Takes one line: its record, or its error, from `ahead` where the
+    /// helper parsed it, else parsing it here.
+    #[inline]
+    fn line(
+        &mut self,
+        lines: &mut Lines,
+        span: Span,
+        buffer: &[u8],
+        ahead: Ahead<'_>,
+    ) -> Result<(), Stop> {
+        let line_no = span.line;
+        let text = match span.line_in(buffer) {
+            Line::Text(text) => text,
+            Line::TooLong(start) => {
+                let kind = TraceErrorKind::LineTooLong;
+                let err = LineError { field: Field::Record, value: start, kind };
+                return self.invalid(err.at(&lines.name, line_no));
+            }
+        };
+        let reader = match &lines.reader {
+            Some(reader) => reader,
+            None => {
+                let trimmed = trim(text);
+                if trimmed.is_empty() || trimmed[0] == b'#' {
+                    return Ok(());
+                }
+                match Reader::choose(self.config, text) {
+                    Ok(chosen) => {
+                        if self.config.input == InputFormat::Auto {
+                            lines.chosen_at = Some(line_no);
+                        }
+                        lines.reader.insert(chosen)
+                    }
+                    Err(err) => return self.invalid(err.at(&lines.name, line_no)),
+                }
+            }
+        };
+        let result = match (self.config.key, ahead) {
+            (KeyKind::Ip, Ahead::Ip(Early::Record(parsed))) => {
+                Ok(Some(self.record(line_no, &parsed.record(text))))
+            }
+            (KeyKind::Any, Ahead::Any(Early::Record(parsed))) => {
+                Ok(Some(self.record_opaque(line_no, &parsed.record(text))))
+            }
+            (_, Ahead::Ip(Early::Nothing) | Ahead::Any(Early::Nothing)) => Ok(None),
+            (KeyKind::Ip, _) => reader
+                .parse::<IpAddr>(line_no, text)
+                .map(|record| record.map(|record| self.record(line_no, &record))),
+            (KeyKind::Any, _) => reader
+                .parse::<Opaque>(line_no, text)
+                .map(|record| record.map(|record| self.record_opaque(line_no, &record))),
+        };
+        match result {
+            Ok(Some(recorded)) => recorded,
+            Ok(None) => Ok(()),
+            Err(err) => {
+                let mut err = err.at(&lines.name, line_no);
+                if let Some(at) = lines.chosen_at {
+                    err.hint = auto_hint(&err, text, reader.format(), at);
+                }
+                self.invalid(err)
+            }
+        }
     }
 
     /// Batches a record keyed by address; its key id is filled in by `send`.
@@ -397,6 +444,139 @@ impl<'a> Parser<'a> {
             row_tail: tail,
         }
     }
+}
+
+/// What [`Parser::line`] keeps from line to line of one input.
+struct Lines {
+    name: String,
+    /// The reader, once the first record has chosen it.
+    reader: Option<Reader>,
+    /// Under `--input auto`, the line that chose the reader.
+    chosen_at: Option<u64>,
+}
+
+/// Fewer lines than this in a buffer are all parsed by the parser thread.
+const PARALLEL_LINES: usize = 256;
+
+/// A line as the helper parsed it, without borrowing the line.
+#[derive(Debug, Clone, Copy)]
+enum Early<K> {
+    /// A record, whose texts are at these places in its line.
+    Record(Owned<K>),
+    /// A line that holds no record.
+    Nothing,
+    /// An error (or a record the helper cannot describe by places), which
+    /// the parser thread reads again to report.
+    Again,
+}
+
+/// A [`Record`] whose texts are ranges of its line.
+#[derive(Debug, Clone, Copy)]
+struct Owned<K> {
+    timestamp: (usize, usize),
+    key_text: (usize, usize),
+    nanos: u64,
+    key: K,
+    cost: u64,
+}
+
+impl<K: Copy> Owned<K> {
+    /// `record`'s places in `line`, if its texts lie in the line.
+    fn of(line: &[u8], record: &Record<'_, K>) -> Option<Owned<K>> {
+        let place = |part: &[u8]| {
+            let from = part.as_ptr().addr().checked_sub(line.as_ptr().addr())?;
+            (from + part.len() <= line.len()).then_some((from, from + part.len()))
+        };
+        Some(Owned {
+            timestamp: place(record.timestamp)?,
+            key_text: place(record.key_text)?,
+            nanos: record.nanos,
+            key: record.key,
+            cost: record.cost,
+        })
+    }
+
+    /// The record in `line`, the line it was parsed from.
+    fn record(self, line: &[u8]) -> Record<'_, K> {
+        Record {
+            timestamp: &line[self.timestamp.0..self.timestamp.1],
+            key_text: &line[self.key_text.0..self.key_text.1],
+            nanos: self.nanos,
+            key: self.key,
+            cost: self.cost,
+        }
+    }
+}
+
+/// One line's result from the helper, if it parsed the line.
+#[derive(Clone, Copy)]
+enum Ahead<'a> {
+    None,
+    Ip(&'a Early<IpAddr>),
+    Any(&'a Early<Opaque>),
+}
+
+/// The helper's results for one buffer's lines.
+enum AheadBatch {
+    Ip(Vec<Early<IpAddr>>),
+    Any(Vec<Early<Opaque>>),
+}
+
+/// A thread that parses lines with a copy of the chosen reader.
+struct Helper {
+    jobs: SyncSender<(Arc<Vec<u8>>, Vec<Span>)>,
+    results: Receiver<AheadBatch>,
+}
+
+impl Helper {
+    fn start(reader: &Reader, key: KeyKind) -> Helper {
+        let (jobs, job) = sync_channel::<(Arc<Vec<u8>>, Vec<Span>)>(1);
+        let (result, results) = sync_channel(1);
+        let reader = reader.clone();
+        thread::spawn(move || {
+            for (buffer, spans) in job {
+                let batch = match key {
+                    KeyKind::Ip => AheadBatch::Ip(parse_ahead(&reader, &buffer, &spans)),
+                    KeyKind::Any => AheadBatch::Any(parse_ahead(&reader, &buffer, &spans)),
+                };
+                // Let go of the buffer first, so that the reader can reuse it.
+                drop(buffer);
+                if result.send(batch).is_err() {
+                    return;
+                }
+            }
+        });
+        Helper { jobs, results }
+    }
+
+    fn send(&self, buffer: Arc<Vec<u8>>, spans: Vec<Span>) {
+        // The helper stops only when this end is dropped, or on a panic,
+        // which `receive` reports.
+        let _ = self.jobs.send((buffer, spans));
+    }
+
+    fn receive(&self) -> AheadBatch {
+        self.results.recv().expect("the line-parsing helper thread panicked")
+    }
+}
+
+/// Parses the lines at `spans` in `buffer` as [`Parser::line`] would.
+fn parse_ahead<K: KeyField + Copy>(
+    reader: &Reader,
+    buffer: &[u8],
+    spans: &[Span],
+) -> Vec<Early<K>> {
+    spans
+        .iter()
+        .map(|span| match span.line_in(buffer) {
+            Line::Text(text) => match reader.parse::<K>(span.line, text) {
+                Ok(Some(record)) => Owned::of(text, &record).map_or(Early::Again, Early::Record),
+                Ok(None) => Early::Nothing,
+                Err(_) => Early::Again,
+            },
+            Line::TooLong(_) => Early::Again,
+        })
+        .collect()
 }
 
 /// Why parsing stopped early.

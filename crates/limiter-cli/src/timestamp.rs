@@ -124,15 +124,23 @@ pub fn parse_rfc3339(text: &[u8]) -> Result<u64, TimestampError> {
     if text.len() < 20 {
         return Err(NotRfc3339);
     }
-    let year = digits(&text[0..4]).ok_or(NotRfc3339)?;
-    let month = digits_after(text, 4, b'-').ok_or(NotRfc3339)?;
-    let day = digits_after(text, 7, b'-').ok_or(NotRfc3339)?;
-    if !matches!(text[10], b'T' | b't') {
+    // The fixed-width `YYYY-MM-DDTHH:MM:SS`, its digits checked together.
+    let digit = |i: usize| u32::from(text[i].wrapping_sub(b'0'));
+    let not_digits = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18]
+        .iter()
+        .fold(false, |bad, &i| bad | (digit(i) > 9));
+    let separators = text[4] == b'-'
+        && text[7] == b'-'
+        && matches!(text[10], b'T' | b't')
+        && text[13] == b':'
+        && text[16] == b':';
+    if not_digits || !separators {
         return Err(NotRfc3339);
     }
-    let hour = digits(&text[11..13]).ok_or(NotRfc3339)?;
-    let minute = digits_after(text, 13, b':').ok_or(NotRfc3339)?;
-    let second = digits_after(text, 16, b':').ok_or(NotRfc3339)?;
+    let two = |i: usize| digit(i) * 10 + digit(i + 1);
+    let year = two(0) * 100 + two(2);
+    let (month, day) = (two(5), two(8));
+    let (hour, minute, second) = (two(11), two(14), two(17));
     let mut rest = &text[19..];
     let mut nanos = 0;
     if let Some(after_dot) = rest.strip_prefix(b".") {
@@ -231,11 +239,6 @@ fn fraction_nanos(frac: &[u8]) -> Result<u64, TimestampError> {
 /// The value of a short run of ASCII digits, or `None` if any byte is not one.
 pub fn digits(text: &[u8]) -> Option<u32> {
     text.iter().try_fold(0, |v: u32, &d| d.is_ascii_digit().then(|| v * 10 + u32::from(d - b'0')))
-}
-
-/// The two digits after `text[at]`, which must be `separator`.
-fn digits_after(text: &[u8], at: usize, separator: u8) -> Option<u32> {
-    (text[at] == separator).then(|| digits(&text[at + 1..at + 3])).flatten()
 }
 
 #[cfg(test)]

@@ -259,3 +259,75 @@ fn malformed_log_lines_are_skipped_and_counted_on_request() {
     let summary: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!((&summary["records"], &summary["skipped"]), (&6.into(), &1.into()));
 }
+
+/// Thousands of lines, so that each buffer's second half is parsed by the
+/// helper thread, with malformed lines in both halves: every record and
+/// every error comes out in line order, as from one thread.
+#[test]
+fn long_logs_keep_line_order_in_records_and_errors() {
+    let entry = ALB.lines().next().unwrap();
+    let (good_time, good_client) = ("2018-07-02T22:22:48.364000Z", "192.168.131.39:2817");
+    let mut log = String::new();
+    let mut rows = String::from("line,timestamp,ip,cost,allowed\n");
+    let mut bad = Vec::new();
+    for n in 1..=4000u32 {
+        if n % 97 == 0 {
+            log.push_str("http x\n");
+            bad.push((n, "record \"http x\""));
+        } else if n % 131 == 0 {
+            log.push_str(&entry.replace(good_client, "lb.internal:2817"));
+            log.push('\n');
+            bad.push((n, "client \"lb.internal\""));
+        } else {
+            let time = format!("2018-07-02T22:{:02}:{:02}.{n:06}Z", n / 60 % 60, n % 60);
+            let client = format!("10.{}.{}.{}", n / 65536, n / 256 % 256, n % 256);
+            let line = entry.replace(good_time, &time).replace(good_client, &format!("{client}:1"));
+            log.push_str(&line);
+            log.push('\n');
+            rows.push_str(&format!("{n},{time},{client},1,true\n"));
+        }
+    }
+    assert!(log.len() > 1 << 20, "more than one buffer");
+    let dir = Dir::new();
+    dir.file("alb.log", &log);
+    let args = ["replay", "alb.log", "--skip-invalid", "--capacity", "5", "--rate", "1"];
+    let out = dir.run(&[&args[..], &["--decisions", "out.csv", "--output", "json"]].concat());
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(dir.read("out.csv"), rows);
+    let summary: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let records = 4000 - bad.len() as u64;
+    assert_eq!((&summary["records"], &summary["skipped"]), (&records.into(), &bad.len().into()));
+    let warnings: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(warnings.len(), 6, "{}", out.stderr);
+    for ((n, what), warning) in bad.iter().take(5).zip(&warnings) {
+        let start = format!("limiter-cli: warning: skipped alb.log:{n}: {what}");
+        assert!(warning.starts_with(&start), "{warning:?} for line {n}");
+    }
+    let more = bad.len() - 5;
+    assert_eq!(
+        warnings[5],
+        format!(
+            "limiter-cli: warning: skipped {more} more malformed records, {} in all",
+            bad.len()
+        )
+    );
+
+    // Opaque keys keep their text through the helper too, and a malformed
+    // line stops the replay at its own line.
+    let opaque = dir.run(&[&args[..], &["--key", "any", "--decisions", "any.csv"]].concat());
+    assert_eq!(opaque.code, 0, "{}", opaque.stderr);
+    let any_rows = dir.read("any.csv");
+    let hosts = bad.iter().filter(|(_, what)| what.starts_with("client")).count();
+    assert_eq!(any_rows.lines().count(), rows.lines().count() + hosts);
+    let host_row = "\n131,2018-07-02T22:22:48.364000Z,lb.internal,1,true\n";
+    assert!(any_rows.contains(host_row), "host names are keys under --key any");
+    let without_hosts: String = any_rows
+        .lines()
+        .filter(|row| !row.contains("lb.internal"))
+        .map(|row| format!("{row}\n"))
+        .collect();
+    assert_eq!(without_hosts, rows);
+    let strict = dir.run(&["replay", "alb.log", "--capacity", "5", "--rate", "1"]);
+    assert_eq!(strict.code, 1);
+    assert!(strict.stderr.contains("alb.log:97: record \"http x\""), "{}", strict.stderr);
+}
