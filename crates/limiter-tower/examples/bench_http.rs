@@ -293,8 +293,8 @@ fn thread_cpu() -> Result<Duration, String> {
     cpu_time("/proc/thread-self/schedstat".as_ref())
 }
 
-/// One round of one server: a fresh server process, loaded for `duration`
-/// after a warm-up of a tenth of it.
+/// One round of one server: a fresh server process, sent every client's
+/// request once, then loaded for `duration` after a warm-up of a tenth of it.
 fn run(
     server: Server,
     quota: Quota,
@@ -304,6 +304,7 @@ fn run(
     pinned: bool,
 ) -> Result<Stats, Box<dyn Error>> {
     let serving = Serving::start(server, quota, pinned)?;
+    prime(serving.addr, connections, requests)?;
     let warmup = duration / 10;
     let start = Instant::now();
     let (record_from, stop) = (start + warmup, start + warmup + duration);
@@ -320,6 +321,41 @@ fn run(
     stats.server_cpu = after.saturating_sub(before);
     stats.latencies.sort_unstable();
     Ok(stats)
+}
+
+/// Sends every client's request once, spread over `connections` connections,
+/// so that the measured window sees the keys a long-running server knows
+/// rather than each key's first request (a new bucket) with 100k clients.
+fn prime(
+    addr: SocketAddr,
+    connections: usize,
+    requests: &Arc<Vec<Box<[u8]>>>,
+) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let mut tasks = Vec::new();
+        for connection in 0..connections.min(requests.len()) {
+            let requests = Arc::clone(requests);
+            tasks.push(tokio::spawn(async move {
+                let mut stream =
+                    tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+                stream.set_nodelay(true).map_err(|e| e.to_string())?;
+                let mut buf = vec![0; 16 * 1024];
+                for request in requests.iter().skip(connection).step_by(connections) {
+                    stream.write_all(request).await.map_err(|e| e.to_string())?;
+                    read_response(&mut stream, &mut buf).await?;
+                }
+                Ok::<(), String>(())
+            }));
+        }
+        for task in tasks {
+            task.await.map_err(|e| e.to_string())??;
+        }
+        Ok(())
+    })
 }
 
 /// The load: `connections` keep-alive connections on one thread, each with
@@ -558,7 +594,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!(
         "Server: axum 0.8 on 1 tokio worker, a child process per round. Load: 1 thread x \
          {connections} keep-alive connections, one request in flight each. {placement}. Each \
-         row is the median of {rounds} rounds of {:.1} s (after a {:.1} s warm-up), the servers \
+         row is the median of {rounds} rounds of {:.1} s (after every client's request once, so \
+         that every key is known, and a {:.1} s warm-up), the servers \
          taking turns within a round. server µs/req: the server's CPU time (user and kernel, \
          every thread) per request; CPU use: the server's and the load generator's CPU time \
          over the wall time.\n",
