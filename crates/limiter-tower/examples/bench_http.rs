@@ -264,15 +264,6 @@ impl Serving {
     }
 
     /// The server's CPU time so far, all threads, user and kernel.
-    fn cpu(&self) -> Result<Duration, Box<dyn Error>> {
-        let tasks = format!("/proc/{}/task", self.child.id());
-        let mut total = Duration::ZERO;
-        for task in std::fs::read_dir(tasks)? {
-            total += cpu_time(&task?.path().join("schedstat"))?;
-        }
-        Ok(total)
-    }
-
     fn stop(mut self) -> Result<(), Box<dyn Error>> {
         drop(self.child.stdin.take());
         self.child.wait()?;
@@ -286,6 +277,16 @@ fn cpu_time(path: &std::path::Path) -> Result<Duration, String> {
     let stat = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let nanos = stat.split_whitespace().next().and_then(|n| n.parse().ok());
     nanos.map(Duration::from_nanos).ok_or_else(|| format!("{}: {stat:?}", path.display()))
+}
+
+/// The CPU time so far of process `pid`, every thread of it.
+fn process_cpu(pid: u32) -> Result<Duration, String> {
+    let tasks = format!("/proc/{pid}/task");
+    let mut total = Duration::ZERO;
+    for task in std::fs::read_dir(&tasks).map_err(|e| format!("{tasks}: {e}"))? {
+        total += cpu_time(&task.map_err(|e| format!("{tasks}: {e}"))?.path().join("schedstat"))?;
+    }
+    Ok(total)
 }
 
 /// The calling thread's CPU time so far.
@@ -308,17 +309,10 @@ fn run(
     let warmup = duration / 10;
     let start = Instant::now();
     let (record_from, stop) = (start + warmup, start + warmup + duration);
-    let (addr, requests) = (serving.addr, Arc::clone(requests));
-    let load = std::thread::spawn(move || load(addr, connections, &requests, record_from, stop));
-    // The server's CPU time at the ends of the measured window.
-    std::thread::sleep(record_from.saturating_duration_since(Instant::now()));
-    let before = serving.cpu()?;
-    std::thread::sleep(stop.saturating_duration_since(Instant::now()));
-    let after = serving.cpu()?;
-    let mut stats = load.join().map_err(|_| "the load thread panicked")??;
+    let mut stats =
+        load(serving.addr, serving.child.id(), connections, requests, record_from, stop)?;
     serving.stop()?;
     stats.elapsed = duration;
-    stats.server_cpu = after.saturating_sub(before);
     stats.latencies.sort_unstable();
     Ok(stats)
 }
@@ -358,10 +352,12 @@ fn prime(
     })
 }
 
-/// The load: `connections` keep-alive connections on one thread, each with
-/// one request in flight, until `stop`; counts from `record_from` on.
+/// The load: `connections` keep-alive connections on this thread, each with
+/// one request in flight, until `stop`; counts from `record_from` on, and
+/// reads the CPU time of the server (process `server`) at both ends.
 fn load(
     addr: SocketAddr,
+    server: u32,
     connections: usize,
     requests: &Arc<Vec<Box<[u8]>>>,
     record_from: Instant,
@@ -372,10 +368,15 @@ fn load(
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        // The load's own CPU time from `record_from` on (this thread's).
+        // The load's own CPU time (this thread's) and the server's from
+        // `record_from` on.
         let start_cpu = tokio::spawn(async move {
             tokio::time::sleep_until(record_from.into()).await;
-            thread_cpu()
+            Ok::<_, String>((thread_cpu()?, process_cpu(server)?))
+        });
+        let end_cpu = tokio::spawn(async move {
+            tokio::time::sleep_until(stop.into()).await;
+            process_cpu(server)
         });
         let mut tasks = Vec::new();
         for connection in 0..connections {
@@ -393,8 +394,10 @@ fn load(
             total.limited += stats.limited;
             total.latencies.extend(stats.latencies);
         }
-        let start_cpu = start_cpu.await.map_err(|e| e.to_string())??;
-        total.load_cpu = thread_cpu()?.saturating_sub(start_cpu);
+        let (load_start, server_start) = start_cpu.await.map_err(|e| e.to_string())??;
+        let server_end = end_cpu.await.map_err(|e| e.to_string())??;
+        total.load_cpu = thread_cpu()?.saturating_sub(load_start);
+        total.server_cpu = server_end.saturating_sub(server_start);
         Ok(total)
     })
 }
