@@ -304,7 +304,6 @@ async fn concurrent_requests_for_one_key_share_calls_and_stay_exact() {
     let Some(server) = Server::start("concurrent_requests_share_calls") else {
         return;
     };
-    let mut conn = crate::server::conn(&server).await;
     let capacity = 1000;
     let limiter = Arc::new(crate::limiter(&server.url(), "share", capacity, "1/h").await);
     // More tasks than one batch takes (256): queues longer than a batch.
@@ -335,14 +334,7 @@ async fn concurrent_requests_for_one_key_share_calls_and_stay_exact() {
     let counters = limiter.counters();
     assert_eq!((counters.allowed, counters.denied, counters.errors), (1000, 2000, 0));
     // Fewer script calls than requests: queued requests went together.
-    let stats: String =
-        redis::cmd("INFO").arg("commandstats").query_async(&mut conn).await.unwrap();
-    let calls: u64 = stats
-        .lines()
-        .find_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap();
+    let calls = server.script_calls();
     assert!(calls < 3000, "{calls} script calls");
 }
 
@@ -351,7 +343,6 @@ async fn on_a_single_server_requests_for_many_keys_share_calls_and_stay_exact() 
     let Some(server) = Server::start("requests_for_many_keys_share_calls") else {
         return;
     };
-    let mut conn = crate::server::conn(&server).await;
     // A single server: shared calls across keys without being asked.
     let limiter = Arc::new(crate::limiter(&server.url(), "many", 10, "1/h").await);
     let tasks: Vec<_> = (0..64u64)
@@ -384,13 +375,6 @@ async fn on_a_single_server_requests_for_many_keys_share_calls_and_stay_exact() 
         .into_iter()
         .collect();
     assert_eq!(allowed, expected);
-    let stats: String =
-        redis::cmd("INFO").arg("commandstats").query_async(&mut conn).await.unwrap();
-    let calls: u64 = stats
-        .lines()
-        .find_map(|line| line.strip_prefix("cmdstat_evalsha:calls="))
-        .and_then(|rest| rest.split(',').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap();
+    let calls = server.script_calls();
     assert!(calls < 640, "{calls} script calls for 1280 requests over 50 keys");
 }
