@@ -33,6 +33,8 @@ pub fn split_port(text: &[u8]) -> Option<(&[u8], &[u8])> {
 
 #[cfg(test)]
 mod tests {
+    use limiter_testkit::RngExt as _;
+
     use super::*;
 
     #[test]
@@ -59,15 +61,12 @@ mod tests {
     /// that would start a port too long anyway.
     #[test]
     fn the_port_is_what_the_last_colon_starts() {
-        let mut state = 0x1234_5678_9abc_def1u64;
+        let mut rng = limiter_testkit::rng(0x1234_5678_9abc_def1, 0);
         let alphabet = b":1a.[]";
         for _ in 0..20_000 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let len = (state % 12) as usize;
+            let len = rng.random_range(0..12);
             let text: Vec<u8> =
-                (0..len).map(|i| alphabet[(state >> (4 + 3 * i)) as usize % 6]).collect();
+                (0..len).map(|_| alphabet[rng.random_range(0..alphabet.len())]).collect();
             let expected = if text.first() == Some(&b'[') {
                 split_port(&text)
             } else {

@@ -193,6 +193,8 @@ fn token<'a>(text: &mut &'a [u8]) -> Option<&'a [u8]> {
 mod tests {
     use std::net::IpAddr;
 
+    use limiter_testkit::RngExt as _;
+
     use super::*;
     use crate::timestamp::TimestampError;
 
@@ -316,13 +318,8 @@ mod tests {
         let fields: [&[u8]; 9] = [b"-", b"", b"-1", b"1.5", b"x", b"\"a b\"", b"--", b"-.", b"1-2"];
         let pieces: [&[u8]; 10] =
             [b" ", b"  ", b"\"", b"\\", b"-", b".", b"x", b"1", b":", b"\\\""];
-        let mut state = 0x0dd5_eed5_1234_5678u64;
-        let mut next = move |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut rng = limiter_testkit::rng(0x0dd5_eed5_1234_5678, 0);
+        let mut next = move |n: usize| rng.random_range(0..n);
         let (mut entries, mut others) = (0, 0);
         for _ in 0..20_000 {
             let mut line = ENTRY.as_bytes().to_vec();

@@ -320,6 +320,8 @@ fn escaped_key_is(raw: &[u8], segment: &[u8]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use limiter_testkit::RngExt as _;
+
     use super::*;
 
     fn find(text: &str, a: &[&str], b: &[&str]) -> Option<[Option<String>; 2]> {
@@ -414,13 +416,8 @@ mod tests {
             b"\x01",
             b"\\u",
         ];
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move |n: usize| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n as u64) as usize
-        };
+        let mut rng = limiter_testkit::rng(0x9e37_79b9_7f4a_7c15, 0);
+        let mut next = move |n: usize| rng.random_range(0..n);
         let paths: [&[&str]; 2] = [&["ts"], &["request", "remote_ip"]];
         let (mut objects, mut others) = (0, 0);
         for round in 0..30_000 {

@@ -102,17 +102,14 @@ pub(crate) fn find_in_string(text: &[u8], from: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use limiter_testkit::RngExt as _;
+
     use super::*;
 
     #[test]
     fn finds_what_a_byte_loop_finds() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut rng = limiter_testkit::rng(0x2545_f491_4f6c_dd1d, 0);
+        let mut next = move || rng.random::<u64>();
         let alphabet = [b'a', b'"', b'\\', b' ', 0x00, 0x1f, 0x20, 0x7f, 0x80, 0xff, b'x'];
         for _ in 0..20_000 {
             let len = (next() % 80) as usize;
