@@ -83,8 +83,10 @@ impl Keyspace for Addresses {
         self.decide_with(ctx, ip, now, cost, crate::cell::same)
     }
 
-    // IPv4, the common case, inline in the caller; IPv6 out of line, so
-    // that the inlined path stays small enough to inline.
+    // IPv4, the common case, always inline in the caller; IPv6 left to the
+    // compiler. Forcing IPv6 out of line (`inline(never)`) cost nothing in
+    // instructions but doubled a known IPv6 key's time over 1M keys (about
+    // 125 to 240 ns a check): measure before forcing it again.
     #[inline(always)]
     fn decide_with<R>(
         &self,
@@ -126,7 +128,7 @@ impl Keyspace for Addresses {
 impl Addresses {
     /// [`Keyspace::decide`] for an IPv6 address, which may be an
     /// IPv4-mapped one.
-    #[inline(never)]
+    #[inline]
     fn decide_v6(&self, ctx: Ctx<'_>, ip: IpAddr, now: u64, cost: u64) -> Decision {
         let same = crate::cell::same;
         match self.key(ip) {
