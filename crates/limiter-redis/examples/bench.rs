@@ -16,8 +16,11 @@ use hdrhistogram::Histogram;
 use limiter_core::Rate;
 use limiter_redis::{FailurePolicy, RedisRateLimiter, Source};
 use limiter_testkit::RedisServer;
-use redis::Script;
 use redis::aio::ConnectionManager;
+
+use crate::reference::Reference;
+
+mod reference;
 
 /// Keys of the many-keys rows.
 const KEYS: usize = 100_000;
@@ -226,10 +229,7 @@ async fn measure(
         builder.deny_cache(KEYS);
     }
     let limiter = Arc::new(builder.connect(url).await?);
-    let reference = Arc::new((
-        Script::new(include_str!("gcra_reference.lua")),
-        ConnectionManager::new(client.clone()).await?,
-    ));
+    let reference = Reference::new(ConnectionManager::new(client.clone()).await?);
     let keys = if rows[0].keys == 1 { Arc::new(vec!["hot".to_owned()]) } else { Arc::clone(names) };
     // A denying quota denies from the first pass on: drain every key first.
     if rows[0].quota == Quota::Denying {
@@ -269,7 +269,7 @@ async fn measure(
 /// that many requests in all; at random otherwise, for `span`).
 async fn drive(
     limiter: &Arc<RedisRateLimiter>,
-    reference: &Arc<(Script, ConnectionManager)>,
+    reference: &Reference,
     row: Row,
     keys: &Arc<Vec<String>>,
     passes: Option<usize>,
@@ -278,13 +278,12 @@ async fn drive(
     let start = Instant::now();
     let mut tasks = Vec::new();
     for task in 0..row.in_flight {
-        let (limiter, reference, keys) =
-            (Arc::clone(limiter), Arc::clone(reference), Arc::clone(keys));
+        let (limiter, mut reference, keys) =
+            (Arc::clone(limiter), reference.clone(), Arc::clone(keys));
         tasks.push(tokio::spawn(async move {
             let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap();
             let (mut decisions, mut allowed, mut errors) = (0u64, 0u64, 0u64);
             let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ (task as u64 + 1);
-            let mut conn = reference.1.clone();
             let (capacity, rate) = quota(row.quota);
             let mut i = task;
             loop {
@@ -308,25 +307,10 @@ async fn drive(
                         outcome.decision.is_allowed()
                     }
                     Engine::Reference => {
-                        let period = rate.denom() as f64;
-                        let reply: Result<Vec<redis::Value>, _> = reference
-                            .0
-                            .key(format!("ref:{{{key}}}"))
-                            .arg(capacity)
-                            .arg(rate.numer())
-                            .arg(period)
-                            .arg(1)
-                            .invoke_async(&mut conn)
-                            .await;
-                        match reply {
-                            Ok(values) => {
-                                matches!(values.first(), Some(redis::Value::Int(n)) if *n > 0)
-                            }
-                            Err(_) => {
-                                errors += 1;
-                                false
-                            }
-                        }
+                        reference.allow(key, capacity, rate).await.unwrap_or_else(|_| {
+                            errors += 1;
+                            false
+                        })
                     }
                 };
                 latency.saturating_record(began.elapsed().as_nanos() as u64);

@@ -17,8 +17,11 @@ use std::time::{Duration, Instant};
 
 use limiter_core::Rate;
 use limiter_redis::{FailurePolicy, RedisRateLimiter};
-use redis::Script;
 use redis::aio::ConnectionManager;
+
+use crate::reference::Reference;
+
+mod reference;
 
 const KEYS: usize = 100_000;
 
@@ -106,10 +109,7 @@ async fn run(
                         .connect(url)
                         .await?,
                 );
-                let reference = Arc::new((
-                    Script::new(include_str!("gcra_reference.lua")),
-                    ConnectionManager::new(client.clone()).await?,
-                ));
+                let reference = Reference::new(ConnectionManager::new(client.clone()).await?);
                 let keys = if keys == 1 { Arc::new(vec!["hot".to_owned()]) } else { names.clone() };
                 if denying {
                     drive(&limiter, &reference, engine, denying, &keys, keys.len(), in_flight)
@@ -149,7 +149,7 @@ fn quota(denying: bool) -> (u64, Rate) {
 /// `total` calls over `in_flight` tasks, keys in turn.
 async fn drive(
     limiter: &Arc<RedisRateLimiter>,
-    reference: &Arc<(Script, ConnectionManager)>,
+    reference: &Reference,
     engine: Engine,
     denying: bool,
     keys: &Arc<Vec<String>>,
@@ -158,10 +158,9 @@ async fn drive(
 ) {
     let mut tasks = Vec::new();
     for task in 0..in_flight {
-        let (limiter, reference, keys) =
-            (Arc::clone(limiter), Arc::clone(reference), Arc::clone(keys));
+        let (limiter, mut reference, keys) =
+            (Arc::clone(limiter), reference.clone(), Arc::clone(keys));
         tasks.push(tokio::spawn(async move {
-            let mut conn = reference.1.clone();
             let (capacity, rate) = quota(denying);
             let mut i = task;
             while i < total {
@@ -174,15 +173,7 @@ async fn drive(
                         let _ = limiter.check(key.as_str()).await;
                     }
                     Engine::Reference => {
-                        let _: Result<Vec<redis::Value>, _> = reference
-                            .0
-                            .key(format!("ref:{{{key}}}"))
-                            .arg(capacity)
-                            .arg(rate.numer())
-                            .arg(rate.denom() as f64)
-                            .arg(1)
-                            .invoke_async(&mut conn)
-                            .await;
+                        let _ = reference.allow(key, capacity, rate).await;
                     }
                 }
             }
@@ -213,8 +204,7 @@ async fn interleave(
             .deadline(Duration::from_secs(1))
             .connect(url)
             .await?;
-        let script = Script::new(include_str!("gcra_reference.lua"));
-        let mut conn = ConnectionManager::new(client.clone()).await?;
+        let mut reference = Reference::new(ConnectionManager::new(client.clone()).await?);
         let mut latency = [Vec::new(), Vec::new()];
         let mut turn = 0usize;
         for round in 0..calls.div_ceil(500) + 1 {
@@ -227,14 +217,7 @@ async fn interleave(
                     if engine == 0 {
                         let _ = limiter.check(key).await;
                     } else {
-                        let _: Result<Vec<redis::Value>, _> = script
-                            .key(format!("ref:{{{key}}}"))
-                            .arg(capacity)
-                            .arg(rate.numer())
-                            .arg(rate.denom() as f64)
-                            .arg(1)
-                            .invoke_async(&mut conn)
-                            .await;
+                        let _ = reference.allow(key, capacity, rate).await;
                     }
                     // The first round warms up.
                     if round > 0 {
