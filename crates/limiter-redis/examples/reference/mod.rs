@@ -22,7 +22,12 @@ impl Reference {
 
     /// Decides one request of cost 1 for `key` (stored as `ref:{key}`) under
     /// `capacity` and `rate`; whether it was allowed.
-    pub(crate) async fn allow(&mut self, key: &str, capacity: u64, rate: Rate) -> RedisResult<bool> {
+    pub(crate) async fn allow(
+        &mut self,
+        key: &str,
+        capacity: u64,
+        rate: Rate,
+    ) -> RedisResult<bool> {
         let reply: Vec<Value> = self
             .script
             .key(format!("ref:{{{key}}}"))
